@@ -1,0 +1,234 @@
+//! Booting a disk image in QEMU, with a timeout and an honest verdict.
+//!
+//! The kernel ends every run by writing to QEMU's isa-debug-exit port, which
+//! makes QEMU exit with `(value << 1) | 1`: 33 for success, 35 for failure.
+//! Exit status 0 is *not* a pass: a guest triple fault under `-no-reboot`
+//! also exits 0, so only 33 counts as success.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::{EXIT_FAILURE_CODE, EXIT_SUCCESS_CODE};
+
+/// The QEMU binary we boot with.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// How a QEMU run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The kernel reported success (exit status 33).
+    Success,
+    /// The kernel reported failure (exit status 35).
+    Failure,
+    /// Exit status 0: QEMU stopped on a guest triple fault (`-no-reboot`).
+    TripleFault,
+    /// The run did not finish within the timeout and QEMU was killed.
+    Timeout(Duration),
+    /// Any other exit status (1 is a bad QEMU option).
+    OtherExit(i32),
+    /// QEMU was killed by a signal.
+    Signal,
+}
+
+impl Outcome {
+    pub fn is_success(&self) -> bool {
+        *self == Outcome::Success
+    }
+
+    /// A one-line explanation for a user.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Success => "the kernel reported success (exit 33)".into(),
+            Outcome::Failure => "the kernel reported failure (exit 35)".into(),
+            Outcome::TripleFault => {
+                "QEMU exited 0: the guest triple-faulted (0 is never a pass)".into()
+            }
+            Outcome::Timeout(t) => format!("timed out after {} s; QEMU was killed", t.as_secs()),
+            Outcome::OtherExit(1) => "QEMU exited 1 (bad option or cannot start)".into(),
+            Outcome::OtherExit(c) => format!("QEMU exited with unexpected status {c}"),
+            Outcome::Signal => "QEMU was killed by a signal".into(),
+        }
+    }
+}
+
+/// What a QEMU run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub outcome: Outcome,
+    /// Everything the guest wrote to COM1.
+    pub serial: String,
+    pub wall_time: Duration,
+}
+
+/// One QEMU invocation.
+#[derive(Debug, Clone)]
+pub struct QemuConfig {
+    pub image: PathBuf,
+    pub mem_mib: u64,
+    pub timeout: Duration,
+    /// `opt/...` fw_cfg files: (name, host file).
+    pub fw_cfg_files: Vec<(String, PathBuf)>,
+    /// Start halted with a gdb stub on tcp::1234.
+    pub gdb: bool,
+    /// Copy serial output to our stderr as it arrives.
+    pub echo_serial: bool,
+    /// Extra raw QEMU arguments (later: drives).
+    pub extra_args: Vec<String>,
+}
+
+impl QemuConfig {
+    pub fn new(image: &Path) -> Self {
+        QemuConfig {
+            image: image.to_path_buf(),
+            mem_mib: 512,
+            timeout: Duration::from_secs(120),
+            fw_cfg_files: Vec::new(),
+            gdb: false,
+            echo_serial: false,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// The full argument list, without the QEMU binary itself.
+    pub fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "-drive".into(),
+            format!("format=raw,file={}", self.image.display()),
+            "-serial".into(),
+            "stdio".into(),
+            "-display".into(),
+            "none".into(),
+            "-monitor".into(),
+            "none".into(),
+            "-no-reboot".into(),
+            "-device".into(),
+            "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
+            "-m".into(),
+            format!("{}M", self.mem_mib),
+        ];
+        for (name, file) in &self.fw_cfg_files {
+            args.push("-fw_cfg".into());
+            args.push(format!("name={name},file={}", file.display()));
+        }
+        if self.gdb {
+            args.push("-s".into());
+            args.push("-S".into());
+        }
+        args.extend(self.extra_args.iter().cloned());
+        args
+    }
+}
+
+/// Checks that QEMU is installed; the error names the install command.
+pub fn find_qemu() -> Result<(), String> {
+    match Command::new(QEMU).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        _ => Err(format!(
+            "{QEMU} not found. Install it with:\n    \
+             sudo apt-get update && sudo apt-get install -y --no-install-recommends qemu-system-x86\n\
+             (./run-qemu.sh does this for you when run as root)"
+        )),
+    }
+}
+
+/// Boots the image and waits for the kernel's verdict or the timeout.
+pub fn run(config: &QemuConfig) -> Result<RunOutput, String> {
+    find_qemu()?;
+    let start = Instant::now();
+    let mut child = Command::new(QEMU)
+        .args(config.args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let echo = config.echo_serial;
+    let reader = thread::spawn(move || collect_serial(stdout, echo));
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let err_reader = thread::spawn(move || collect_serial(stderr, false));
+
+    let outcome = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break classify(status.code());
+        }
+        if start.elapsed() >= config.timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break Outcome::Timeout(config.timeout);
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut serial = reader.join().unwrap_or_default();
+    let qemu_err = err_reader.join().unwrap_or_default();
+    if !qemu_err.trim().is_empty() {
+        serial.push_str("\n[qemu stderr] ");
+        serial.push_str(qemu_err.trim());
+        serial.push('\n');
+    }
+    Ok(RunOutput {
+        outcome,
+        serial,
+        wall_time: start.elapsed(),
+    })
+}
+
+fn classify(code: Option<i32>) -> Outcome {
+    match code {
+        Some(EXIT_SUCCESS_CODE) => Outcome::Success,
+        Some(EXIT_FAILURE_CODE) => Outcome::Failure,
+        Some(0) => Outcome::TripleFault,
+        Some(c) => Outcome::OtherExit(c),
+        None => Outcome::Signal,
+    }
+}
+
+fn collect_serial(stream: impl std::io::Read, echo: bool) -> String {
+    let mut out = String::new();
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    while let Ok(n) = reader.read_until(b'\n', &mut line) {
+        if n == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line).replace('\r', "");
+        if echo {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+        out.push_str(&text);
+        line.clear();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_map_to_outcomes() {
+        assert_eq!(classify(Some(33)), Outcome::Success);
+        assert_eq!(classify(Some(35)), Outcome::Failure);
+        assert_eq!(classify(Some(0)), Outcome::TripleFault);
+        assert_eq!(classify(Some(1)), Outcome::OtherExit(1));
+        assert_eq!(classify(None), Outcome::Signal);
+        assert!(!Outcome::TripleFault.is_success());
+    }
+
+    #[test]
+    fn args_attach_fw_cfg_and_gdb() {
+        let mut c = QemuConfig::new(Path::new("/tmp/k.img"));
+        c.fw_cfg_files
+            .push(("opt/faultline/config".into(), PathBuf::from("/tmp/c.txt")));
+        c.gdb = true;
+        let a = c.args().join(" ");
+        assert!(a.contains("-fw_cfg name=opt/faultline/config,file=/tmp/c.txt"));
+        assert!(a.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"));
+        assert!(a.contains("-s -S"));
+        assert!(a.contains("-no-reboot"));
+    }
+}

@@ -1,0 +1,131 @@
+//! The page-fault entry (Linux: `exc_page_fault` → `do_user_addr_fault` in
+//! arch/x86/mm/fault.c): decode the hardware error code, find the faulting
+//! address space, and call the architecture-independent
+//! [`crate::mm::memory::handle_mm_fault`].
+//!
+//! Simplification: workloads run in ring 0 in their own address space, so a
+//! "user" address is any lower-half address while a workload's address
+//! space is current; a fault there is resolved exactly as Linux resolves a
+//! user fault. A fault anywhere else is a kernel bug and is fatal.
+
+use core::fmt;
+
+use x86_64::structures::idt::{InterruptStackFrame, PageFaultErrorCode};
+
+use super::idt::{fatal_exception, ExceptionReport};
+use crate::mm::memory::{handle_mm_fault, FaultError, FaultFlags};
+use crate::mm::mm_types;
+use crate::println;
+
+/// Lower-half addresses belong to workload address spaces.
+const USER_SPACE_END: u64 = 0x0000_8000_0000_0000;
+
+/// What a segmentation fault looked like (Linux prints the same fields in
+/// `show_signal_msg`).
+#[derive(Debug, Clone)]
+pub struct SegvReport {
+    pub address: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub reason: FaultError,
+    /// Name of the workload task whose address space faulted.
+    pub task: alloc::string::String,
+}
+
+impl fmt::Display for SegvReport {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "segmentation fault: task {} address={:#x} error_code={:#x} ({}) RIP={:#x}: {}",
+            self.task,
+            self.address,
+            self.error_code,
+            ErrorCodeText(self.error_code),
+            self.rip,
+            self.reason
+        )
+    }
+}
+
+/// Renders the #PF error-code bits as words.
+struct ErrorCodeText(u64);
+
+impl fmt::Display for ErrorCodeText {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let code = PageFaultErrorCode::from_bits_truncate(self.0);
+        let present = code.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
+        let write = code.contains(PageFaultErrorCode::CAUSED_BY_WRITE);
+        let fetch = code.contains(PageFaultErrorCode::INSTRUCTION_FETCH);
+        let access = if fetch {
+            "instruction fetch"
+        } else if write {
+            "write"
+        } else {
+            "read"
+        };
+        let page = if present {
+            "protection violation"
+        } else {
+            "not-present page"
+        };
+        write!(f, "{access}, {page}")
+    }
+}
+
+/// A test can take over segmentation faults. It must not return.
+pub type SegvHook = fn(&SegvReport) -> !;
+static SEGV_HOOK: spin::Mutex<Option<SegvHook>> = spin::Mutex::new(None);
+
+/// Installs a hook that receives every segmentation-fault report.
+pub fn set_segv_hook(hook: SegvHook) {
+    *SEGV_HOOK.lock() = Some(hook);
+}
+
+/// Called by the #PF handler for every page fault.
+pub fn do_page_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode) {
+    let address = super::cpu::read_cr2();
+    let rip = frame.instruction_pointer.as_u64();
+    let is_user = address < USER_SPACE_END && mm_types::current_mm().is_some();
+    if !is_user {
+        kernel_fault(frame, code, address);
+    }
+    let flags = FaultFlags {
+        is_write: code.contains(PageFaultErrorCode::CAUSED_BY_WRITE),
+        is_present: code.contains(PageFaultErrorCode::PROTECTION_VIOLATION),
+        is_instruction_fetch: code.contains(PageFaultErrorCode::INSTRUCTION_FETCH),
+    };
+    let Err(reason) = handle_mm_fault(address, flags) else {
+        return;
+    };
+    let report = SegvReport {
+        address,
+        error_code: code.bits(),
+        rip,
+        reason,
+        task: mm_types::current_task_name(),
+    };
+    bad_area(&report)
+}
+
+/// Linux `bad_area`: the access is not allowed. We cannot kill just the
+/// task (no signals, no user mode), so the run ends as a failure.
+fn bad_area(report: &SegvReport) -> ! {
+    let hook = SEGV_HOOK.try_lock().and_then(|h| *h);
+    if let Some(hook) = hook {
+        hook(report);
+    }
+    println!("{report}");
+    crate::testing::fail_run()
+}
+
+/// A fault on a kernel address (or with no workload address space): a bug.
+fn kernel_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode, address: u64) -> ! {
+    fatal_exception(&ExceptionReport {
+        vector: 14,
+        name: "#PF page fault in kernel",
+        error_code: Some(code.bits()),
+        rip: frame.instruction_pointer.as_u64(),
+        rsp: frame.stack_pointer.as_u64(),
+        cr2: Some(address),
+    })
+}

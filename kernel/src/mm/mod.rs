@@ -1,0 +1,64 @@
+//! Memory management, one file per concept, named after Linux's mm/.
+//!
+//! Virtual memory layout (the same addresses Linux uses on x86_64, see
+//! Documentation/arch/x86/x86_64/mm.rst):
+//!
+//! | range                         | what                                     |
+//! |-------------------------------|------------------------------------------|
+//! | `0000_0000_0000_0000`–`0000_7fff_ffff_ffff` | workload address spaces (per [`mm_types::MmStruct`]) |
+//! | `ffff_8880_0000_0000`–        | direct map of all RAM ([`PAGE_OFFSET`])   |
+//! | `ffff_c900_0000_0000`–        | kernel heap ([`KERNEL_HEAP_START`])       |
+//! | `ffff_c900_8000_0000`–        | kernel stack, guard page below it         |
+//! | `ffff_fe00_0000_0000`–`ffff_ff7f_ffff_ffff` | bootloader's own mappings (gone after boot) |
+//! | `ffff_ffff_8000_0000`–        | kernel image (`__START_KERNEL_map`)       |
+
+pub mod heap;
+pub mod init;
+pub mod memory;
+pub mod mm_types;
+pub mod page_alloc;
+pub mod pgtable;
+pub mod vmstat;
+
+pub use crate::arch::paging::{PAGE_SHIFT, PAGE_SIZE};
+
+/// Base of the direct map: physical address `pa` is visible at
+/// `PAGE_OFFSET + pa` (Linux `page_offset_base` without KASLR).
+pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
+/// Start of the kernel heap (in Linux's vmalloc area).
+pub const KERNEL_HEAP_START: u64 = 0xffff_c900_0000_0000;
+/// Size of the kernel heap (metadata only: page contents live in frames).
+pub const KERNEL_HEAP_SIZE: u64 = 32 << 20;
+/// The kernel stack's guard page; the stack itself starts one page above.
+pub const KERNEL_STACK_GUARD: u64 = 0xffff_c900_8000_0000;
+/// Size of the kernel stack (excluding the guard page).
+pub const KERNEL_STACK_SIZE: u64 = 256 << 10;
+
+/// Linux `__va` / `phys_to_virt`: where physical address `pa` is mapped.
+#[inline]
+pub const fn phys_to_virt(pa: u64) -> u64 {
+    PAGE_OFFSET + pa
+}
+
+/// Linux `__pa` for direct-map addresses.
+#[inline]
+pub fn virt_to_phys(va: u64) -> u64 {
+    debug_assert!(va >= PAGE_OFFSET, "{va:#x} is not in the direct map");
+    va - PAGE_OFFSET
+}
+
+/// Rounds `x` down to a page boundary.
+#[inline]
+pub const fn page_align_down(x: u64) -> u64 {
+    x & !(PAGE_SIZE - 1)
+}
+
+/// Rounds `x` up to a page boundary.
+#[inline]
+pub const fn page_align_up(x: u64) -> u64 {
+    (x + PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+}
+
+/// Returned when no physical frame is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfMemory;

@@ -1,0 +1,54 @@
+//! Event counters, named exactly as in Linux's /proc/vmstat
+//! (include/linux/vm_event_item.h, mm/vmstat.c). Each counter means what
+//! its Linux namesake means; any difference is documented at the variant.
+//!
+//! To add a counter: add a variant to [`VmEvent`] and its name to
+//! [`VM_EVENT_NAMES`] at the same position.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Linux `enum vm_event_item`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum VmEvent {
+    /// Every page fault that `handle_mm_fault` resolved (Linux counts
+    /// completed faults in `mm_account_fault`; a fault that ends in a
+    /// segmentation fault is not counted, and ends our run anyway).
+    PgFault,
+}
+
+/// Names in /proc/vmstat, indexed by [`VmEvent`].
+pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = ["pgfault"];
+
+pub const NR_VM_EVENTS: usize = 1;
+
+static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
+
+/// Linux `count_vm_event`.
+#[inline]
+pub fn count_vm_event(event: VmEvent) {
+    count_vm_events(event, 1);
+}
+
+/// Linux `count_vm_events`.
+#[inline]
+pub fn count_vm_events(event: VmEvent, n: u64) {
+    COUNTERS[event as usize].fetch_add(n, Ordering::Relaxed);
+}
+
+/// The current value of one counter.
+pub fn read(event: VmEvent) -> u64 {
+    COUNTERS[event as usize].load(Ordering::Relaxed)
+}
+
+/// All counters as (name, value), in declaration order.
+pub fn snapshot() -> [(&'static str, u64); NR_VM_EVENTS] {
+    core::array::from_fn(|i| (VM_EVENT_NAMES[i], COUNTERS[i].load(Ordering::Relaxed)))
+}
+
+/// Zeroes every counter (between the set-up and the measured part of a run).
+pub fn reset() {
+    for c in &COUNTERS {
+        c.store(0, Ordering::Relaxed);
+    }
+}
