@@ -1,1 +1,108 @@
-fn main() {}
+//! `faultline`: run the faultline kernel under QEMU and show its counters.
+
+use std::process::exit;
+use std::time::Duration;
+
+use faultline::run::{run, RunOptions};
+
+const USAGE: &str = "\
+usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--timeout SECS] [--gdb]
+
+  --set key=value   a boot-time knob (repeatable); the kernel rejects unknown
+                    knobs and bad values and lists the valid ones
+  --json            print exactly one JSON object on stdout
+  --mem SIZE        guest RAM (default 512M)
+  --timeout SECS    kill QEMU after this long (default 300)
+  --gdb             start halted with a gdb stub on :1234 (prints the gdb command)
+
+The serial log goes to stderr; the result goes to stdout. Exit status 0 only
+when the kernel reported success (QEMU exit 33 and no corrupt page).";
+
+fn fail(msg: &str) -> ! {
+    eprintln!("faultline: {msg}");
+    exit(2)
+}
+
+fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
+    let mut opts = RunOptions::default();
+    let mut json = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| fail(&format!("{name} needs a value\n\n{USAGE}")))
+        };
+        match arg.as_str() {
+            "--set" => opts.knobs.push(value("--set")),
+            "--json" => json = true,
+            "--gdb" => opts.gdb = true,
+            "--mem" => {
+                let v = value("--mem");
+                let bytes = faultline::parse_size(&v)
+                    .filter(|b| *b >= 64 << 20)
+                    .unwrap_or_else(|| {
+                        fail(&format!(
+                            "--mem {v}: expected a size of at least 64M, like 512M or 1G"
+                        ))
+                    });
+                opts.mem_mib = bytes >> 20;
+            }
+            "--timeout" => {
+                let v = value("--timeout");
+                let secs: u64 = v
+                    .parse()
+                    .unwrap_or_else(|_| fail(&format!("--timeout {v}: expected whole seconds")));
+                opts.timeout = Duration::from_secs(secs);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                exit(0)
+            }
+            other => fail(&format!("unknown option '{other}'\n\n{USAGE}")),
+        }
+    }
+    if opts.gdb {
+        opts.timeout = opts.timeout.max(Duration::from_secs(3600));
+    }
+    (opts, json)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("run") => {}
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return;
+        }
+        Some(other) => fail(&format!("unknown command '{other}'\n\n{USAGE}")),
+        None => fail(&format!("no command given\n\n{USAGE}")),
+    }
+    let (opts, json) = parse_run_args(&args[1..]);
+    let report = run(&opts).unwrap_or_else(|e| fail(&e));
+    if let Some(err) = &report.error {
+        fail(err);
+    }
+    let Some(result) = &report.result else {
+        let qemu = report.qemu_stderr.trim();
+        let qemu = if qemu.is_empty() {
+            String::new()
+        } else {
+            format!("\nQEMU said: {qemu}")
+        };
+        fail(&format!(
+            "the kernel printed no result: {}{qemu}",
+            report.outcome.describe()
+        ));
+    };
+    if json {
+        println!("{result}");
+    } else {
+        print!("{}", faultline::result::render_table(result));
+    }
+    if !report.is_success() {
+        eprintln!("faultline: run failed: {}", report.outcome.describe());
+        exit(1);
+    }
+}

@@ -47,7 +47,9 @@ impl Outcome {
                 "QEMU exited 0: the guest triple-faulted (0 is never a pass)".into()
             }
             Outcome::Timeout(t) => format!("timed out after {} s; QEMU was killed", t.as_secs()),
-            Outcome::OtherExit(1) => "QEMU exited 1 (bad option or cannot start)".into(),
+            Outcome::OtherExit(1) => {
+                "QEMU exited 1 (bad option or cannot start; see its stderr)".into()
+            }
             Outcome::OtherExit(c) => format!("QEMU exited with unexpected status {c}"),
             Outcome::Signal => "QEMU was killed by a signal".into(),
         }
@@ -60,6 +62,8 @@ pub struct RunOutput {
     pub outcome: Outcome,
     /// Everything the guest wrote to COM1.
     pub serial: String,
+    /// What QEMU itself wrote to stderr (option errors, lock failures).
+    pub qemu_stderr: String,
     pub wall_time: Duration,
 }
 
@@ -163,16 +167,12 @@ pub fn run(config: &QemuConfig) -> Result<RunOutput, String> {
         }
         thread::sleep(Duration::from_millis(20));
     };
-    let mut serial = reader.join().unwrap_or_default();
-    let qemu_err = err_reader.join().unwrap_or_default();
-    if !qemu_err.trim().is_empty() {
-        serial.push_str("\n[qemu stderr] ");
-        serial.push_str(qemu_err.trim());
-        serial.push('\n');
-    }
+    let serial = reader.join().unwrap_or_default();
+    let qemu_stderr = err_reader.join().unwrap_or_default();
     Ok(RunOutput {
         outcome,
         serial,
+        qemu_stderr,
         wall_time: start.elapsed(),
     })
 }

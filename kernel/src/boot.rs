@@ -116,8 +116,8 @@ pub fn boot(info: &'static mut BootInfo, main: fn() -> !) -> ! {
 
 /// Runs on the kernel's own stack and page tables.
 fn after_switch() -> ! {
-    crate::mm::heap::init();
     let m = machine();
+    crate::mm::heap::init(crate::mm::kernel_heap_size(m.ram_end));
     println!(
         "faultline: own page tables live (pgd {:#x}); {} MiB RAM, {} free pages; image at {:#x}",
         crate::mm::init::init_mm_pgd_pa(),

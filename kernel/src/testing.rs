@@ -73,6 +73,22 @@ pub fn on_panic(info: &core::panic::PanicInfo) -> ! {
     fail_run()
 }
 
+/// For a test that ends by design in a fatal report (a segmentation fault,
+/// a double fault): its hook calls this once it has checked the report.
+/// Counts the running test as passed and ends the kernel with success, so
+/// such a test must be the last one in its test kernel.
+pub fn expected_fault_reached() -> ! {
+    let passed = PASSED.fetch_add(1, Ordering::Relaxed) + 1;
+    let total = TOTAL.load(Ordering::Relaxed);
+    println!("[ok]");
+    if passed == total {
+        println!("test result: ok. {passed} passed; 0 failed");
+        exit_qemu(ExitCode::Success)
+    }
+    println!("test result: FAILED. {passed} passed; 0 failed; {} not run (an expected-fault test must be last)", total - passed);
+    exit_qemu(ExitCode::Failure)
+}
+
 /// Defines the entry point of a test kernel: boots, runs `$test_main`
 /// (the function `reexport_test_harness_main` names), and exits 33.
 #[macro_export]

@@ -20,7 +20,7 @@ use spin::{Mutex, Once};
 use super::page_alloc::alloc_page;
 use super::pgtable::{PageTable, Pte};
 use super::{
-    phys_to_virt, KERNEL_HEAP_SIZE, KERNEL_HEAP_START, KERNEL_STACK_GUARD, KERNEL_STACK_SIZE,
+    kernel_heap_size, phys_to_virt, KERNEL_HEAP_START, KERNEL_STACK_GUARD, KERNEL_STACK_SIZE,
     PAGE_OFFSET, PAGE_SIZE,
 };
 use crate::arch::paging::{read_cr3, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, PMD_SIZE};
@@ -56,7 +56,7 @@ pub fn build_kernel_page_table(image: &KernelImage, ram_end: u64) -> PageTable {
     let mut pt = PageTable::new().expect("no frame for the kernel pgd");
     map_direct(&mut pt, ram_end);
     map_kernel_image(&mut pt, image);
-    map_fresh_pages(&mut pt, KERNEL_HEAP_START, KERNEL_HEAP_SIZE);
+    map_fresh_pages(&mut pt, KERNEL_HEAP_START, kernel_heap_size(ram_end));
     // The guard page at KERNEL_STACK_GUARD stays unmapped on purpose: a
     // stack overflow faults there and ends in a double-fault report.
     map_fresh_pages(&mut pt, KERNEL_STACK_GUARD + PAGE_SIZE, KERNEL_STACK_SIZE);

@@ -7,7 +7,7 @@
 //! |-------------------------------|------------------------------------------|
 //! | `0000_0000_0000_0000`–`0000_7fff_ffff_ffff` | workload address spaces (per [`mm_types::MmStruct`]) |
 //! | `ffff_8880_0000_0000`–        | direct map of all RAM ([`PAGE_OFFSET`])   |
-//! | `ffff_c900_0000_0000`–        | kernel heap ([`KERNEL_HEAP_START`])       |
+//! | `ffff_c900_0000_0000`–        | kernel heap ([`KERNEL_HEAP_START`], [`kernel_heap_size`]) |
 //! | `ffff_c900_8000_0000`–        | kernel stack, guard page below it         |
 //! | `ffff_fe00_0000_0000`–`ffff_ff7f_ffff_ffff` | bootloader's own mappings (gone after boot) |
 //! | `ffff_ffff_8000_0000`–        | kernel image (`__START_KERNEL_map`)       |
@@ -27,8 +27,22 @@ pub use crate::arch::paging::{PAGE_SHIFT, PAGE_SIZE};
 pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
 /// Start of the kernel heap (in Linux's vmalloc area).
 pub const KERNEL_HEAP_START: u64 = 0xffff_c900_0000_0000;
-/// Size of the kernel heap (metadata only: page contents live in frames).
-pub const KERNEL_HEAP_SIZE: u64 = 32 << 20;
+/// Bounds of the kernel heap size, which is 1/16 of RAM in between
+/// (metadata only: page contents live in whole frames, not on the heap).
+pub const KERNEL_HEAP_MIN: u64 = 4 << 20;
+pub const KERNEL_HEAP_MAX: u64 = 64 << 20;
+
+/// The kernel heap size for a machine whose RAM ends at `ram_end`.
+pub const fn kernel_heap_size(ram_end: u64) -> u64 {
+    let size = page_align_down(ram_end / 16);
+    if size < KERNEL_HEAP_MIN {
+        KERNEL_HEAP_MIN
+    } else if size > KERNEL_HEAP_MAX {
+        KERNEL_HEAP_MAX
+    } else {
+        size
+    }
+}
 /// The kernel stack's guard page; the stack itself starts one page above.
 pub const KERNEL_STACK_GUARD: u64 = 0xffff_c900_8000_0000;
 /// Size of the kernel stack (excluding the guard page).

@@ -1,0 +1,117 @@
+//! The kernel's result line and how we show it.
+
+use serde_json::Value;
+
+/// Prefix of the kernel's result line (see kernel/src/report.rs).
+pub const RESULT_PREFIX: &str = "FAULTLINE-RESULT ";
+/// Prefix of the kernel's error line.
+pub const ERROR_PREFIX: &str = "FAULTLINE-ERROR ";
+
+/// The parsed result object, or `None` if the kernel printed none.
+pub fn find_result(serial: &str) -> Result<Option<Value>, String> {
+    let Some(line) = serial.lines().find_map(|l| l.strip_prefix(RESULT_PREFIX)) else {
+        return Ok(None);
+    };
+    serde_json::from_str(line)
+        .map(Some)
+        .map_err(|e| format!("the kernel's result line is not valid JSON: {e}"))
+}
+
+/// The kernel's error message, if it printed one.
+pub fn find_error(serial: &str) -> Option<String> {
+    serial
+        .lines()
+        .find_map(|l| l.strip_prefix(ERROR_PREFIX))
+        .map(str::to_string)
+}
+
+/// Is this result a success by the kernel's own integrity checks?
+pub fn is_ok(result: &Value) -> bool {
+    result["status"] == "ok" && result["integrity"]["corrupt_pages"] == 0
+}
+
+/// Renders a byte count the way the knobs accept it, when it is exact.
+fn human_size(n: u64) -> String {
+    for (unit, shift) in [("G", 30), ("M", 20), ("K", 10)] {
+        if n >= 1 << shift && n % (1 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    n.to_string()
+}
+
+fn show(key: &str, v: &Value) -> String {
+    match v {
+        Value::Number(n) if key.ends_with(".size") || key.ends_with(".max") => {
+            human_size(n.as_u64().unwrap_or(0))
+        }
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A readable table of a result.
+pub fn render_table(result: &Value) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "status          {}\n",
+        show("", &result["status"])
+    ));
+    out.push_str("config\n");
+    if let Some(cfg) = result["config"].as_object() {
+        for (k, v) in cfg {
+            out.push_str(&format!("  {k:<22} {}\n", show(k, v)));
+        }
+    }
+    out.push_str("vmstat\n");
+    if let Some(vm) = result["vmstat"].as_object() {
+        for (k, v) in vm {
+            out.push_str(&format!("  {k:<22} {v}\n"));
+        }
+    }
+    out.push_str(&format!("elapsed_cycles  {}\n", result["elapsed_cycles"]));
+    let integ = &result["integrity"];
+    out.push_str(&format!(
+        "integrity       {} pages checked, {} corrupt\n",
+        integ["checked_pages"], integ["corrupt_pages"]
+    ));
+    if let Some(mem) = result["meminfo"].as_object() {
+        let items: Vec<String> = mem.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!("meminfo         {}\n", items.join(" ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = "noise\nFAULTLINE-RESULT {\"status\":\"ok\",\"config\":{\"workload.size\":67108864},\"vmstat\":{\"pgfault\":3},\"elapsed_cycles\":5,\"integrity\":{\"checked_pages\":3,\"corrupt_pages\":0}}\n";
+
+    #[test]
+    fn parses_and_renders() {
+        let r = find_result(LINE).unwrap().unwrap();
+        assert!(is_ok(&r));
+        let t = render_table(&r);
+        assert!(t.contains("workload.size          64M"), "{t}");
+        assert!(t.contains("pgfault"));
+    }
+
+    #[test]
+    fn corrupt_is_not_ok() {
+        let r: Value = serde_json::from_str(
+            r#"{"status":"corrupt","integrity":{"checked_pages":3,"corrupt_pages":1}}"#,
+        )
+        .unwrap();
+        assert!(!is_ok(&r));
+    }
+
+    #[test]
+    fn error_line() {
+        assert_eq!(
+            find_error("a\nFAULTLINE-ERROR config: bad\n").as_deref(),
+            Some("config: bad")
+        );
+        assert!(find_result("nothing").unwrap().is_none());
+    }
+}

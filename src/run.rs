@@ -1,0 +1,125 @@
+//! `faultline run`: build the release kernel, boot it once with the given
+//! knobs, and return its result.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cargo::build_release_kernel;
+use crate::result::{find_error, find_result};
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `key=value` knobs, passed to the kernel unchanged (it validates them).
+    pub knobs: Vec<String>,
+    pub mem_mib: u64,
+    pub timeout: Duration,
+    pub gdb: bool,
+    /// Copy the serial log to stderr while the kernel runs.
+    pub echo_serial: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            knobs: Vec::new(),
+            mem_mib: 512,
+            timeout: Duration::from_secs(300),
+            gdb: false,
+            echo_serial: true,
+        }
+    }
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    pub outcome: boot::Outcome,
+    pub serial: String,
+    /// QEMU's own complaints, if any.
+    pub qemu_stderr: String,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub wall_time: Duration,
+}
+
+impl RunReport {
+    /// Success: QEMU exit 33 and a result whose integrity checks passed.
+    pub fn is_success(&self) -> bool {
+        self.outcome.is_success() && self.result.as_ref().is_some_and(crate::result::is_ok)
+    }
+}
+
+/// A per-run file name under `target/faultline/`.
+fn run_file(stem: &str, ext: &str) -> Result<PathBuf, String> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = crate::cargo::target_dir().join("faultline");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Ok(dir.join(format!("{stem}-{}-{n}.{ext}", std::process::id())))
+}
+
+/// Writes the knobs for `-fw_cfg name=opt/faultline/config,file=`.
+fn write_config_file(path: &Path, knobs: &[String]) -> Result<(), String> {
+    let mut text = String::new();
+    for k in knobs {
+        text.push_str(k);
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Builds (if needed) and boots the release kernel once.
+pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
+    for k in &opts.knobs {
+        if !k.contains('=') {
+            return Err(format!("--set expects key=value, got '{k}'"));
+        }
+    }
+    boot::find_qemu()?;
+    let elf = build_release_kernel()?;
+    // One image and one config file per run: QEMU write-locks its disk
+    // image, so concurrent runs must not share one.
+    let image = run_file("kernel", "img")?;
+    boot::create_bios_image(&elf, &image)?;
+    let config_file = run_file("config", "txt")?;
+    write_config_file(&config_file, &opts.knobs)?;
+    let mut qemu = boot::QemuConfig::new(&image);
+    qemu.mem_mib = opts.mem_mib;
+    qemu.timeout = opts.timeout;
+    qemu.echo_serial = opts.echo_serial;
+    qemu.gdb = opts.gdb;
+    qemu.fw_cfg_files
+        .push(("opt/faultline/config".into(), config_file.clone()));
+    if opts.gdb {
+        print_gdb_help(&elf);
+    }
+    let out = boot::qemu::run(&qemu);
+    let _ = std::fs::remove_file(&config_file);
+    let _ = std::fs::remove_file(&image);
+    let out = out?;
+    Ok(RunReport {
+        result: find_result(&out.serial)?,
+        error: find_error(&out.serial),
+        outcome: out.outcome,
+        serial: out.serial,
+        qemu_stderr: out.qemu_stderr,
+        wall_time: out.wall_time,
+    })
+}
+
+/// Kernel image load address (kernel/src/boot.rs `KERNEL_IMAGE_BASE`); the
+/// ELF is position independent and linked at 0.
+const KERNEL_IMAGE_BASE: &str = "0xffffffff80000000";
+
+fn print_gdb_help(elf: &std::path::Path) {
+    eprintln!(
+        "QEMU is halted with a gdb stub on localhost:1234. In another terminal run:\n\n    \
+         gdb -ex 'symbol-file {} -o {KERNEL_IMAGE_BASE}' -ex 'target remote :1234'\n\n\
+         then e.g. `break kernel::mm::memory::handle_mm_fault` and `continue`.",
+        elf.display()
+    );
+}
