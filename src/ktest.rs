@@ -12,6 +12,9 @@ use crate::cargo::TestKernel;
 /// can be several times slower than on an idle one.
 pub const TEST_KERNEL_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// Size of the swap disk attached to every test kernel.
+pub const TEST_SWAP_DISK_BYTES: u64 = 64 << 20;
+
 /// What one test kernel did.
 #[derive(Debug, Clone)]
 pub struct KernelTestRun {
@@ -63,6 +66,10 @@ pub fn run_test_kernel(kernel: &TestKernel) -> Result<KernelTestRun, String> {
     boot::create_bios_image(&kernel.path, &image)?;
     let mut config = boot::QemuConfig::new(&image);
     config.timeout = TEST_KERNEL_TIMEOUT;
+    // Every test kernel gets a fresh swap disk (tests that need none ignore it).
+    let disk = kernel.path.with_extension("swap.img");
+    boot::create_swap_disk(&disk, TEST_SWAP_DISK_BYTES)?;
+    config.swap_disk = Some(disk);
     let out = boot::qemu::run(&config)?;
     let (passed, reported_failure) = parse_summary(&out.serial);
     Ok(KernelTestRun {

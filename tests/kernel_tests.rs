@@ -59,10 +59,10 @@ fn kernel_tests_pass_in_qemu() {
             ));
         }
     }
-    println!(
+    show(&format!(
         "kernel tests: {total} passed inside QEMU in {} test kernels",
         runs.len() - 1
-    );
+    ));
     assert!(
         failures.is_empty(),
         "kernel test failures:\n{}",
@@ -90,8 +90,8 @@ fn failing_kernel_test_is_reported_as_failure() {
     assert!(!run.is_pass());
     assert!(run.reported_failure, "no FAILED summary:\n{}", run.serial);
     assert!(run.serial.contains("deliberate failure"), "{}", run.serial);
-    println!(
-        "harness self-test: must_fail was reported as {}",
+    show(&format!(
+        "harness self-test: must_fail was reported as failed ({})",
         run.outcome.describe()
-    );
+    ));
 }

@@ -6,7 +6,7 @@
 //! kernel reported success (QEMU exit status 33).
 //!
 //! Environment: `FAULTLINE_TIMEOUT` (seconds, default 120), `FAULTLINE_MEM`
-//! (MiB, default 512).
+//! (MiB, default 512), `FAULTLINE_SWAP_MIB` (swap disk, default 64; 0 = none).
 
 use std::path::PathBuf;
 use std::process::exit;
@@ -36,6 +36,15 @@ fn main() {
     config.timeout = Duration::from_secs(env_u64("FAULTLINE_TIMEOUT", 120));
     config.mem_mib = env_u64("FAULTLINE_MEM", 512);
     config.echo_serial = true;
+    let swap_mib = env_u64("FAULTLINE_SWAP_MIB", 64);
+    if swap_mib > 0 {
+        let disk = elf.with_extension("swap.img");
+        if let Err(e) = boot::create_swap_disk(&disk, swap_mib << 20) {
+            eprintln!("boot: {e}");
+            exit(1);
+        }
+        config.swap_disk = Some(disk);
+    }
     let result = match boot::qemu::run(&config) {
         Ok(r) => r,
         Err(e) => {

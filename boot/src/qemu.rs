@@ -79,7 +79,12 @@ pub struct QemuConfig {
     pub gdb: bool,
     /// Copy serial output to our stderr as it arrives.
     pub echo_serial: bool,
-    /// Extra raw QEMU arguments (later: drives).
+    /// The swap disk, attached as a virtio-blk PCI device.
+    pub swap_disk: Option<PathBuf>,
+    /// Attach the swap disk as a transitional virtio device (1af4:1001)
+    /// instead of a modern-only one (1af4:1042, `disable-legacy=on`).
+    pub virtio_transitional: bool,
+    /// Extra raw QEMU arguments.
     pub extra_args: Vec<String>,
 }
 
@@ -92,6 +97,8 @@ impl QemuConfig {
             fw_cfg_files: Vec::new(),
             gdb: false,
             echo_serial: false,
+            swap_disk: None,
+            virtio_transitional: false,
             extra_args: Vec::new(),
         }
     }
@@ -117,6 +124,20 @@ impl QemuConfig {
             args.push("-fw_cfg".into());
             args.push(format!("name={name},file={}", file.display()));
         }
+        if let Some(disk) = &self.swap_disk {
+            args.push("-drive".into());
+            args.push(format!(
+                "file={},if=none,id=swap,format=raw",
+                disk.display()
+            ));
+            args.push("-device".into());
+            let legacy = if self.virtio_transitional {
+                ""
+            } else {
+                ",disable-legacy=on"
+            };
+            args.push(format!("virtio-blk-pci,drive=swap{legacy}"));
+        }
         if self.gdb {
             args.push("-s".into());
             args.push("-S".into());
@@ -124,6 +145,14 @@ impl QemuConfig {
         args.extend(self.extra_args.iter().cloned());
         args
     }
+}
+
+/// Creates (or truncates) a sparse raw disk image of `size_bytes` for swap.
+pub fn create_swap_disk(path: &Path, size_bytes: u64) -> Result<(), String> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| format!("cannot create swap disk {}: {e}", path.display()))?;
+    file.set_len(size_bytes)
+        .map_err(|e| format!("cannot size swap disk {}: {e}", path.display()))
 }
 
 /// Checks that QEMU is installed; the error names the install command.
@@ -225,7 +254,10 @@ mod tests {
         c.fw_cfg_files
             .push(("opt/faultline/config".into(), PathBuf::from("/tmp/c.txt")));
         c.gdb = true;
+        c.swap_disk = Some(PathBuf::from("/tmp/s.img"));
         let a = c.args().join(" ");
+        assert!(a.contains("file=/tmp/s.img,if=none,id=swap,format=raw"));
+        assert!(a.contains("virtio-blk-pci,drive=swap,disable-legacy=on"));
         assert!(a.contains("-fw_cfg name=opt/faultline/config,file=/tmp/c.txt"));
         assert!(a.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"));
         assert!(a.contains("-s -S"));

@@ -72,6 +72,7 @@ pub fn machine() -> &'static MachineInfo {
 pub fn boot(info: &'static mut BootInfo, main: fn() -> !) -> ! {
     arch::gdt::init();
     arch::idt::init();
+    arch::pic::init();
     let phys_offset = info.physical_memory_offset.into_option();
     assert_eq!(
         phys_offset,

@@ -137,8 +137,42 @@ extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFault
     super::fault::do_page_fault(&frame, code);
 }
 
+/// Generates the stub for one PIC line: vector `PIC_VECTOR_BASE + line`.
+macro_rules! irq_stub {
+    ($fn_name:ident, $line:expr) => {
+        extern "x86-interrupt" fn $fn_name(_frame: InterruptStackFrame) {
+            super::pic::handle_irq($line);
+        }
+    };
+}
+
+irq_stub!(irq0, 0);
+irq_stub!(irq1, 1);
+irq_stub!(irq2, 2);
+irq_stub!(irq3, 3);
+irq_stub!(irq4, 4);
+irq_stub!(irq5, 5);
+irq_stub!(irq6, 6);
+irq_stub!(irq7, 7);
+irq_stub!(irq8, 8);
+irq_stub!(irq9, 9);
+irq_stub!(irq10, 10);
+irq_stub!(irq11, 11);
+irq_stub!(irq12, 12);
+irq_stub!(irq13, 13);
+irq_stub!(irq14, 14);
+irq_stub!(irq15, 15);
+
+const IRQ_STUBS: [extern "x86-interrupt" fn(InterruptStackFrame); 16] = [
+    irq0, irq1, irq2, irq3, irq4, irq5, irq6, irq7, irq8, irq9, irq10, irq11, irq12, irq13, irq14,
+    irq15,
+];
+
 static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
     let mut idt = InterruptDescriptorTable::new();
+    for (line, stub) in IRQ_STUBS.iter().enumerate() {
+        idt[super::pic::PIC_VECTOR_BASE + line as u8].set_handler_fn(*stub);
+    }
     idt.divide_error.set_handler_fn(divide_error);
     idt.debug.set_handler_fn(debug);
     idt.non_maskable_interrupt.set_handler_fn(nmi);

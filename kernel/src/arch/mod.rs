@@ -7,4 +7,5 @@ pub mod fault;
 pub mod gdt;
 pub mod idt;
 pub mod paging;
+pub mod pic;
 pub mod qemu;

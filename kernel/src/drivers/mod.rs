@@ -1,4 +1,7 @@
-//! Device drivers: the serial console (COM1) and QEMU's fw_cfg interface.
+//! Device drivers: the serial console (COM1), QEMU's fw_cfg interface, PCI
+//! configuration space, and virtio-blk (the swap disk).
 
 pub mod fw_cfg;
+pub mod pci;
 pub mod serial;
+pub mod virtio;

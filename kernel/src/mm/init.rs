@@ -47,6 +47,15 @@ pub fn init_mm_pgd_pa() -> u64 {
         .pgd_pa()
 }
 
+/// Runs `f` on the kernel's page tables (for `ioremap`).
+pub fn with_init_mm_pgtable<R>(f: impl FnOnce(&mut PageTable) -> R) -> R {
+    let mut pt = INIT_MM_PGTABLE
+        .get()
+        .expect("kernel page tables not built")
+        .lock();
+    f(&mut pt)
+}
+
 /// Flags for kernel data: present, writable, global, not executable.
 const KERNEL_DATA: u64 = _PAGE_PRESENT | _PAGE_RW | _PAGE_GLOBAL | _PAGE_NX;
 

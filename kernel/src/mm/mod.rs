@@ -9,11 +9,13 @@
 //! | `ffff_8880_0000_0000`–        | direct map of all RAM ([`PAGE_OFFSET`])   |
 //! | `ffff_c900_0000_0000`–        | kernel heap ([`KERNEL_HEAP_START`], [`kernel_heap_size`]) |
 //! | `ffff_c900_8000_0000`–        | kernel stack, guard page below it         |
+//! | `ffff_c900_c000_0000`–        | device registers ([`ioremap`])           |
 //! | `ffff_fe00_0000_0000`–`ffff_ff7f_ffff_ffff` | bootloader's own mappings (gone after boot) |
 //! | `ffff_ffff_8000_0000`–        | kernel image (`__START_KERNEL_map`)       |
 
 pub mod heap;
 pub mod init;
+pub mod ioremap;
 pub mod memory;
 pub mod mm_types;
 pub mod page_alloc;
