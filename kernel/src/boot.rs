@@ -119,6 +119,7 @@ pub fn boot(info: &'static mut BootInfo, main: fn() -> !) -> ! {
 fn after_switch() -> ! {
     let m = machine();
     crate::mm::heap::init(crate::mm::kernel_heap_size(m.ram_end));
+    crate::mm::state::init(page_alloc::max_pfn());
     println!(
         "faultline: own page tables live (pgd {:#x}); {} MiB RAM, {} free pages; image at {:#x}",
         crate::mm::init::init_mm_pgd_pa(),

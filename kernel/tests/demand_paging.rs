@@ -26,7 +26,7 @@ fn demand_zero_over_a_large_range() {
     let len = 32 << 20;
     let pages = len / PAGE_SIZE;
     let mm = new_anon_mm("dz", BASE, len).unwrap();
-    switch_mm(Some(mm.clone()));
+    switch_mm(Some(&mm));
     vmstat::reset();
     // Reads first: a read fault maps a zeroed page.
     for p in 0..pages {
@@ -48,7 +48,7 @@ fn demand_zero_over_a_large_range() {
             "page {p} corrupt"
         );
     }
-    assert_eq!(mm.lock().rss_anon, pages);
+    assert_eq!(mm.rss_anon(), pages);
     switch_mm(None);
     drop(mm);
     assert_eq!(nr_free_pages(), free_before, "frames leaked by exit_mmap");
@@ -58,16 +58,16 @@ fn demand_zero_over_a_large_range() {
 fn two_address_spaces_are_isolated() {
     let a = new_anon_mm("a", BASE, 16 * PAGE_SIZE).unwrap();
     let b = new_anon_mm("b", BASE, 16 * PAGE_SIZE).unwrap();
-    switch_mm(Some(a.clone()));
+    switch_mm(Some(&a));
     // SAFETY: inside the VMA of the current address space.
     unsafe { fill_page(BASE, 0xa) };
-    switch_mm(Some(b.clone()));
+    switch_mm(Some(&b));
     // SAFETY: as above; b's page is a fresh zero page, not a's.
     unsafe {
         assert_eq!((BASE as *const u64).read_volatile(), 0);
         fill_page(BASE, 0xb);
     }
-    switch_mm(Some(a.clone()));
+    switch_mm(Some(&a));
     // SAFETY: as above.
     assert!(unsafe { verify_page(BASE, 0xa) });
     switch_mm(None);
@@ -105,7 +105,7 @@ fn mmap_rejects_overlap_and_bad_ranges() {
 fn kernel_heap_is_mapped_in_every_address_space() {
     let v = alloc::vec![7u8; 1 << 20];
     let mm = new_anon_mm("k", BASE, PAGE_SIZE).unwrap();
-    switch_mm(Some(mm));
+    switch_mm(Some(&mm));
     assert!(v.iter().all(|&b| b == 7));
     switch_mm(None);
 }

@@ -40,7 +40,7 @@ extern crate alloc;
 fn write_outside_any_vma_is_a_segfault() {
     set_segv_hook(check_report);
     let mm = new_anon_mm("victim", BASE, 16 * PAGE_SIZE).unwrap();
-    switch_mm(Some(mm));
+    switch_mm(Some(&mm));
     // SAFETY: deliberately invalid: no VMA covers OUTSIDE; the fault handler
     // must report it and the hook ends the run.
     unsafe { (OUTSIDE as *mut u64).write_volatile(1) };

@@ -15,6 +15,7 @@ use x86_64::structures::idt::{InterruptStackFrame, PageFaultErrorCode};
 use super::idt::{fatal_exception, ExceptionReport};
 use crate::mm::memory::{handle_mm_fault, FaultError, FaultFlags};
 use crate::mm::mm_types;
+use crate::mm::state::current_mm_id;
 use crate::println;
 
 /// Lower-half addresses belong to workload address spaces.
@@ -85,7 +86,7 @@ pub fn set_segv_hook(hook: SegvHook) {
 pub fn do_page_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode) {
     let address = super::cpu::read_cr2();
     let rip = frame.instruction_pointer.as_u64();
-    let is_user = address < USER_SPACE_END && mm_types::current_mm().is_some();
+    let is_user = address < USER_SPACE_END && current_mm_id().is_some();
     if !is_user {
         kernel_fault(frame, code, address);
     }
@@ -107,14 +108,28 @@ pub fn do_page_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode) {
     bad_area(&report)
 }
 
-/// Linux `bad_area`: the access is not allowed. We cannot kill just the
-/// task (no signals, no user mode), so the run ends as a failure.
+/// Linux `bad_area` (and the OOM and SIGBUS paths): the fault cannot be
+/// served. We cannot kill just the task (no signals, no user mode), so the
+/// run ends as a failure, with a report that names the task.
 fn bad_area(report: &SegvReport) -> ! {
     let hook = SEGV_HOOK.try_lock().and_then(|h| *h);
     if let Some(hook) = hook {
         hook(report);
     }
-    println!("{report}");
+    match report.reason {
+        FaultError::OutOfMemory => {
+            let oom = crate::mm::state::oom_report();
+            crate::report::emit_error(format_args!(
+                "Memory cgroup out of memory: task {} at {:#x} cannot get a page ({oom})",
+                report.task, report.address
+            ));
+        }
+        FaultError::SwapReadError => crate::report::emit_error(format_args!(
+            "bus error: task {} at {:#x}: the swap device failed to read the page",
+            report.task, report.address
+        )),
+        _ => println!("{report}"),
+    }
     crate::testing::fail_run()
 }
 

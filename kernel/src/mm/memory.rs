@@ -1,16 +1,24 @@
 //! The architecture-independent fault handler (Linux mm/memory.c):
-//! `handle_mm_fault` → `handle_pte_fault` → `do_anonymous_page`.
-//!
-//! Later issues add `do_swap_page` for non-present PTEs that hold a swap
-//! entry; today such a PTE cannot exist, so finding one is a bug.
+//! `handle_mm_fault` → `handle_pte_fault` → `do_anonymous_page` for a
+//! missing page, `do_swap_page` for a PTE that holds a swap entry.
 
 use core::fmt;
 
-use super::mm_types::{current_mm, MmStruct, Vma};
-use super::page_align_down;
-use super::page_alloc::alloc_zeroed_page;
-use super::pgtable::{anon_pte_flags, MapError};
+use super::fault_latency::FaultKind;
+use super::memcontrol::{mem_cgroup_charge, mem_cgroup_uncharge};
+use super::mm_types::Vma;
+use super::page::{flags, pa_to_pfn, pfn_to_pa, Pfn, Rmap};
+use super::page_alloc::{alloc_page, free_page};
+use super::page_io::wait_on_page_locked;
+use super::pgtable::{anon_pte_flags, MapError, Pte};
+use super::state::{current_mm_id, with_mm_state, MmState};
+use super::swap::{pte_to_swp_entry, SwapEntry};
+use super::swap_state::{swap_cache_get_folio, swap_update_readahead, swapin_readahead};
+use super::vmscan::delete_from_swap_cache;
 use super::vmstat::{count_vm_event, VmEvent};
+use super::{page_align_down, phys_to_virt, PAGE_SIZE};
+use crate::arch::cpu::rdtsc;
+use crate::arch::paging::{_PAGE_ACCESSED, _PAGE_DIRTY};
 
 /// What the hardware told us about the access (Linux `FAULT_FLAG_*`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,7 +30,7 @@ pub struct FaultFlags {
 }
 
 /// Why a fault could not be resolved (Linux: `VM_FAULT_SIGSEGV`,
-/// `VM_FAULT_OOM`, ...).
+/// `VM_FAULT_OOM`, `VM_FAULT_SIGBUS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultError {
     /// No address space is current.
@@ -31,8 +39,11 @@ pub enum FaultError {
     NoVma,
     /// The VMA does not allow this access (Linux `access_error`).
     AccessError,
-    /// No frame for the page or a page table (Linux `VM_FAULT_OOM`).
+    /// No frame, or the memory cgroup could not reclaim enough
+    /// (Linux `VM_FAULT_OOM`).
     OutOfMemory,
+    /// The swap device failed to read the page (Linux `VM_FAULT_SIGBUS`).
+    SwapReadError,
     /// A non-present PTE holds a value we do not know how to handle.
     UnknownPte(u64),
 }
@@ -44,6 +55,7 @@ impl fmt::Display for FaultError {
             FaultError::NoVma => write!(f, "address is not inside any VMA"),
             FaultError::AccessError => write!(f, "access not allowed by the VMA"),
             FaultError::OutOfMemory => write!(f, "out of memory"),
+            FaultError::SwapReadError => write!(f, "I/O error reading the page from swap"),
             FaultError::UnknownPte(v) => write!(f, "unknown non-present PTE value {v:#x}"),
         }
     }
@@ -52,15 +64,18 @@ impl fmt::Display for FaultError {
 /// Linux `handle_mm_fault`: resolve a fault at `address` in the current
 /// address space.
 pub fn handle_mm_fault(address: u64, flags: FaultFlags) -> Result<(), FaultError> {
-    let mm = current_mm().ok_or(FaultError::NoMm)?;
-    // Like taking mmap_lock. The workload never holds it while touching
-    // its memory, so failing to get it means a kernel bug, not contention.
-    let mut mm = mm
-        .try_lock()
-        .expect("page fault while the faulting mm is locked");
-    let vma = mm.find_vma(address).ok_or(FaultError::NoVma)?;
-    access_error(&vma, flags)?;
-    handle_pte_fault(&mut mm, &vma, page_align_down(address), flags)?;
+    let mm = current_mm_id().ok_or(FaultError::NoMm)?;
+    let start = rdtsc();
+    let kind = with_mm_state(|st| {
+        let vma = st.find_vma(mm, address).ok_or(FaultError::NoVma)?;
+        access_error(&vma, flags)?;
+        let kind = handle_pte_fault(st, mm, &vma, page_align_down(address), flags)?;
+        if let Some(kind) = kind {
+            st.latency.record(kind, rdtsc() - start);
+        }
+        Ok(kind)
+    })?;
+    let _ = kind;
     count_vm_event(VmEvent::PgFault);
     Ok(())
 }
@@ -74,41 +89,198 @@ fn access_error(vma: &Vma, flags: FaultFlags) -> Result<(), FaultError> {
     Ok(())
 }
 
-/// Linux `handle_pte_fault`: dispatch on what the PTE holds.
+/// Linux `handle_pte_fault`: dispatch on what the PTE holds. Returns the
+/// kind of fault handled, for the latency figures.
 fn handle_pte_fault(
-    mm: &mut MmStruct,
+    st: &mut MmState,
+    mm: usize,
     vma: &Vma,
     address: u64,
     flags: FaultFlags,
+) -> Result<Option<FaultKind>, FaultError> {
+    let pte = st.mm(mm).pgtable().get_pte(address).unwrap_or(Pte::NONE);
+    if pte.is_none() {
+        return do_anonymous_page(st, mm, vma, address).map(|()| Some(FaultKind::Anon));
+    }
+    if pte.is_software() {
+        return do_swap_page(st, mm, vma, address, pte, flags).map(Some);
+    }
+    // Present: the page was mapped meanwhile (Linux would only update the
+    // accessed/dirty bits). A write to a read-only page of a writable VMA
+    // would be `do_wp_page`; without fork there is no COW, so it cannot be.
+    if flags.is_write && !pte.is_writable() {
+        return Err(FaultError::AccessError);
+    }
+    Ok(None)
+}
+
+/// Allocates a frame and charges it to the memory cgroup (which may
+/// reclaim). Linux: `vma_alloc_zeroed_movable_folio` + `mem_cgroup_charge`.
+fn alloc_charged_page(st: &mut MmState) -> Result<Pfn, FaultError> {
+    let pfn = pa_to_pfn(alloc_page().map_err(|_| FaultError::OutOfMemory)?);
+    st.mem_map.reset(pfn);
+    if mem_cgroup_charge(st, pfn).is_err() {
+        free_page(pfn_to_pa(pfn));
+        return Err(FaultError::OutOfMemory);
+    }
+    Ok(pfn)
+}
+
+/// Linux `do_anonymous_page`: map a freshly zeroed, charged page and put
+/// it on the inactive LRU.
+fn do_anonymous_page(
+    st: &mut MmState,
+    mm: usize,
+    vma: &Vma,
+    address: u64,
 ) -> Result<(), FaultError> {
-    let pte = mm.pgtable().get_pte(address);
-    match pte {
-        None => do_anonymous_page(mm, vma, address),
-        Some(p) if p.is_none() => do_anonymous_page(mm, vma, address),
-        Some(p) if p.is_software() => Err(FaultError::UnknownPte(p.raw())),
-        // Present: another path already mapped it (Linux would update the
-        // accessed/dirty bits here). A write to a read-only page of a
-        // writable VMA would be `do_wp_page`; we have no COW yet.
-        Some(p) if flags.is_write && !p.is_writable() => Err(FaultError::AccessError),
-        Some(_) => Ok(()),
+    let pfn = alloc_charged_page(st)?;
+    // SAFETY: the frame was just allocated for us and is in the direct map.
+    unsafe {
+        core::ptr::write_bytes(
+            phys_to_virt(pfn_to_pa(pfn)) as *mut u8,
+            0,
+            PAGE_SIZE as usize,
+        )
+    };
+    let flags = anon_pte_flags(vma.is_writable());
+    if let Err(e) = st
+        .mm_mut(mm)
+        .pgtable_mut()
+        .map_page(address, pfn_to_pa(pfn), flags)
+    {
+        mem_cgroup_uncharge(st, pfn);
+        free_page(pfn_to_pa(pfn));
+        return match e {
+            MapError::OutOfMemory => Err(FaultError::OutOfMemory),
+            other => panic!("do_anonymous_page({address:#x}): {other:?}"),
+        };
+    }
+    let page = st.mem_map.get_mut(pfn);
+    page.set(flags::UPTODATE | flags::DIRTY);
+    page.mapping = Some(Rmap {
+        mm: mm as u16,
+        va: address,
+    });
+    let MmState { lru, mem_map, .. } = st;
+    lru.add_inactive(mem_map, pfn);
+    st.mm_mut(mm).rss_anon += 1;
+    Ok(())
+}
+
+/// Linux `do_swap_page`: the PTE holds a swap entry.
+///
+/// 1. Look the entry up in the swap cache. A hit is a minor fault
+///    (`swap_update_readahead` scores a readahead hit); a miss reads the
+///    page with readahead and is a major fault.
+/// 2. Wait until the page's read finished (only this page's).
+/// 3. Revalidate: the PTE must be unchanged and the page must still be the
+///    cache page of this entry, because the world may have changed while
+///    we waited (reclaim run by a readahead charge, for one).
+/// 4. Map it (writable if the swap PTE was exclusive), drop the PTE's swap
+///    reference, and maybe free the slot (`should_try_to_free_swap`).
+fn do_swap_page(
+    st: &mut MmState,
+    mm: usize,
+    vma: &Vma,
+    address: u64,
+    orig_pte: Pte,
+    fault: FaultFlags,
+) -> Result<FaultKind, FaultError> {
+    let Some((entry, is_exclusive)) = pte_to_swp_entry(orig_pte) else {
+        return Err(FaultError::UnknownPte(orig_pte.raw()));
+    };
+    let (pfn, kind) = match swap_cache_get_folio(st, entry) {
+        Some(pfn) => {
+            swap_update_readahead(st, pfn, mm, address);
+            count_vm_event(VmEvent::PgFaultSwapcache);
+            (pfn, FaultKind::SwapcacheHit)
+        }
+        None => {
+            let pfn =
+                swapin_readahead(st, entry, mm, address).map_err(|_| FaultError::OutOfMemory)?;
+            count_vm_event(VmEvent::PgMajFault);
+            (pfn, FaultKind::Major)
+        }
+    };
+    wait_on_page_locked(st, pfn);
+    let pte_now = st.mm(mm).pgtable().get_pte(address).unwrap_or(Pte::NONE);
+    let page = *st.mem_map.get(pfn);
+    let still_cached = page.test(flags::SWAPCACHE) && page.swap_offset == entry.offset;
+    if pte_now != orig_pte || !still_cached {
+        // Someone else resolved it, or the page left the cache while we
+        // slept: return and let the access fault again if it must.
+        return Ok(kind);
+    }
+    if !page.test(flags::UPTODATE) {
+        return Err(FaultError::SwapReadError);
+    }
+    map_swap_page(st, mm, vma, address, pfn, entry, is_exclusive, fault);
+    Ok(kind)
+}
+
+/// Steps 11-16 of `do_swap_page`: install the PTE, rmap, swap count, and
+/// the free-the-slot decision.
+#[allow(clippy::too_many_arguments)]
+fn map_swap_page(
+    st: &mut MmState,
+    mm: usize,
+    vma: &Vma,
+    address: u64,
+    pfn: Pfn,
+    entry: SwapEntry,
+    is_exclusive: bool,
+    fault: FaultFlags,
+) {
+    let is_writable = is_exclusive && vma.is_writable();
+    let mut pte_flags = anon_pte_flags(is_writable) | _PAGE_ACCESSED;
+    if fault.is_write && is_writable {
+        pte_flags |= _PAGE_DIRTY;
+    }
+    st.mm_mut(mm)
+        .pgtable_mut()
+        .set_pte(address, Pte::new(pfn_to_pa(pfn), pte_flags))
+        .expect("the table holding the swap PTE exists");
+    st.mm_mut(mm).rss_anon += 1;
+    st.mem_map.get_mut(pfn).mapping = Some(Rmap {
+        mm: mm as u16,
+        va: address,
+    });
+    st.swap.as_mut().expect("swap").swap_free(entry);
+    if should_try_to_free_swap(st, pfn, fault, is_exclusive) {
+        folio_free_swap(st, pfn);
     }
 }
 
-/// Linux `do_anonymous_page`: map a freshly zeroed frame.
-fn do_anonymous_page(mm: &mut MmStruct, vma: &Vma, address: u64) -> Result<(), FaultError> {
-    let pa = alloc_zeroed_page().map_err(|_| FaultError::OutOfMemory)?;
-    let flags = anon_pte_flags(vma.is_writable());
-    match mm.pgtable_mut().map_page(address, pa, flags) {
-        Ok(()) => {
-            mm.rss_anon += 1;
-            Ok(())
-        }
-        Err(e) => {
-            super::page_alloc::free_page(pa);
-            match e {
-                MapError::OutOfMemory => Err(FaultError::OutOfMemory),
-                other => panic!("do_anonymous_page({address:#x}): {other:?}"),
-            }
-        }
+/// Linux `should_try_to_free_swap`, our decision on keeping the slot after
+/// swap-in. Free it when swap is more than half full (`vm_swap_full`), or
+/// on a write fault to an exclusive page (the copy on disk is about to be
+/// stale anyway). Otherwise keep it: if the page stays clean, reclaim can
+/// drop it later without writing (policy "keep-slot" of the reference).
+/// We have no `SWP_SYNCHRONOUS_IO` device and no mlock.
+fn should_try_to_free_swap(st: &MmState, pfn: Pfn, fault: FaultFlags, is_exclusive: bool) -> bool {
+    if !st.mem_map.get(pfn).test(flags::SWAPCACHE) {
+        return false;
     }
+    if st.swap.as_ref().is_some_and(|s| s.vm_swap_full()) {
+        return true;
+    }
+    fault.is_write && is_exclusive
+}
+
+/// Linux `folio_free_swap`: if no PTE refers to the slot any more and no
+/// write is in flight, take the page out of the swap cache (freeing the
+/// slot) and mark it dirty: RAM now holds the only copy.
+pub fn folio_free_swap(st: &mut MmState, pfn: Pfn) -> bool {
+    let page = *st.mem_map.get(pfn);
+    if !page.test(flags::SWAPCACHE) || page.test(flags::WRITEBACK) {
+        return false;
+    }
+    let entry = SwapEntry::new(page.swap_offset);
+    if st.swap.as_ref().expect("swap").swap_count(entry) != 0 {
+        return false;
+    }
+    delete_from_swap_cache(st, pfn);
+    st.mem_map.get_mut(pfn).set(flags::DIRTY);
+    true
 }

@@ -10,13 +10,16 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt;
 
-use spin::Mutex;
-
-use super::page_alloc::free_page;
+use super::page::pa_to_pfn;
+use super::page_io::drain_io;
 use super::pgtable::PageTable;
+use super::state::{current_mm_id, set_current_mm_id, with_mm_state, MmState};
+use super::swap::{pte_to_swp_entry, SwapEntry};
+use super::swap_state::SwapRaInfo;
+use super::vmscan::{delete_from_swap_cache, release_page};
 use super::{OutOfMemory, PAGE_SIZE};
 use crate::arch::paging::{write_cr3, PTRS_PER_TABLE};
 
@@ -43,6 +46,8 @@ pub struct Vma {
     pub vm_start: u64,
     pub vm_end: u64,
     pub vm_flags: VmFlags,
+    /// Linux `vma->swap_readahead_info` (VMA-mode readahead state).
+    pub swap_readahead_info: SwapRaInfo,
 }
 
 impl Vma {
@@ -121,6 +126,7 @@ impl MmStruct {
             vm_start: start,
             vm_end: end,
             vm_flags: flags,
+            swap_readahead_info: SwapRaInfo(0),
         };
         self.vmas.insert(start, vma);
         Ok(vma)
@@ -133,21 +139,10 @@ impl MmStruct {
         vma.contains(addr).then_some(*vma)
     }
 
-    /// Linux `exit_mmap`: frees every anonymous page and every table page
-    /// of the lower half. Returns (anonymous pages freed, table pages freed).
-    fn exit_mmap(&mut self) -> (u64, usize) {
-        let mut pages = 0;
-        let tables = self.pgtable.free_user_tables(|va, pte| {
-            assert!(
-                pte.is_present(),
-                "unexpected non-present pte {pte:?} at {va:#x}"
-            );
-            free_page(pte.pa());
-            pages += 1;
-        });
-        self.vmas.clear();
-        self.rss_anon -= pages;
-        (pages, tables)
+    /// The readahead state of the VMA containing `addr`.
+    pub fn vma_ra_info_mut(&mut self, addr: u64) -> Option<&mut SwapRaInfo> {
+        let (_, vma) = self.vmas.range_mut(..=addr).next_back()?;
+        vma.contains(addr).then_some(&mut vma.swap_readahead_info)
     }
 }
 
@@ -162,54 +157,111 @@ impl fmt::Debug for MmStruct {
 }
 
 impl Drop for MmStruct {
+    /// Frees the page tables. Pages must have been released first through
+    /// [`exit_mmap`] (a registered address space always is).
     fn drop(&mut self) {
-        let (_, _) = self.exit_mmap();
+        self.pgtable.free_user_tables(|va, pte| {
+            panic!(
+                "address space {} dropped with {pte:?} still at {va:#x}",
+                self.name
+            )
+        });
         let pgtable = core::mem::replace(&mut self.pgtable, PageTable::borrow_root(0));
         pgtable.free_pgd();
     }
 }
 
-/// A shared handle on an address space (the fault handler and the task
-/// both reach it). The mutex plays the role of Linux's `mmap_lock`.
-pub type MmRef = Arc<Mutex<MmStruct>>;
+/// Linux `exit_mmap` (`unmap_vmas` + `free_pgtables`): releases every page
+/// and swap entry of address space `id`, then removes it. In-flight I/O is
+/// drained first, so no completion can arrive for a freed page.
+fn exit_mmap(st: &mut MmState, id: usize) {
+    drain_io(st);
+    let mut mm = st.unregister_mm(id);
+    let mut leaves = Vec::new();
+    mm.pgtable
+        .free_user_tables(|va, pte| leaves.push((va, pte)));
+    for (_, pte) in leaves {
+        if pte.is_present() {
+            let pfn = pa_to_pfn(pte.pa());
+            st.mem_map.get_mut(pfn).mapping = None;
+            delete_from_swap_cache(st, pfn);
+            release_page(st, pfn);
+            mm.rss_anon -= 1;
+            continue;
+        }
+        let (entry, _) = pte_to_swp_entry(pte).expect("non-present leaf is a swap entry");
+        free_swap_and_cache(st, entry);
+    }
+    debug_assert_eq!(mm.rss_anon, 0);
+}
 
-/// The address space whose lower half is live in CR3 (Linux
-/// `current->mm`). `None` means only the kernel half is in use.
-static CURRENT_MM: Mutex<Option<MmRef>> = Mutex::new(None);
+/// Linux `free_swap_and_cache`: drop one reference to `entry`; if nothing
+/// refers to it any more, also drop its (unmapped) swap-cache page.
+fn free_swap_and_cache(st: &mut MmState, entry: SwapEntry) {
+    let swap = st.swap.as_mut().expect("swap entry without swap");
+    swap.swap_free(entry);
+    if swap.swap_count(entry) != 0 {
+        return;
+    }
+    if let Some(pfn) = swap.cache_lookup(entry) {
+        debug_assert!(st.mem_map.get(pfn).mapping.is_none());
+        delete_from_swap_cache(st, pfn);
+        release_page(st, pfn);
+    }
+}
 
-/// Linux `current->mm`.
-pub fn current_mm() -> Option<MmRef> {
-    CURRENT_MM.lock().clone()
+/// An address space registered in the mm state, destroyed on drop.
+#[derive(Debug)]
+pub struct MmHandle {
+    id: usize,
+}
+
+impl MmHandle {
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Resident anonymous pages.
+    pub fn rss_anon(&self) -> u64 {
+        with_mm_state(|st| st.mm(self.id).rss_anon)
+    }
+}
+
+impl Drop for MmHandle {
+    fn drop(&mut self) {
+        if current_mm_id() == Some(self.id) {
+            switch_mm(None);
+        }
+        with_mm_state(|st| exit_mmap(st, self.id));
+    }
 }
 
 /// Name of the task owning the current address space, for reports.
 pub fn current_task_name() -> String {
-    match current_mm() {
-        Some(mm) => match mm.try_lock() {
-            Some(mm) => mm.name().into(),
-            None => "<mm locked>".into(),
-        },
+    match current_mm_id() {
+        Some(id) => with_mm_state(|st| st.mm(id).name().into()),
         None => "<kernel>".into(),
     }
 }
 
 /// Linux `switch_mm`: makes `mm` current and loads its pgd, or goes back
 /// to the kernel's own tables with `None`.
-pub fn switch_mm(mm: Option<MmRef>) {
-    let pgd = match &mm {
-        Some(m) => m.lock().pgtable().pgd_pa(),
+pub fn switch_mm(mm: Option<&MmHandle>) {
+    let pgd = match mm {
+        Some(m) => with_mm_state(|st| st.mm(m.id).pgtable().pgd_pa()),
         None => super::init::init_mm_pgd_pa(),
     };
-    *CURRENT_MM.lock() = mm;
+    set_current_mm_id(mm.map(|m| m.id));
     // SAFETY: every pgd we load shares the kernel half (see `MmStruct::new`),
     // so the running code, stack and data stay mapped.
     unsafe { write_cr3(pgd) };
 }
 
-/// Creates a new address space with one anonymous VMA, ready to switch to.
-pub fn new_anon_mm(name: &str, start: u64, len: u64) -> Result<MmRef, &'static str> {
+/// Creates an address space with one anonymous VMA and registers it.
+pub fn new_anon_mm(name: &str, start: u64, len: u64) -> Result<MmHandle, &'static str> {
     let mut mm = MmStruct::new(name).map_err(|_| "out of memory for a pgd")?;
     mm.mmap_anon(start, len, VmFlags::ANON_RW)
         .map_err(|_| "bad VMA range")?;
-    Ok(Arc::new(Mutex::new(mm)))
+    let id = with_mm_state(|st| st.register_mm(mm));
+    Ok(MmHandle { id })
 }

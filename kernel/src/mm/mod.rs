@@ -13,13 +13,22 @@
 //! | `ffff_fe00_0000_0000`–`ffff_ff7f_ffff_ffff` | bootloader's own mappings (gone after boot) |
 //! | `ffff_ffff_8000_0000`–        | kernel image (`__START_KERNEL_map`)       |
 
+pub mod fault_latency;
 pub mod heap;
 pub mod init;
 pub mod ioremap;
+pub mod memcontrol;
 pub mod memory;
 pub mod mm_types;
+pub mod page;
 pub mod page_alloc;
+pub mod page_io;
 pub mod pgtable;
+pub mod state;
+pub mod swap;
+pub mod swap_state;
+pub mod swapfile;
+pub mod vmscan;
 pub mod vmstat;
 
 pub use crate::arch::paging::{PAGE_SHIFT, PAGE_SIZE};

@@ -164,6 +164,11 @@ pub fn totalram_pages() -> usize {
     with(|bm| bm.nr_usable)
 }
 
+/// Number of frame numbers the allocator covers (highest PFN + 1).
+pub fn max_pfn() -> usize {
+    with(|bm| bm.nr_frames)
+}
+
 /// Frames currently allocated.
 pub fn nr_used_pages() -> usize {
     with(|bm| bm.nr_usable - bm.nr_free)

@@ -15,12 +15,48 @@ pub enum VmEvent {
     /// completed faults in `mm_account_fault`; a fault that ends in a
     /// segmentation fault is not counted, and ends our run anyway).
     PgFault,
+    /// Swap-ins that were not swap-cache hits (`do_swap_page`).
+    PgMajFault,
+    /// Not in Linux: faults on swap PTEs served from the swap cache
+    /// (minor), e.g. a prefetched page found by its first touch.
+    PgFaultSwapcache,
+    /// Pages read from the swap device, counted at submission.
+    PswpIn,
+    /// Pages written to the swap device.
+    PswpOut,
+    /// Pages newly read by readahead (the faulting page not included).
+    SwapRa,
+    /// Readahead pages later found by a fault (each at most once).
+    SwapRaHit,
+    /// Not in Linux: readahead pages freed by reclaim before any use.
+    SwapRaWasted,
+    /// Pages scanned on the inactive list by reclaim (`pgscan_anon`).
+    PgScan,
+    /// Pages freed by reclaim (`pgsteal_anon`).
+    PgSteal,
+    /// Pages moved to the active list by reclaim.
+    PgActivate,
+    /// Pages moved from the active to the inactive list.
+    PgDeactivate,
 }
 
 /// Names in /proc/vmstat, indexed by [`VmEvent`].
-pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = ["pgfault"];
+pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = [
+    "pgfault",
+    "pgmajfault",
+    "pgfault_swapcache",
+    "pswpin",
+    "pswpout",
+    "swap_ra",
+    "swap_ra_hit",
+    "swap_ra_wasted",
+    "pgscan",
+    "pgsteal",
+    "pgactivate",
+    "pgdeactivate",
+];
 
-pub const NR_VM_EVENTS: usize = 1;
+pub const NR_VM_EVENTS: usize = 12;
 
 static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 

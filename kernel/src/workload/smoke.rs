@@ -27,7 +27,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
         )));
     }
     let mm = new_anon_mm("smoke", WORKLOAD_BASE, size).map_err(|e| WorkloadError(e.into()))?;
-    switch_mm(Some(mm.clone()));
+    switch_mm(Some(&mm));
     vmstat::reset();
     let start = rdtsc();
     for page in 0..nr_pages {

@@ -1,0 +1,146 @@
+//! The state the mm subsystem shares, behind one lock.
+//!
+//! Linux spreads this over many locks: `mmap_lock` per address space, a
+//! page-table lock per table, the lruvec lock, swap cluster locks, and a
+//! lock bit per folio. With one CPU and no preemption a single lock is
+//! enough for mutual exclusion. What cannot be simplified away are the
+//! *states* that span an I/O wait, and those we keep: a folio under read
+//! I/O is `LOCKED`, one being written is under `WRITEBACK`, and every
+//! fault revalidates its PTE after waiting (see `do_swap_page`).
+//!
+//! The address spaces live here too, in a registry indexed by a small id,
+//! so that reclaim can reach any of them through the reverse map.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use spin::Mutex;
+
+use super::fault_latency::FaultLatency;
+use super::memcontrol::MemCgroup;
+use super::mm_types::{MmStruct, Vma};
+use super::page::{Lru, MemMap};
+use super::swap_state::{ReadaheadMode, SwapRaState};
+use super::swapfile::SwapInfo;
+
+/// Boot-time swap policy (set from the knobs before the workload runs).
+#[derive(Debug, Clone, Copy)]
+pub struct SwapPolicy {
+    pub readahead: ReadaheadMode,
+    /// Linux `page_cluster` (`/proc/sys/vm/page-cluster`).
+    pub page_cluster: u32,
+}
+
+impl Default for SwapPolicy {
+    fn default() -> Self {
+        SwapPolicy {
+            readahead: ReadaheadMode::Vma,
+            page_cluster: 3,
+        }
+    }
+}
+
+/// Everything behind [`MM_STATE`].
+pub struct MmState {
+    pub mem_map: MemMap,
+    pub lru: Lru,
+    pub memcg: MemCgroup,
+    pub swap: Option<SwapInfo>,
+    pub ra: SwapRaState,
+    pub policy: SwapPolicy,
+    pub latency: FaultLatency,
+    mms: Vec<Option<MmStruct>>,
+}
+
+static MM_STATE: Mutex<Option<MmState>> = Mutex::new(None);
+
+/// Id of the current address space, or `NO_MM`.
+static CURRENT_MM: AtomicUsize = AtomicUsize::new(NO_MM);
+pub const NO_MM: usize = usize::MAX;
+
+/// Sets up the shared state for `nr_frames` physical frames (at boot).
+pub fn init(nr_frames: usize) {
+    *MM_STATE.lock() = Some(MmState {
+        mem_map: MemMap::new(nr_frames),
+        lru: Lru::default(),
+        memcg: MemCgroup::unlimited(),
+        swap: None,
+        ra: SwapRaState::new(),
+        policy: SwapPolicy::default(),
+        latency: FaultLatency::new(),
+        mms: Vec::new(),
+    });
+}
+
+/// Runs `f` with the mm state locked. Never touch workload memory inside:
+/// a page fault there would need this lock again.
+pub fn with_mm_state<R>(f: impl FnOnce(&mut MmState) -> R) -> R {
+    let mut guard = MM_STATE
+        .try_lock()
+        .expect("mm state lock taken twice (a fault while holding it?)");
+    f(guard.as_mut().expect("mm state not initialised"))
+}
+
+/// Id of the current address space (Linux `current->mm`).
+pub fn current_mm_id() -> Option<usize> {
+    let id = CURRENT_MM.load(Ordering::Relaxed);
+    (id != NO_MM).then_some(id)
+}
+
+pub(crate) fn set_current_mm_id(id: Option<usize>) {
+    CURRENT_MM.store(id.unwrap_or(NO_MM), Ordering::Relaxed);
+}
+
+impl MmState {
+    /// Adds an address space to the registry; returns its id.
+    pub fn register_mm(&mut self, mm: MmStruct) -> usize {
+        if let Some(i) = self.mms.iter().position(Option::is_none) {
+            self.mms[i] = Some(mm);
+            return i;
+        }
+        self.mms.push(Some(mm));
+        self.mms.len() - 1
+    }
+
+    /// Takes an address space out of the registry.
+    pub fn unregister_mm(&mut self, id: usize) -> MmStruct {
+        self.mms[id].take().expect("no such address space")
+    }
+
+    pub fn mm(&self, id: usize) -> &MmStruct {
+        self.mms[id].as_ref().expect("no such address space")
+    }
+
+    pub fn mm_mut(&mut self, id: usize) -> &mut MmStruct {
+        self.mms[id].as_mut().expect("no such address space")
+    }
+
+    /// The VMA of address space `id` that contains `addr`.
+    pub fn find_vma(&self, id: usize, addr: u64) -> Option<Vma> {
+        self.mm(id).find_vma(addr)
+    }
+}
+
+/// One line about the memory cgroup and swap, for out-of-memory reports.
+/// Never blocks: if the state is locked (the fault path holds it) it says so.
+pub fn oom_report() -> alloc::string::String {
+    let Some(guard) = MM_STATE.try_lock() else {
+        return "mm state busy".into();
+    };
+    let Some(st) = guard.as_ref() else {
+        return "mm state not initialised".into();
+    };
+    let swap = match &st.swap {
+        Some(s) => alloc::format!("swap {}/{} slots used", s.nr_used(), s.total_slots()),
+        None => "no swap".into(),
+    };
+    let max = if st.memcg.max_pages == u64::MAX {
+        "max".into()
+    } else {
+        alloc::format!("{}", st.memcg.max_pages)
+    };
+    alloc::format!(
+        "memcg usage {} of {max} pages, {swap}",
+        st.memcg.usage_pages
+    )
+}

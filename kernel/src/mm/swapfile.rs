@@ -1,0 +1,242 @@
+//! The swap area: slots, clusters, swap counts (Linux mm/swapfile.c,
+//! `struct swap_info_struct`).
+//!
+//! Slot 0 holds the swap header and is never handed out. Slots are grouped
+//! in clusters of [`SWAPFILE_CLUSTER`]; allocation takes slots *in order*
+//! from the current cluster, so pages reclaimed together get neighbouring
+//! slots, which is the locality cluster readahead relies on. When the
+//! current cluster is used up we take a free cluster, then a partly used
+//! one. Every step is O(1) amortised: no scan over the whole area.
+//!
+//! Per slot we keep the swap count (how many PTEs hold the entry; without
+//! fork it is 0 or 1) and the swap cache (the frame holding the page, if
+//! any). This is the 2026 "swap table" shape: one word per slot holding the
+//! cache state, plus the count. A slot is free when its count is 0 and it
+//! has no swap-cache page.
+//!
+//! Simplifications: one swap device (type 0), one allocation cluster (one
+//! CPU), no discard, no priorities, no swapoff.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use super::page::{Pfn, NIL};
+use super::swap::SwapEntry;
+use crate::drivers::virtio::blk::VirtioBlk;
+use crate::mm::PAGE_SIZE;
+
+/// Slots per cluster (Linux `SWAPFILE_CLUSTER` with THP swap on x86_64).
+pub const SWAPFILE_CLUSTER: u32 = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClusterState {
+    Free,
+    /// Some slots free, on the `nonfull` list.
+    Nonfull,
+    Full,
+    /// The cluster allocations currently come from.
+    Current,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cluster {
+    used: u32,
+    state: ClusterState,
+}
+
+/// Linux `struct swap_info_struct` for our one device.
+pub struct SwapInfo {
+    /// The device behind the slots.
+    pub bdev: VirtioBlk,
+    nr_slots: u32,
+    /// Swap count per slot (Linux `swap_map`).
+    swap_map: Vec<u8>,
+    /// Swap cache per slot: the frame, or `NIL` (Linux: the swap table).
+    cache: Vec<Pfn>,
+    clusters: Vec<Cluster>,
+    free_clusters: VecDeque<u32>,
+    nonfull_clusters: VecDeque<u32>,
+    /// (cluster, next offset to try) of the current allocation cluster.
+    current: Option<(u32, u32)>,
+    /// Slots in use (count > 0 or cached), header excluded.
+    nr_used: u32,
+}
+
+impl SwapInfo {
+    /// Linux `swapon`: takes the whole device as one swap area.
+    pub fn new(bdev: VirtioBlk) -> SwapInfo {
+        let nr_slots = (bdev.capacity_bytes() / PAGE_SIZE).min(u32::MAX as u64 - 1) as u32;
+        assert!(nr_slots >= 2, "swap device too small");
+        let nr_clusters = nr_slots.div_ceil(SWAPFILE_CLUSTER);
+        let mut clusters =
+            alloc::vec![Cluster { used: 0, state: ClusterState::Free }; nr_clusters as usize];
+        // Slot 0 (the header) counts as used forever; a short last cluster
+        // counts its missing slots as used.
+        clusters[0].used = 1;
+        let tail_missing = nr_clusters * SWAPFILE_CLUSTER - nr_slots;
+        clusters[nr_clusters as usize - 1].used += tail_missing;
+        let mut free_clusters = VecDeque::new();
+        let mut nonfull_clusters = VecDeque::new();
+        for (i, c) in clusters.iter_mut().enumerate() {
+            if c.used == 0 {
+                free_clusters.push_back(i as u32);
+            } else {
+                c.state = ClusterState::Nonfull;
+                nonfull_clusters.push_back(i as u32);
+            }
+        }
+        SwapInfo {
+            bdev,
+            nr_slots,
+            swap_map: alloc::vec![0; nr_slots as usize],
+            cache: alloc::vec![NIL; nr_slots as usize],
+            clusters,
+            free_clusters,
+            nonfull_clusters,
+            current: None,
+            nr_used: 0,
+        }
+    }
+
+    /// Slots in the area, the header included (Linux `si->max`).
+    pub fn max(&self) -> u32 {
+        self.nr_slots
+    }
+
+    /// Usable slots (Linux `total_swap_pages`).
+    pub fn total_slots(&self) -> u32 {
+        self.nr_slots - 1
+    }
+
+    pub fn nr_used(&self) -> u32 {
+        self.nr_used
+    }
+
+    /// Linux `vm_swap_full`: more than half the slots are in use.
+    pub fn vm_swap_full(&self) -> bool {
+        self.nr_used * 2 > self.total_slots()
+    }
+
+    fn is_slot_free(&self, offset: u32) -> bool {
+        offset != 0 && self.swap_map[offset as usize] == 0 && self.cache[offset as usize] == NIL
+    }
+
+    /// Linux `swap_count`.
+    pub fn swap_count(&self, entry: SwapEntry) -> u8 {
+        self.swap_map[entry.offset as usize]
+    }
+
+    /// Is the slot allocated (swapped out, or cached)? Readahead skips
+    /// slots for which this is false (Linux: -ENOENT from the add check).
+    pub fn is_slot_in_use(&self, entry: SwapEntry) -> bool {
+        entry.offset != 0 && entry.offset < self.nr_slots && !self.is_slot_free(entry.offset)
+    }
+
+    /// Linux `folio_alloc_swap`: takes the next free slot (in order within
+    /// the current cluster) and puts `pfn` in its swap cache, in one step
+    /// as Linux does since the swap table. `None` when the area is full.
+    pub fn folio_alloc_swap(&mut self, pfn: Pfn) -> Option<SwapEntry> {
+        loop {
+            if let Some((c, next)) = self.current {
+                let end = ((c + 1) * SWAPFILE_CLUSTER).min(self.nr_slots);
+                if let Some(off) = (next..end).find(|&o| self.is_slot_free(o)) {
+                    self.current = Some((c, off + 1));
+                    self.take_slot(off);
+                    self.cache[off as usize] = pfn;
+                    return Some(SwapEntry::new(off));
+                }
+                let cl = &mut self.clusters[c as usize];
+                cl.state = if cl.used < SWAPFILE_CLUSTER {
+                    ClusterState::Nonfull
+                } else {
+                    ClusterState::Full
+                };
+                if cl.state == ClusterState::Nonfull {
+                    self.nonfull_clusters.push_back(c);
+                }
+                self.current = None;
+            }
+            let c = self.next_cluster()?;
+            self.clusters[c as usize].state = ClusterState::Current;
+            self.current = Some((c, c * SWAPFILE_CLUSTER));
+        }
+    }
+
+    /// A free cluster first, else a partly used one (stale list entries,
+    /// whose state changed since they were queued, are skipped).
+    fn next_cluster(&mut self) -> Option<u32> {
+        while let Some(c) = self.free_clusters.pop_front() {
+            if self.clusters[c as usize].state == ClusterState::Free {
+                return Some(c);
+            }
+        }
+        while let Some(c) = self.nonfull_clusters.pop_front() {
+            let cl = self.clusters[c as usize];
+            if cl.state == ClusterState::Nonfull && cl.used < SWAPFILE_CLUSTER {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn take_slot(&mut self, offset: u32) {
+        self.clusters[(offset / SWAPFILE_CLUSTER) as usize].used += 1;
+        self.nr_used += 1;
+    }
+
+    /// Called when a slot may have become free (count 0, no cache).
+    fn maybe_free_slot(&mut self, offset: u32) {
+        if !self.is_slot_free(offset) {
+            return;
+        }
+        self.nr_used -= 1;
+        let c = offset / SWAPFILE_CLUSTER;
+        let cl = &mut self.clusters[c as usize];
+        cl.used -= 1;
+        match cl.state {
+            ClusterState::Current => {}
+            _ if cl.used == 0 => {
+                cl.state = ClusterState::Free;
+                self.free_clusters.push_back(c);
+            }
+            ClusterState::Full => {
+                cl.state = ClusterState::Nonfull;
+                self.nonfull_clusters.push_back(c);
+            }
+            _ => {}
+        }
+    }
+
+    /// Linux `folio_dup_swap` / `swap_duplicate`: one more PTE holds it.
+    pub fn swap_duplicate(&mut self, entry: SwapEntry) {
+        let c = &mut self.swap_map[entry.offset as usize];
+        *c = c.checked_add(1).expect("swap count overflow");
+    }
+
+    /// Linux `folio_put_swap` / `swap_free`: one PTE less; frees the slot
+    /// when nothing refers to it any more.
+    pub fn swap_free(&mut self, entry: SwapEntry) {
+        let c = &mut self.swap_map[entry.offset as usize];
+        *c = c.checked_sub(1).expect("swap count underflow");
+        self.maybe_free_slot(entry.offset);
+    }
+
+    /// The swap-cache page of `entry`, if any (Linux `swap_cache_get_folio`).
+    pub fn cache_lookup(&self, entry: SwapEntry) -> Option<Pfn> {
+        let pfn = *self.cache.get(entry.offset as usize)?;
+        (pfn != NIL).then_some(pfn)
+    }
+
+    /// Records `pfn` as the cache page of `entry`.
+    pub fn cache_insert(&mut self, entry: SwapEntry, pfn: Pfn) {
+        let slot = &mut self.cache[entry.offset as usize];
+        assert_eq!(*slot, NIL, "swap slot {} already cached", entry.offset);
+        *slot = pfn;
+    }
+
+    /// Forgets the cache page of `entry`; frees the slot if unreferenced.
+    pub fn cache_remove(&mut self, entry: SwapEntry) {
+        self.cache[entry.offset as usize] = NIL;
+        self.maybe_free_slot(entry.offset);
+    }
+}
