@@ -6,14 +6,19 @@ use std::time::Duration;
 use faultline::run::{run, RunOptions};
 
 const USAGE: &str = "\
-usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--timeout SECS] [--gdb]
+usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
+                     [--timeout SECS] [--gdb] [--virtio-transitional]
 
   --set key=value   a boot-time knob (repeatable); the kernel rejects unknown
                     knobs and bad values and lists the valid ones
   --json            print exactly one JSON object on stdout
   --mem SIZE        guest RAM (default 512M)
+  --swap SIZE       swap disk (virtio-blk), a sparse file (default 1G; 0 = none)
   --timeout SECS    kill QEMU after this long (default 300)
   --gdb             start halted with a gdb stub on :1234 (prints the gdb command)
+  --virtio-transitional
+                    attach the swap disk as a transitional virtio device
+                    (1af4:1001) instead of a modern-only one (1af4:1042)
 
 The serial log goes to stderr; the result goes to stdout. Exit status 0 only
 when the kernel reported success (QEMU exit 33 and no corrupt page).";
@@ -37,6 +42,17 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
             "--set" => opts.knobs.push(value("--set")),
             "--json" => json = true,
             "--gdb" => opts.gdb = true,
+            "--virtio-transitional" => opts.virtio_transitional = true,
+            "--swap" => {
+                let v = value("--swap");
+                opts.swap_bytes = faultline::parse_size(&v)
+                    .filter(|b| *b == 0 || *b >= 1 << 20)
+                    .unwrap_or_else(|| {
+                        fail(&format!(
+                            "--swap {v}: expected 0 or a size of at least 1M, like 256M"
+                        ))
+                    });
+            }
             "--mem" => {
                 let v = value("--mem");
                 let bytes = faultline::parse_size(&v)

@@ -75,9 +75,20 @@ pub fn render_table(result: &Value) -> String {
         "integrity       {} pages checked, {} corrupt\n",
         integ["checked_pages"], integ["corrupt_pages"]
     ));
-    if let Some(mem) = result["meminfo"].as_object() {
-        let items: Vec<String> = mem.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        out.push_str(&format!("meminfo         {}\n", items.join(" ")));
+    for section in ["meminfo", "memcg", "swap"] {
+        if let Some(obj) = result[section].as_object() {
+            let items: Vec<String> = obj.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push_str(&format!("{section:<15} {}\n", items.join(" ")));
+        }
+    }
+    if let Some(lat) = result["fault_latency"].as_object() {
+        out.push_str("fault_latency   (cycles)   count       mean        p50        p99\n");
+        for (kind, h) in lat {
+            out.push_str(&format!(
+                "  {kind:<22} {:>9} {:>10} {:>10} {:>10}\n",
+                h["count"], h["mean_cycles"], h["p50_cycles"], h["p99_cycles"]
+            ));
+        }
     }
     out
 }

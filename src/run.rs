@@ -10,12 +10,19 @@ use serde_json::Value;
 use crate::cargo::build_release_kernel;
 use crate::result::{find_error, find_result};
 
+/// Default swap disk: a sparse file, so its size costs nothing until used.
+pub const DEFAULT_SWAP_BYTES: u64 = 1 << 30;
+
 /// Options of one run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// `key=value` knobs, passed to the kernel unchanged (it validates them).
     pub knobs: Vec<String>,
     pub mem_mib: u64,
+    /// Size of the swap disk in bytes (0: no swap disk).
+    pub swap_bytes: u64,
+    /// Attach the swap disk as a transitional virtio device (1af4:1001).
+    pub virtio_transitional: bool,
     pub timeout: Duration,
     pub gdb: bool,
     /// Copy the serial log to stderr while the kernel runs.
@@ -27,6 +34,8 @@ impl Default for RunOptions {
         RunOptions {
             knobs: Vec::new(),
             mem_mib: 512,
+            swap_bytes: DEFAULT_SWAP_BYTES,
+            virtio_transitional: false,
             timeout: Duration::from_secs(300),
             gdb: false,
             echo_serial: true,
@@ -87,11 +96,20 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     boot::create_bios_image(&elf, &image)?;
     let config_file = run_file("config", "txt")?;
     write_config_file(&config_file, &opts.knobs)?;
+    let swap_disk = if opts.swap_bytes > 0 {
+        let disk = run_file("swap", "img")?;
+        boot::create_swap_disk(&disk, opts.swap_bytes)?;
+        Some(disk)
+    } else {
+        None
+    };
     let mut qemu = boot::QemuConfig::new(&image);
     qemu.mem_mib = opts.mem_mib;
     qemu.timeout = opts.timeout;
     qemu.echo_serial = opts.echo_serial;
     qemu.gdb = opts.gdb;
+    qemu.swap_disk = swap_disk.clone();
+    qemu.virtio_transitional = opts.virtio_transitional;
     qemu.fw_cfg_files
         .push(("opt/faultline/config".into(), config_file.clone()));
     if opts.gdb {
@@ -100,6 +118,9 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     let out = boot::qemu::run(&qemu);
     let _ = std::fs::remove_file(&config_file);
     let _ = std::fs::remove_file(&image);
+    if let Some(disk) = &swap_disk {
+        let _ = std::fs::remove_file(disk);
+    }
     let out = out?;
     Ok(RunReport {
         result: find_result(&out.serial)?,

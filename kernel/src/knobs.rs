@@ -26,6 +26,9 @@ pub enum KnobKind {
     Size { min: u64, max: u64 },
     /// A whole number (decimal, or hex with 0x).
     U64 { min: u64, max: u64 },
+    /// A size, or the word `max` for "no limit" (read as `u64::MAX`), like
+    /// Linux's `memory.max`.
+    SizeOrMax { min: u64, max: u64 },
 }
 
 /// One entry of the registry.
@@ -45,9 +48,9 @@ const GIB: u64 = 1 << 30;
 pub static KNOBS: &[KnobSpec] = &[
     KnobSpec {
         name: "workload",
-        kind: KnobKind::Enum(&["smoke"]),
+        kind: KnobKind::Enum(&["smoke", "thrash"]),
         default: "smoke",
-        help: "what to run; smoke: touch workload.size bytes of anonymous memory, write and verify a per-page pattern",
+        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read",
     },
     KnobSpec {
         name: "workload.size",
@@ -59,7 +62,61 @@ pub static KNOBS: &[KnobSpec] = &[
         name: "workload.seed",
         kind: KnobKind::U64 { min: 0, max: u64::MAX },
         default: "1",
-        help: "seed of the page patterns (and, later, of access orders)",
+        help: "seed of the page patterns and of random access orders",
+    },
+    KnobSpec {
+        name: "workload.tasks",
+        kind: KnobKind::U64 { min: 1, max: 64 },
+        default: "4",
+        help: "thrash: number of tasks, each with its own address space and an equal share of workload.size",
+    },
+    KnobSpec {
+        name: "workload.pattern",
+        kind: KnobKind::Enum(&["seq", "random", "stride", "hot"]),
+        default: "seq",
+        help: "thrash: access order; seq: sequential passes; random: uniform; stride: every workload.stride-th page; hot: 80% of accesses to a hot set of workload.hot_pct% of the pages",
+    },
+    KnobSpec {
+        name: "workload.passes",
+        kind: KnobKind::U64 { min: 1, max: 1000 },
+        default: "3",
+        help: "thrash: accesses per task = passes x the task's pages",
+    },
+    KnobSpec {
+        name: "workload.write_pct",
+        kind: KnobKind::U64 { min: 0, max: 100 },
+        default: "25",
+        help: "thrash: percent of accesses to an already written page that write it again (the rest only read and verify)",
+    },
+    KnobSpec {
+        name: "workload.stride",
+        kind: KnobKind::U64 { min: 1, max: 4096 },
+        default: "16",
+        help: "thrash, pattern stride: distance in pages between consecutive accesses",
+    },
+    KnobSpec {
+        name: "workload.hot_pct",
+        kind: KnobKind::U64 { min: 1, max: 100 },
+        default: "20",
+        help: "thrash, pattern hot: size of the hot set in percent of each task's pages",
+    },
+    KnobSpec {
+        name: "memcg.max",
+        kind: KnobKind::SizeOrMax { min: 1 << 20, max: 64 * GIB },
+        default: "max",
+        help: "memory limit of the workload's cgroup (Linux memory.max): over it, direct reclaim swaps pages out; max = no limit",
+    },
+    KnobSpec {
+        name: "vm.page_cluster",
+        kind: KnobKind::U64 { min: 0, max: 31 },
+        default: "3",
+        help: "Linux vm.page-cluster: readahead window of at most 2^n pages (VMA mode caps it at 2^5); 0 disables readahead",
+    },
+    KnobSpec {
+        name: "swap.readahead",
+        kind: KnobKind::Enum(&["vma", "cluster", "off"]),
+        default: "vma",
+        help: "swap readahead: vma = by virtual address (Linux default), cluster = by swap offset, off = the faulting page only",
     },
 ];
 
@@ -260,6 +317,16 @@ fn parse_value(spec: &KnobSpec, text: &str) -> Result<KnobValue, KnobError> {
                 max,
             )
         }
+        KnobKind::SizeOrMax { .. } if text == "max" => return Ok(KnobValue::Number(u64::MAX)),
+        KnobKind::SizeOrMax { min, max } => {
+            let expected =
+                "max, or a size: a whole number of bytes with an optional K, M or G suffix (e.g. 32M)";
+            (
+                parse_size(text).ok_or_else(|| bad(expected.to_string()))?,
+                min,
+                max,
+            )
+        }
     };
     if n < min || n > max {
         return Err(KnobError::OutOfRange {
@@ -323,6 +390,9 @@ mod tests {
         assert_eq!(c.word("workload"), "smoke");
         assert_eq!(c.number("workload.size"), 64 * MIB);
         assert_eq!(c.number("workload.seed"), 1);
+        assert_eq!(c.number("memcg.max"), u64::MAX);
+        assert_eq!(c.number("vm.page_cluster"), 3);
+        assert_eq!(c.word("swap.readahead"), "vma");
         assert_eq!(c.iter().count(), KNOBS.len());
     }
 
@@ -373,7 +443,9 @@ mod tests {
         ));
         assert!(msg.contains("K, M or G"), "{msg}");
         let e = Config::parse("workload=compile-everything").unwrap_err();
-        assert!(e.to_string().contains("one of: smoke"), "{e}");
+        assert!(e.to_string().contains("one of: smoke, thrash"), "{e}");
+        let e = Config::parse("swap.readahead=always").unwrap_err();
+        assert!(e.to_string().contains("one of: vma, cluster, off"), "{e}");
     }
 
     #[test_case]
@@ -390,6 +462,28 @@ mod tests {
             "{e:?}"
         );
         assert!(e.to_string().contains("valid range"));
+    }
+
+    #[test_case]
+    fn memcg_max_takes_a_size_or_max() {
+        let c = Config::parse("memcg.max=32M").unwrap();
+        assert_eq!(c.number("memcg.max"), 32 * MIB);
+        let c = Config::parse("memcg.max=max").unwrap();
+        assert_eq!(c.number("memcg.max"), u64::MAX);
+        let e = Config::parse("memcg.max=lots").unwrap_err();
+        assert!(e.to_string().contains("max, or a size"), "{e}");
+        let e = Config::parse("vm.page_cluster=32").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                KnobError::OutOfRange {
+                    min: 0,
+                    max: 31,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test_case]

@@ -3,7 +3,7 @@
 //! ```text
 //! FAULTLINE-RESULT {"status":"ok","config":{...},"vmstat":{...},
 //!   "elapsed_cycles":N,"integrity":{"checked_pages":N,"corrupt_pages":0},
-//!   "meminfo":{...}}
+//!   "meminfo":{...},"memcg":{...},"swap":{...},"fault_latency":{...}}
 //! ```
 //!
 //! A configuration error is reported as `FAULTLINE-ERROR <message>`.
@@ -11,6 +11,8 @@
 use core::fmt::{self, Write};
 
 use crate::knobs::{Config, KnobValue};
+use crate::mm::fault_latency::FAULT_KIND_NAMES;
+use crate::mm::state::{with_mm_state, MmState};
 use crate::mm::vmstat;
 use crate::workload::WorkloadResult;
 
@@ -89,6 +91,45 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
             ("leaked_pages", result.leaked_pages),
         ],
     )?;
+    with_mm_state(|st| render_mm(st, out))?;
+    out.write_char('}')
+}
+
+/// The memory cgroup, swap and fault-latency parts of the result.
+fn render_mm(st: &MmState, out: &mut impl Write) -> fmt::Result {
+    let max = if st.memcg.max_pages == u64::MAX {
+        0
+    } else {
+        st.memcg.max_pages
+    };
+    out.write_str(",\"memcg\":")?;
+    write_object(
+        out,
+        [("max_pages", max), ("peak_pages", st.memcg.peak_pages)],
+    )?;
+    let slots = st.swap.as_ref().map_or(0, |s| s.total_slots() as u64);
+    out.write_str(",\"swap\":")?;
+    write_object(out, [("slots", slots)])?;
+    out.write_str(",\"fault_latency\":{")?;
+    for (i, (name, h)) in FAULT_KIND_NAMES
+        .iter()
+        .zip(st.latency.kinds.iter())
+        .enumerate()
+    {
+        if i > 0 {
+            out.write_char(',')?;
+        }
+        write!(out, "{}:", JsonStr(name))?;
+        write_object(
+            out,
+            [
+                ("count", h.count()),
+                ("mean_cycles", h.mean()),
+                ("p50_cycles", h.percentile(50)),
+                ("p99_cycles", h.percentile(99)),
+            ],
+        )?;
+    }
     out.write_char('}')
 }
 

@@ -240,3 +240,17 @@ impl SwapInfo {
         self.maybe_free_slot(entry.offset);
     }
 }
+
+/// Linux `swapon`: finds the virtio-blk disk and makes it the swap area.
+/// Returns the number of usable slots. Calling it again is harmless.
+pub fn swapon() -> Result<u32, crate::drivers::virtio::VirtioError> {
+    use super::state::with_mm_state;
+    if let Some(slots) = with_mm_state(|st| st.swap.as_ref().map(SwapInfo::total_slots)) {
+        return Ok(slots);
+    }
+    let bdev = VirtioBlk::probe()?;
+    let info = SwapInfo::new(bdev);
+    let slots = info.total_slots();
+    with_mm_state(|st| st.swap = Some(info));
+    Ok(slots)
+}

@@ -3,9 +3,15 @@
 //! back, so a lost or stale page shows up as a corrupt page.
 
 pub mod smoke;
+pub mod thrash;
+
+use alloc::format;
 
 use crate::knobs::Config;
-use crate::mm::page_alloc;
+use crate::mm::fault_latency::FaultLatency;
+use crate::mm::state::{with_mm_state, SwapPolicy};
+use crate::mm::swap_state::ReadaheadMode;
+use crate::mm::{page_alloc, swapfile, vmstat, PAGE_SIZE};
 
 /// Virtual address where workload memory starts (lower half).
 pub const WORKLOAD_BASE: u64 = 0x0000_1000_0000_0000;
@@ -43,11 +49,68 @@ impl WorkloadResult {
 #[derive(Debug, Clone)]
 pub struct WorkloadError(pub alloc::string::String);
 
+/// Frames kept free for page tables and kernel metadata beyond the
+/// memory cgroup's limit.
+const RESERVE_PAGES: u64 = 2048;
+
+/// Applies the mm knobs (memory limit, readahead policy), turns swap on if
+/// there is a disk, and checks that the machine has the memory the run
+/// needs: RAM must hold the cgroup's limit (or, with no limit, the whole
+/// footprint), since only the cgroup reclaims.
+fn setup_mm(config: &Config) -> Result<(), WorkloadError> {
+    let max = config.number("memcg.max");
+    let max_pages = if max == u64::MAX {
+        u64::MAX
+    } else {
+        max / PAGE_SIZE
+    };
+    let footprint = config.number("workload.size").div_ceil(PAGE_SIZE);
+    let needed = footprint.min(max_pages) + RESERVE_PAGES;
+    let free = page_alloc::nr_free_pages() as u64;
+    if needed > free {
+        let what = if max_pages == u64::MAX {
+            "workload.size"
+        } else {
+            "memcg.max"
+        };
+        return Err(WorkloadError(format!(
+            "{what} needs {needed} pages (with {RESERVE_PAGES} for the kernel) but only {free} are free; \
+             lower it or give the machine more memory (--mem)"
+        )));
+    }
+    let readahead = match config.word("swap.readahead") {
+        "vma" => ReadaheadMode::Vma,
+        "cluster" => ReadaheadMode::Cluster,
+        _ => ReadaheadMode::Off,
+    };
+    let policy = SwapPolicy {
+        readahead,
+        page_cluster: config.number("vm.page_cluster") as u32,
+    };
+    let swap = swapfile::swapon();
+    with_mm_state(|st| {
+        st.memcg.max_pages = max_pages;
+        st.memcg.peak_pages = st.memcg.usage_pages;
+        st.policy = policy;
+        st.latency = FaultLatency::new();
+    });
+    match swap {
+        Ok(slots) => crate::println!("swap: virtio-blk, {slots} slots of 4 KiB"),
+        Err(e) => crate::println!("swap: none ({e:?}); pages over memcg.max cannot be reclaimed"),
+    }
+    vmstat::reset();
+    Ok(())
+}
+
 /// Runs the configured workload.
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
+    // Swap-on allocates the device's rings for good: take the leak
+    // baseline after it.
+    setup_mm(config)?;
     let free_before = page_alloc::nr_free_pages();
     let mut result = match config.word("workload") {
         "smoke" => smoke::run(config)?,
+        "thrash" => thrash::run(config)?,
         other => unreachable!("knob registry admitted unknown workload {other}"),
     };
     result.totalram_pages = page_alloc::totalram_pages() as u64;

@@ -3,32 +3,18 @@
 //! a demand-zero fault, `do_anonymous_page`), then every page is read back
 //! and verified.
 
-use alloc::format;
-
 use super::{fill_page, verify_page, WorkloadError, WorkloadResult, WORKLOAD_BASE};
 use crate::arch::cpu::rdtsc;
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm};
-use crate::mm::{page_align_up, page_alloc, vmstat, PAGE_SIZE};
-
-/// Frames kept free for page tables and kernel metadata.
-const RESERVE_PAGES: u64 = 1024;
+use crate::mm::{page_align_up, PAGE_SIZE};
 
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let size = page_align_up(config.number("workload.size"));
     let seed = config.number("workload.seed");
     let nr_pages = size / PAGE_SIZE;
-    let free = page_alloc::nr_free_pages() as u64;
-    if nr_pages + RESERVE_PAGES > free {
-        return Err(WorkloadError(format!(
-            "workload.size={} needs {nr_pages} pages but only {free} are free; \
-             lower workload.size or give the machine more memory (--mem)",
-            size
-        )));
-    }
     let mm = new_anon_mm("smoke", WORKLOAD_BASE, size).map_err(|e| WorkloadError(e.into()))?;
     switch_mm(Some(&mm));
-    vmstat::reset();
     let start = rdtsc();
     for page in 0..nr_pages {
         // SAFETY: the page lies inside the VMA just created in the current
