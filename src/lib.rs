@@ -4,6 +4,7 @@
 //! The binary (`src/main.rs`) is the `faultline` command; the host tests in
 //! `tests/` use this library to boot kernels.
 
+pub mod bench;
 pub mod cargo;
 pub mod ktest;
 pub mod result;

@@ -20,6 +20,11 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                     attach the swap disk as a transitional virtio device
                     (1af4:1001) instead of a modern-only one (1af4:1042)
 
+       faultline bench faults [--set key=value]...
+
+  bench faults      cycles per major fault and per swap-cache-hit fault, at a
+                    16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
+
 The serial log goes to stderr; the result goes to stdout. Exit status 0 only
 when the kernel reported success (QEMU exit 33 and no corrupt page).";
 
@@ -84,10 +89,21 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
     (opts, json)
 }
 
+fn bench(args: &[String]) {
+    if args.first().map(String::as_str) != Some("faults") {
+        fail(&format!("bench: expected 'faults'\n\n{USAGE}"));
+    }
+    let (opts, _) = parse_run_args(&args[1..]);
+    let rows = faultline::bench::fault_costs(&faultline::bench::FOOTPRINTS_MIB, &opts.knobs)
+        .unwrap_or_else(|e| fail(&e));
+    print!("{}", faultline::bench::render(&rows));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("run") => {}
+        Some("bench") => return bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return;

@@ -80,7 +80,8 @@ fn workload_larger_than_ram_is_a_clear_error() {
     let (out, _) = faultline(&["run", "--mem", "128M", "--set", "workload.size=1G"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("needs 262144 pages but only"), "{err}");
+    assert!(err.contains("workload.size needs 264192 pages"), "{err}");
+    assert!(err.contains("but only"), "{err}");
     assert!(
         err.contains("--mem"),
         "the message says how to fix it: {err}"

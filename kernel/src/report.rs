@@ -92,6 +92,8 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
         ],
     )?;
     with_mm_state(|st| render_mm(st, out))?;
+    out.write_str(",\"calibration\":")?;
+    write_object(out, [("page_copy_cycles", result.page_copy_cycles)])?;
     out.write_char('}')
 }
 

@@ -8,4 +8,5 @@ pub mod gdt;
 pub mod idt;
 pub mod paging;
 pub mod pic;
+pub mod pit;
 pub mod qemu;

@@ -47,7 +47,7 @@ fn end_io(mem_map: &mut MemMap, token: u64, result: Result<(), BlkError>) {
 /// Waits for at least one completion and processes all that are ready.
 fn wait_some(st: &mut MmState) {
     let MmState { swap, mem_map, .. } = st;
-    let bdev = &mut swap.as_mut().expect("I/O without swap").bdev;
+    let bdev = swap.as_mut().expect("I/O without swap").bdev();
     bdev.wait_and_poll(|t, r| end_io(mem_map, t, r));
 }
 
@@ -55,7 +55,7 @@ fn wait_some(st: &mut MmState) {
 pub fn poll_completions(st: &mut MmState) {
     let MmState { swap, mem_map, .. } = st;
     if let Some(swap) = swap {
-        swap.bdev.poll(|t, r| end_io(mem_map, t, r));
+        swap.bdev().poll(|t, r| end_io(mem_map, t, r));
     }
 }
 
@@ -64,7 +64,7 @@ fn submit(st: &mut MmState, op: BlkOp, pfn: Pfn, entry: SwapEntry) {
     let pos = entry.offset as u64 * PAGE_SIZE;
     let tok = token(pfn, op == BlkOp::Write);
     loop {
-        let bdev = &mut st.swap.as_mut().expect("I/O without swap").bdev;
+        let bdev = st.swap.as_mut().expect("I/O without swap").bdev();
         if bdev.submit(op, pos, pfn_to_pa(pfn), tok).is_ok() {
             return;
         }
@@ -110,7 +110,7 @@ pub fn wait_on_page_writeback(st: &mut MmState, pfn: Pfn) {
 /// Waits until no request is in flight (before tearing an address space
 /// down, so no completion can arrive for a freed page).
 pub fn drain_io(st: &mut MmState) {
-    while st.swap.as_ref().is_some_and(|s| s.bdev.in_flight() > 0) {
+    while st.swap.as_ref().is_some_and(|s| s.nr_in_flight() > 0) {
         wait_some(st);
     }
 }

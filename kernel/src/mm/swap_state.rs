@@ -327,9 +327,9 @@ fn swap_vma_readahead(st: &mut MmState, mm: usize, faddr: u64) -> Result<(), Cha
 fn plug(st: &mut MmState, on: bool) {
     if let Some(swap) = st.swap.as_mut() {
         if on {
-            swap.bdev.plug();
+            swap.bdev().plug();
         } else {
-            swap.bdev.unplug();
+            swap.bdev().unplug();
         }
     }
 }

@@ -46,8 +46,8 @@ struct Cluster {
 
 /// Linux `struct swap_info_struct` for our one device.
 pub struct SwapInfo {
-    /// The device behind the slots.
-    pub bdev: VirtioBlk,
+    /// The device behind the slots (`None` only for allocator tests).
+    bdev: Option<VirtioBlk>,
     nr_slots: u32,
     /// Swap count per slot (Linux `swap_map`).
     swap_map: Vec<u8>,
@@ -66,6 +66,24 @@ impl SwapInfo {
     /// Linux `swapon`: takes the whole device as one swap area.
     pub fn new(bdev: VirtioBlk) -> SwapInfo {
         let nr_slots = (bdev.capacity_bytes() / PAGE_SIZE).min(u32::MAX as u64 - 1) as u32;
+        let mut si = SwapInfo::new_detached(nr_slots);
+        si.bdev = Some(bdev);
+        si
+    }
+
+    /// The device behind the slots.
+    pub fn bdev(&mut self) -> &mut VirtioBlk {
+        self.bdev.as_mut().expect("swap area without a device")
+    }
+
+    /// Slots that are in flight on the device.
+    pub fn nr_in_flight(&self) -> usize {
+        self.bdev.as_ref().map_or(0, VirtioBlk::in_flight)
+    }
+
+    /// A swap area of `nr_slots` slots with no device behind it: for
+    /// exercising the allocator alone.
+    pub fn new_detached(nr_slots: u32) -> SwapInfo {
         assert!(nr_slots >= 2, "swap device too small");
         let nr_clusters = nr_slots.div_ceil(SWAPFILE_CLUSTER);
         let mut clusters =
@@ -86,7 +104,7 @@ impl SwapInfo {
             }
         }
         SwapInfo {
-            bdev,
+            bdev: None,
             nr_slots,
             swap_map: alloc::vec![0; nr_slots as usize],
             cache: alloc::vec![NIL; nr_slots as usize],

@@ -49,6 +49,20 @@ pub fn try_to_free_mem_cgroup_pages(st: &mut MmState, nr_to_reclaim: usize) -> u
     reclaimed
 }
 
+/// Linux `shrink_all_memory` (used by hibernation; here by tests and
+/// experiments): reclaims until a whole round frees nothing. Referenced
+/// pages need two rounds (their first one only clears the accessed bit).
+pub fn shrink_all_memory(st: &mut MmState) -> usize {
+    let mut total = 0;
+    let mut idle_rounds = 0;
+    while idle_rounds < 3 {
+        let got = try_to_free_mem_cgroup_pages(st, st.lru.len().max(1));
+        total += got;
+        idle_rounds = if got == 0 { idle_rounds + 1 } else { 0 };
+    }
+    total
+}
+
 /// Linux `inactive_is_low` for anon: keep the inactive list at least
 /// `1/ratio` of the active one, ratio = sqrt(10 * GiB) (1 below 1 GiB).
 fn inactive_is_low(st: &MmState) -> bool {
@@ -250,11 +264,11 @@ fn pageout_batch(st: &mut MmState, pages: &[Pfn]) -> usize {
     if pages.is_empty() {
         return 0;
     }
-    st.swap.as_mut().expect("swap").bdev.plug();
+    st.swap.as_mut().expect("swap").bdev().plug();
     for &pfn in pages {
         swap_writepage(st, pfn);
     }
-    st.swap.as_mut().expect("swap").bdev.unplug();
+    st.swap.as_mut().expect("swap").bdev().unplug();
     let mut freed = 0;
     for &pfn in pages {
         wait_on_page_writeback(st, pfn);

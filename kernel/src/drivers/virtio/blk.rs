@@ -68,6 +68,9 @@ pub enum BlkError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueFull;
 
+/// Only one driver instance may own the device at a time.
+static CLAIMED: AtomicBool = AtomicBool::new(false);
+
 /// Set by the interrupt handler, cleared by the waiter.
 static IRQ_SEEN: AtomicBool = AtomicBool::new(false);
 /// Virtual address of the ISR register, for the interrupt handler.
@@ -107,7 +110,11 @@ impl VirtioBlk {
     pub fn probe() -> Result<VirtioBlk, VirtioError> {
         let pci_dev = pci::find(|v, d| v == 0x1af4 && (d == 0x1042 || d == 0x1001))
             .ok_or(VirtioError::NoDevice)?;
-        let dev = VirtioPci::new(pci_dev)?;
+        if CLAIMED.swap(true, Ordering::AcqRel) {
+            return Err(VirtioError::Busy);
+        }
+        let dev =
+            VirtioPci::new(pci_dev).inspect_err(|_| CLAIMED.store(false, Ordering::Release))?;
         dev.negotiate(VIRTIO_F_VERSION_1, VIRTIO_F_VERSION_1)?;
         let queue = dev.setup_queue(0, QUEUE_SIZE)?;
         // SAFETY: device config starts with `capacity: le64` (in sectors).
@@ -283,6 +290,18 @@ impl VirtioBlk {
             x86_64::instructions::interrupts::enable_and_hlt();
             x86_64::instructions::interrupts::disable();
         }
+    }
+}
+
+impl Drop for VirtioBlk {
+    /// Waits for what is in flight, resets the device and releases it, so
+    /// that it can be probed again.
+    fn drop(&mut self) {
+        while self.in_flight > 0 {
+            self.wait_and_poll(|_, _| {});
+        }
+        self.dev.set_status(0);
+        CLAIMED.store(false, Ordering::Release);
     }
 }
 

@@ -74,6 +74,8 @@ pub enum VirtioError {
     MissingCapability(&'static str),
     FeaturesRejected,
     QueueUnavailable,
+    /// The device is already driven by another `VirtioBlk` (e.g. swap).
+    Busy,
 }
 
 /// The mapped configuration structures of one virtio PCI device.

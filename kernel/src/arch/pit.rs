@@ -1,0 +1,29 @@
+//! The 8254 programmable interval timer, used only as a periodic tick that
+//! wakes the CPU from `hlt` while a task waits for I/O. That way a wait
+//! can notice a timeout even if the device never interrupts again.
+//!
+//! Simplification: no scheduler tick, no time keeping (the TSC measures).
+
+use x86_64::instructions::port::Port;
+
+/// The PIT's input clock.
+const PIT_HZ: u32 = 1_193_182;
+const CHANNEL0: u16 = 0x40;
+const COMMAND: u16 = 0x43;
+/// Legacy IRQ line of the PIT.
+pub const PIT_IRQ: u8 = 0;
+
+fn tick() {}
+
+/// Starts a periodic tick at about `hz` interrupts per second.
+pub fn init(hz: u32) {
+    let divisor = (PIT_HZ / hz).clamp(1, 0xffff) as u16;
+    // SAFETY: 0x40/0x43 are the PIT's ports; mode 2 (rate generator) on
+    // channel 0 with a 16-bit divisor, low byte then high byte.
+    unsafe {
+        Port::<u8>::new(COMMAND).write(0x34);
+        Port::<u8>::new(CHANNEL0).write(divisor as u8);
+        Port::<u8>::new(CHANNEL0).write((divisor >> 8) as u8);
+    }
+    super::pic::request_irq(PIT_IRQ, tick);
+}

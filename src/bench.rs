@@ -1,0 +1,114 @@
+//! `faultline bench`: fault costs measured by the kernel itself.
+//!
+//! `bench faults` runs the thrash workload (sequential passes, so that both
+//! major faults and swap-cache hits occur) at two footprints with the same
+//! limit-to-footprint ratio, and prints cycles per major fault and per
+//! swap-cache-hit fault, also in units of one 4 KiB page copy measured in
+//! the same run (so figures from different hosts can be compared). If the
+//! cost per fault grew with the footprint, something on the fault path
+//! would be scanning.
+
+use serde_json::Value;
+
+use crate::run::{run, RunOptions};
+
+/// Footprints of `bench faults`, in MiB.
+pub const FOOTPRINTS_MIB: [u64; 2] = [16, 256];
+/// memcg.max = footprint / LIMIT_DIVISOR.
+pub const LIMIT_DIVISOR: u64 = 3;
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+pub struct FaultCost {
+    pub footprint_mib: u64,
+    pub result: Value,
+}
+
+fn lat(v: &Value, kind: &str, field: &str) -> u64 {
+    v["fault_latency"][kind][field].as_u64().unwrap_or(0)
+}
+
+/// Runs the thrash workload at each footprint.
+pub fn fault_costs(
+    footprints_mib: &[u64],
+    extra_knobs: &[String],
+) -> Result<Vec<FaultCost>, String> {
+    let mut rows = Vec::new();
+    for &mib in footprints_mib {
+        let mut opts = RunOptions {
+            echo_serial: false,
+            ..RunOptions::default()
+        };
+        opts.knobs = vec![
+            "workload=thrash".into(),
+            format!("workload.size={mib}M"),
+            format!("memcg.max={}K", (mib << 10) / LIMIT_DIVISOR),
+            "workload.pattern=seq".into(),
+            "workload.passes=2".into(),
+        ];
+        opts.knobs.extend(extra_knobs.iter().cloned());
+        let report = run(&opts)?;
+        if let Some(e) = &report.error {
+            return Err(format!("{mib} MiB run: {e}"));
+        }
+        if !report.is_success() {
+            return Err(format!(
+                "{mib} MiB run failed: {}",
+                report.outcome.describe()
+            ));
+        }
+        let result = report.result.expect("success has a result");
+        eprintln!(
+            "bench: {mib} MiB footprint done in {:.1} s",
+            report.wall_time.as_secs_f64()
+        );
+        rows.push(FaultCost {
+            footprint_mib: mib,
+            result,
+        });
+    }
+    Ok(rows)
+}
+
+/// The table `bench faults` prints.
+pub fn render(rows: &[FaultCost]) -> String {
+    let mut out = String::from(
+        "footprint  memcg.max  kind           faults   mean cyc    p50 cyc    p99 cyc  mean/page-copy\n",
+    );
+    for row in rows {
+        let v = &row.result;
+        let copy = v["calibration"]["page_copy_cycles"]
+            .as_u64()
+            .unwrap_or(0)
+            .max(1);
+        let limit = v["config"]["memcg.max"].as_u64().unwrap_or(0) >> 20;
+        for kind in ["major", "swapcache_hit"] {
+            let mean = lat(v, kind, "mean_cycles");
+            out.push_str(&format!(
+                "{:>6} MiB {:>6} MiB  {kind:<13} {:>7} {:>10} {:>10} {:>10} {:>14.1}\n",
+                row.footprint_mib,
+                limit,
+                lat(v, kind, "count"),
+                mean,
+                lat(v, kind, "p50_cycles"),
+                lat(v, kind, "p99_cycles"),
+                mean as f64 / copy as f64,
+            ));
+        }
+    }
+    if let [small, large] = rows {
+        for kind in ["major", "swapcache_hit"] {
+            let (a, b) = (
+                lat(&small.result, kind, "p50_cycles"),
+                lat(&large.result, kind, "p50_cycles"),
+            );
+            out.push_str(&format!(
+                "p50 {kind} cost at {} MiB / at {} MiB: {:.2}\n",
+                large.footprint_mib,
+                small.footprint_mib,
+                b as f64 / a.max(1) as f64
+            ));
+        }
+    }
+    out
+}
