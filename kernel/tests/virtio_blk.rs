@@ -92,9 +92,9 @@ fn many_pages_round_trip_with_many_in_flight() {
         .collect();
     let (res, max_r) = run_batch(&mut blk, &reads);
     assert!(res.iter().all(|r| r.is_ok()));
-    for i in 0..n as usize {
+    for (i, &pa) in back.iter().enumerate() {
         assert!(
-            check(back[i], 0x5eed ^ i as u64),
+            check(pa, 0x5eed ^ i as u64),
             "page {i} came back different"
         );
     }

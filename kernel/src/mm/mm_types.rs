@@ -114,7 +114,11 @@ impl MmStruct {
     /// adds a VMA. Pages are only allocated when first touched.
     pub fn mmap_anon(&mut self, start: u64, len: u64, flags: VmFlags) -> Result<Vma, MmapError> {
         let end = start.checked_add(len).ok_or(MmapError::Invalid)?;
-        if len == 0 || start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || end > TASK_SIZE {
+        if len == 0
+            || !start.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
+            || end > TASK_SIZE
+        {
             return Err(MmapError::Invalid);
         }
         let overlaps_prev = self.find_vma(start).is_some();

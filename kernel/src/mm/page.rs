@@ -252,4 +252,8 @@ impl Lru {
     pub fn len(&self) -> usize {
         self.inactive.len() + self.active.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

@@ -80,7 +80,10 @@ impl FrameBitmap {
 
     fn free(&mut self, pa: u64) {
         let pfn = (pa / PAGE_SIZE) as usize;
-        assert!(pa % PAGE_SIZE == 0, "free_page({pa:#x}): not page aligned");
+        assert!(
+            pa.is_multiple_of(PAGE_SIZE),
+            "free_page({pa:#x}): not page aligned"
+        );
         assert!(pfn < self.nr_frames, "free_page({pa:#x}): beyond RAM");
         assert!(self.is_used(pfn), "free_page({pa:#x}): double free");
         self.set_used(pfn, false);

@@ -244,7 +244,7 @@ impl PageTable {
     /// Maps one 2 MiB page with a pmd-level PS entry (used for the direct map).
     pub fn map_huge_pmd(&mut self, va: u64, pa: u64, flags: u64) -> Result<(), MapError> {
         assert!(
-            va % PMD_SIZE == 0 && pa % PMD_SIZE == 0,
+            va.is_multiple_of(PMD_SIZE) && pa.is_multiple_of(PMD_SIZE),
             "unaligned 2 MiB page"
         );
         let table = self.walk_to(va, 2, true)?.expect("alloc walk");
