@@ -93,10 +93,7 @@ fn many_pages_round_trip_with_many_in_flight() {
     let (res, max_r) = run_batch(&mut blk, &reads);
     assert!(res.iter().all(|r| r.is_ok()));
     for (i, &pa) in back.iter().enumerate() {
-        assert!(
-            check(pa, 0x5eed ^ i as u64),
-            "page {i} came back different"
-        );
+        assert!(check(pa, 0x5eed ^ i as u64), "page {i} came back different");
     }
     assert!(
         max_w >= 32 && max_r >= 32,
