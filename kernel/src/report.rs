@@ -12,8 +12,7 @@ use core::fmt::{self, Write};
 
 use crate::knobs::{Config, KnobValue};
 use crate::mm::fault_latency::FAULT_KIND_NAMES;
-use crate::mm::state::{with_mm_state, MmState};
-use crate::mm::vmstat;
+use crate::workload::measured::Measured;
 use crate::workload::WorkloadResult;
 
 /// Prefix of the result line.
@@ -73,7 +72,11 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
     write!(out, "{{\"status\":{},\"config\":", JsonStr(result.status()))?;
     write_object(out, config.iter().map(|(k, v)| (k, JsonKnob(v))))?;
     out.write_str(",\"vmstat\":")?;
-    write_object(out, vmstat::snapshot())?;
+    let m = result
+        .measured
+        .as_ref()
+        .expect("workload::run captures the figures");
+    write_object(out, m.vmstat)?;
     write!(out, ",\"elapsed_cycles\":{}", result.elapsed_cycles)?;
     out.write_str(",\"integrity\":")?;
     write_object(
@@ -91,31 +94,46 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
             ("leaked_pages", result.leaked_pages),
         ],
     )?;
-    with_mm_state(|st| render_mm(st, out))?;
+    render_mm(m, out)?;
+    let c = &result.calibration;
     out.write_str(",\"calibration\":")?;
-    write_object(out, [("page_copy_cycles", result.page_copy_cycles)])?;
+    write_object(
+        out,
+        [
+            ("page_copy_cycles", c.page_copy_cycles),
+            ("lz4_compress_cycles", c.lz4_compress_cycles),
+            ("lz4_decompress_cycles", c.lz4_decompress_cycles),
+            ("device_read_cycles", c.device_read_cycles),
+            ("device_write_cycles", c.device_write_cycles),
+        ],
+    )?;
     out.write_char('}')
 }
 
-/// The memory cgroup, swap and fault-latency parts of the result.
-fn render_mm(st: &MmState, out: &mut impl Write) -> fmt::Result {
-    let max = if st.memcg.max_pages == u64::MAX {
+/// The memory cgroup, swap, zswap and fault-latency parts of the result.
+fn render_mm(m: &Measured, out: &mut impl Write) -> fmt::Result {
+    let max = if m.memcg_max_pages == u64::MAX {
         0
     } else {
-        st.memcg.max_pages
+        m.memcg_max_pages
     };
     out.write_str(",\"memcg\":")?;
     write_object(
         out,
-        [("max_pages", max), ("peak_pages", st.memcg.peak_pages)],
+        [("max_pages", max), ("peak_pages", m.memcg_peak_pages)],
     )?;
-    let slots = st.swap.as_ref().map_or(0, |s| s.total_slots() as u64);
-    out.write_str(",\"swap\":")?;
-    write_object(out, [("slots", slots)])?;
+    write!(
+        out,
+        ",\"swap\":{{\"device\":{},\"slots\":{},\"used_slots\":{}}}",
+        JsonStr(m.swap_device),
+        m.swap_slots,
+        m.swap_used_slots
+    )?;
+    render_zswap(m, out)?;
     out.write_str(",\"fault_latency\":{")?;
     for (i, (name, h)) in FAULT_KIND_NAMES
         .iter()
-        .zip(st.latency.kinds.iter())
+        .zip(m.latency.kinds.iter())
         .enumerate()
     {
         if i > 0 {
@@ -133,6 +151,38 @@ fn render_mm(st: &MmState, out: &mut impl Write) -> fmt::Result {
         )?;
     }
     out.write_char('}')
+}
+
+/// zswap figures of the measured phase; the ratio is over every page
+/// stored.
+fn render_zswap(m: &Measured, out: &mut impl Write) -> fmt::Result {
+    let z = &m.zswap;
+    let [(c_cycles, c_calls), (d_cycles, d_calls)] = m.zcomp;
+    out.write_str(",\"zswap\":")?;
+    write_object(
+        out,
+        [
+            ("pool_pages", m.zswap_pool_pages),
+            ("pool_pages_peak", z.pool_pages_peak),
+            ("stored_pages_peak", z.stored_pages_peak),
+            ("stored_bytes_in", z.stored_in_bytes),
+            ("stored_bytes_out", z.stored_out_bytes),
+            ("pool_limit_hit", z.pool_limit_hit),
+            ("reject_compress_poor", z.reject_compress_poor),
+            ("reject_alloc_fail", z.reject_alloc_fail),
+            ("written_back_pages", z.written_back_pages),
+            ("compress_calls", c_calls),
+            ("compress_cycles", c_cycles),
+            ("decompress_calls", d_calls),
+            ("decompress_cycles", d_cycles),
+        ],
+    )?;
+    let ratio = if z.stored_out_bytes == 0 {
+        0.0
+    } else {
+        z.stored_in_bytes as f64 / z.stored_out_bytes as f64
+    };
+    write!(out, ",\"zswap_compression_ratio\":{ratio:.2}")
 }
 
 /// Adapter so that `render` can print straight to the serial console.

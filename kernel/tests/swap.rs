@@ -19,7 +19,7 @@ use kernel::mm::pgtable::Pte;
 use kernel::mm::state::{with_mm_state, SwapPolicy};
 use kernel::mm::swap::{pte_to_swp_entry, SwapEntry};
 use kernel::mm::swap_state::{swap_cache_read_folio, ReadaheadMode};
-use kernel::mm::swapfile::{swapon, SwapInfo, SWAPFILE_CLUSTER};
+use kernel::mm::swapfile::{swapon, DeviceChoice, SwapInfo, SWAPFILE_CLUSTER};
 use kernel::mm::vmscan::shrink_all_memory;
 use kernel::mm::vmstat::{self, VmEvent};
 use kernel::mm::PAGE_SIZE;
@@ -48,11 +48,12 @@ fn page_of(pfn: u32) -> Page {
 
 /// An address space of `pages` written pages, then everything reclaimed.
 fn swapped_out_mm(name: &str, pages: u64, readahead: ReadaheadMode) -> MmHandle {
-    swapon().expect("swap disk");
+    swapon(DeviceChoice::Virtio).expect("swap disk");
     with_mm_state(|st| {
         st.policy = SwapPolicy {
             readahead,
             page_cluster: 3,
+            ..SwapPolicy::default()
         };
         st.memcg.max_pages = u64::MAX;
     });

@@ -5,3 +5,4 @@ pub mod fw_cfg;
 pub mod pci;
 pub mod serial;
 pub mod virtio;
+pub mod zram;

@@ -8,13 +8,15 @@
 pub enum FaultKind {
     /// `do_swap_page` that had to read the page (a major fault).
     Major,
+    /// The subset of `Major` whose page came from zswap.
+    MajorZswap,
     /// `do_swap_page` served from the swap cache (minor).
     SwapcacheHit,
     /// `do_anonymous_page` (demand zero).
     Anon,
 }
 
-pub const FAULT_KIND_NAMES: [&str; 3] = ["major", "swapcache_hit", "anon"];
+pub const FAULT_KIND_NAMES: [&str; 4] = ["major", "major_zswap", "swapcache_hit", "anon"];
 
 const SUB_BITS: u32 = 3;
 const NR_BUCKETS: usize = 64 << SUB_BITS;
@@ -95,7 +97,7 @@ impl Default for Histogram {
 /// One histogram per [`FaultKind`].
 #[derive(Clone, Default)]
 pub struct FaultLatency {
-    pub kinds: [Histogram; 3],
+    pub kinds: [Histogram; 4],
 }
 
 impl FaultLatency {
@@ -105,6 +107,9 @@ impl FaultLatency {
 
     pub fn record(&mut self, kind: FaultKind, cycles: u64) {
         self.kinds[kind as usize].record(cycles);
+        if kind == FaultKind::MajorZswap {
+            self.kinds[FaultKind::Major as usize].record(cycles);
+        }
     }
 }
 

@@ -52,11 +52,23 @@ pub fn mem_cgroup_charge(st: &mut MmState, pfn: Pfn) -> Result<(), ChargeFailed>
     Ok(())
 }
 
-/// Linux `try_charge_memcg`: make room for one more page.
+/// Pages charged to the group: anonymous pages plus the frames of the
+/// zswap pool (Linux charges zswap's compressed memory to the cgroup too,
+/// so a prefetch that is decompressed and later recompressed costs twice).
+pub fn memcg_usage(st: &MmState) -> u64 {
+    let zswap = st.swap.as_ref().map_or(0, |s| s.zswap.pool_pages());
+    st.memcg.usage_pages + zswap
+}
+
+/// Linux `try_charge_memcg`: make room for one more page. Progress is
+/// judged by the usage going down (a page moved into zswap frees less
+/// than a page), not by pages freed.
 pub fn try_charge(st: &mut MmState) -> Result<(), ChargeFailed> {
     let mut retries = MAX_RECLAIM_RETRIES;
-    while st.memcg.usage_pages >= st.memcg.max_pages {
-        if try_to_free_mem_cgroup_pages(st, SWAP_CLUSTER_MAX) > 0 {
+    while memcg_usage(st) >= st.memcg.max_pages {
+        let before = memcg_usage(st);
+        try_to_free_mem_cgroup_pages(st, SWAP_CLUSTER_MAX);
+        if memcg_usage(st) < before {
             continue;
         }
         retries -= 1;
@@ -65,7 +77,7 @@ pub fn try_charge(st: &mut MmState) -> Result<(), ChargeFailed> {
         }
     }
     st.memcg.usage_pages += 1;
-    st.memcg.peak_pages = st.memcg.peak_pages.max(st.memcg.usage_pages);
+    st.memcg.peak_pages = st.memcg.peak_pages.max(memcg_usage(st));
     Ok(())
 }
 

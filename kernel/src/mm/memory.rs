@@ -197,10 +197,20 @@ fn do_swap_page(
             (pfn, FaultKind::SwapcacheHit)
         }
         None => {
-            let pfn =
-                swapin_readahead(st, entry, mm, address).map_err(|_| FaultError::OutOfMemory)?;
+            let is_zswap = zswap_present_test(st, entry);
+            let pfn = if use_swapin_sync(st, is_zswap) {
+                swapin_sync(st, entry)
+            } else {
+                swapin_readahead(st, entry, mm, address)
+            };
+            let pfn = pfn.map_err(|_| FaultError::OutOfMemory)?;
             count_vm_event(VmEvent::PgMajFault);
-            (pfn, FaultKind::Major)
+            let kind = if is_zswap {
+                FaultKind::MajorZswap
+            } else {
+                FaultKind::Major
+            };
+            (pfn, kind)
         }
     };
     wait_on_page_locked(st, pfn);
@@ -217,6 +227,27 @@ fn do_swap_page(
     }
     map_swap_page(st, mm, vma, address, pfn, entry, is_exclusive, fault);
     Ok(kind)
+}
+
+/// The miss-path choice of `do_swap_page`: synchronous swap-in with no
+/// readahead for a `SWP_SYNCHRONOUS_IO` device (zram, commit 0bcac06f27d7)
+/// and, with the seed's patch (`swap.zswap_bypass`), for an entry in zswap.
+fn use_swapin_sync(st: &MmState, is_zswap: bool) -> bool {
+    let is_sync_device = st.swap.as_ref().is_some_and(|s| s.is_synchronous());
+    is_sync_device || (st.policy.zswap_bypass && is_zswap)
+}
+
+/// Linux `zswap_present_test`: is the entry's data in zswap?
+pub fn zswap_present_test(st: &MmState, entry: SwapEntry) -> bool {
+    st.swap
+        .as_ref()
+        .is_some_and(|s| s.zswap.is_present(entry.offset))
+}
+
+/// Linux `swapin_sync`: read just this entry into the swap cache.
+fn swapin_sync(st: &mut MmState, entry: SwapEntry) -> Result<Pfn, super::memcontrol::ChargeFailed> {
+    let pfn = super::swap_state::swap_cache_read_folio(st, entry, false)?;
+    Ok(pfn.expect("the faulting entry is swapped out"))
 }
 
 /// Steps 11-16 of `do_swap_page`: install the PTE, rmap, swap count, and
@@ -253,16 +284,20 @@ fn map_swap_page(
 }
 
 /// Linux `should_try_to_free_swap`, our decision on keeping the slot after
-/// swap-in. Free it when swap is more than half full (`vm_swap_full`), or
-/// on a write fault to an exclusive page (the copy on disk is about to be
-/// stale anyway). Otherwise keep it: if the page stays clean, reclaim can
-/// drop it later without writing (policy "keep-slot" of the reference).
-/// We have no `SWP_SYNCHRONOUS_IO` device and no mlock.
+/// swap-in. Free it on a `SWP_SYNCHRONOUS_IO` device (zram: always), when
+/// swap is more than half full (`vm_swap_full`), or on a write fault to an
+/// exclusive page (the copy on disk is about to be stale anyway).
+/// Otherwise keep it: if the page stays clean, reclaim can drop it later
+/// without writing (policy "keep-slot" of the reference). A page loaded
+/// from zswap is dirty either way (exclusive load), so it gains nothing
+/// from keeping the slot but keeps it by the same rule, as in Linux (the
+/// test uses the backing device's flags, not zswap's). No mlock here.
 fn should_try_to_free_swap(st: &MmState, pfn: Pfn, fault: FaultFlags, is_exclusive: bool) -> bool {
     if !st.mem_map.get(pfn).test(flags::SWAPCACHE) {
         return false;
     }
-    if st.swap.as_ref().is_some_and(|s| s.vm_swap_full()) {
+    let swap = st.swap.as_ref().expect("swap");
+    if swap.is_synchronous() || swap.vm_swap_full() {
         return true;
     }
     fault.is_write && is_exclusive

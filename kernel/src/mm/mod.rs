@@ -30,6 +30,9 @@ pub mod swap_state;
 pub mod swapfile;
 pub mod vmscan;
 pub mod vmstat;
+pub mod zcomp;
+pub mod zpool;
+pub mod zswap;
 
 pub use crate::arch::paging::{PAGE_SHIFT, PAGE_SIZE};
 

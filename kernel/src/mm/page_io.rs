@@ -2,16 +2,21 @@
 //! `swap_writeout`/`__swap_writepage`, and the bio completions
 //! `end_swap_bio_read` / `end_swap_bio_write`).
 //!
-//! Every request is asynchronous: submitting never waits. A read leaves
-//! the page `LOCKED` until its completion marks it uptodate (or failed)
-//! and unlocks it; a write leaves it under `WRITEBACK`. Completions are
-//! processed whenever someone waits, for whatever request finished, so a
-//! fault that waits for its own page also finishes readahead reads.
+//! A read first looks where the page may be without any I/O, in Linux's
+//! order: the zero map, then zswap; then the device. zram is synchronous
+//! (the read is done on return); the virtio disk is asynchronous: a read
+//! leaves the page `LOCKED` until its completion marks it uptodate (or
+//! failed) and unlocks it, and a write leaves it under `WRITEBACK`.
+//! Completions are processed whenever someone waits, for whatever request
+//! finished, so a fault that waits for its own page also finishes
+//! readahead reads.
 
 use super::page::{flags, pfn_to_pa, MemMap, Pfn};
 use super::state::MmState;
 use super::swap::SwapEntry;
+use super::swapfile::SwapDevice;
 use super::vmstat::{count_vm_event, VmEvent};
+use super::zswap::page_bytes;
 use super::PAGE_SIZE;
 use crate::drivers::virtio::blk::{BlkError, BlkOp};
 
@@ -54,8 +59,8 @@ fn wait_some(st: &mut MmState) {
 /// Processes completions that are ready, without waiting.
 pub fn poll_completions(st: &mut MmState) {
     let MmState { swap, mem_map, .. } = st;
-    if let Some(swap) = swap {
-        swap.bdev().poll(|t, r| end_io(mem_map, t, r));
+    if let Some(bdev) = swap.as_mut().and_then(|s| s.virtio_mut()) {
+        bdev.poll(|t, r| end_io(mem_map, t, r));
     }
 }
 
@@ -72,13 +77,107 @@ fn submit(st: &mut MmState, op: BlkOp, pfn: Pfn, entry: SwapEntry) {
     }
 }
 
-/// Linux `swap_read_folio` (block-device path): starts reading `entry`
-/// into the locked page `pfn`. Counts `pswpin` at submission, as Linux
-/// does for block devices.
+/// Marks a read done: uptodate and unlocked.
+fn read_done(st: &mut MmState, pfn: Pfn) {
+    let page = st.mem_map.get_mut(pfn);
+    page.clear(flags::LOCKED);
+    page.set(flags::UPTODATE);
+}
+
+/// Linux `swap_read_folio`: fills the locked page `pfn` with `entry`'s
+/// data. Zero-map and zswap pages are done at once (zswap's exclusive load
+/// leaves the page dirty); zram reads synchronously; the virtio disk gets
+/// an asynchronous read. `pswpin` counts device reads only, at submission
+/// as Linux does for block devices.
 pub fn swap_read_folio(st: &mut MmState, pfn: Pfn, entry: SwapEntry) {
     debug_assert!(st.mem_map.get(pfn).test(flags::LOCKED));
+    let swap = st.swap.as_mut().expect("swap-in without swap");
+    // SAFETY: the page is locked for this read: nobody else uses it.
+    let dst = unsafe { page_bytes(pfn_to_pa(pfn)) };
+    if swap.zeromap_test(entry) {
+        dst.fill(0);
+        read_done(st, pfn);
+        count_vm_event(VmEvent::SwpinZero);
+        return;
+    }
+    if swap.zswap.load(entry.offset, dst) {
+        read_done(st, pfn);
+        st.mem_map.get_mut(pfn).set(flags::DIRTY);
+        count_vm_event(VmEvent::Zswpin);
+        return;
+    }
+    if let SwapDevice::Zram(z) = swap.device() {
+        z.read(entry.offset, dst);
+        read_done(st, pfn);
+        count_vm_event(VmEvent::PswpIn);
+        return;
+    }
     submit(st, BlkOp::Read, pfn, entry);
     count_vm_event(VmEvent::PswpIn);
+}
+
+/// How [`swap_writeout`] dealt with a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writeout {
+    /// Stored without device I/O (zero map, zswap, zram): clean now.
+    Done,
+    /// A write to the disk is in flight: the page is under writeback.
+    Submitted,
+    /// Could not be stored (zram out of memory): the page stays dirty.
+    Failed,
+}
+
+/// Is the page all zeros? Checks the last word first, like Linux's
+/// `is_folio_zero_filled`, since a non-zero page usually ends non-zero.
+fn is_zero_filled(page: &[u8]) -> bool {
+    page[page.len() - 8..].iter().all(|&b| b == 0) && page.iter().all(|&b| b == 0)
+}
+
+/// Linux `swap_writeout`: stores the dirty swap-cache page `pfn` in its
+/// slot: a zero page as a bit, else in zswap, else on the device.
+pub fn swap_writeout(st: &mut MmState, pfn: Pfn) -> Writeout {
+    let entry = SwapEntry::new(st.mem_map.get(pfn).swap_offset);
+    // SAFETY: reclaim has the page isolated and unmapped: nobody writes it.
+    let src = unsafe { page_bytes(pfn_to_pa(pfn)) };
+    let swap = st.swap.as_mut().expect("swap");
+    let is_zero = is_zero_filled(src);
+    swap.zeromap_set(entry, is_zero);
+    let done = if is_zero {
+        swap.zswap.invalidate(entry.offset);
+        count_vm_event(VmEvent::SwpoutZero);
+        true
+    } else if swap.zswap.store(entry.offset, src).is_ok() {
+        count_vm_event(VmEvent::Zswpout);
+        true
+    } else if let SwapDevice::Zram(z) = swap.device() {
+        if z.write(entry.offset, src).is_err() {
+            return Writeout::Failed;
+        }
+        count_vm_event(VmEvent::PswpOut);
+        true
+    } else {
+        false
+    };
+    if swap.zswap.needs_shrink() {
+        super::zswap::shrink_pool(st);
+    }
+    if done {
+        st.mem_map.get_mut(pfn).clear(flags::DIRTY);
+        return Writeout::Done;
+    }
+    swap_writepage(st, pfn);
+    Writeout::Submitted
+}
+
+/// Writes the frame `pfn` (not in the swap cache: zswap writeback) to
+/// `entry`'s slot on the disk and waits. Returns whether it succeeded.
+pub fn write_page_sync(st: &mut MmState, pfn: Pfn, entry: SwapEntry) -> bool {
+    st.mem_map.reset(pfn);
+    st.mem_map.get_mut(pfn).set(flags::WRITEBACK);
+    submit(st, BlkOp::Write, pfn, entry);
+    count_vm_event(VmEvent::PswpOut);
+    wait_on_page_writeback(st, pfn);
+    !st.mem_map.get_mut(pfn).test_and_clear(flags::ERROR)
 }
 
 /// Linux `__swap_writepage`: starts writing the dirty page `pfn` to its

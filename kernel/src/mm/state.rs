@@ -29,6 +29,10 @@ pub struct SwapPolicy {
     pub readahead: ReadaheadMode,
     /// Linux `page_cluster` (`/proc/sys/vm/page-cluster`).
     pub page_cluster: u32,
+    /// `swap.zswap_bypass`: the seed's patch.
+    pub zswap_bypass: bool,
+    /// `swap.ra_skip_zswap`: readahead skips slots that are in zswap.
+    pub ra_skip_zswap: bool,
 }
 
 impl Default for SwapPolicy {
@@ -36,6 +40,8 @@ impl Default for SwapPolicy {
         SwapPolicy {
             readahead: ReadaheadMode::Vma,
             page_cluster: 3,
+            zswap_bypass: false,
+            ra_skip_zswap: false,
         }
     }
 }
@@ -139,8 +145,13 @@ pub fn oom_report() -> alloc::string::String {
     } else {
         alloc::format!("{}", st.memcg.max_pages)
     };
+    let zswap = st.swap.as_ref().map_or(0, |s| s.zswap.pool_pages());
     alloc::format!(
-        "memcg usage {} of {max} pages, {swap}",
-        st.memcg.usage_pages
+        "memcg usage {} of {max} pages ({} anon: {} inactive, {} active on the LRU; {zswap} zswap pool), {swap}, {} pages free in RAM",
+        super::memcontrol::memcg_usage(st),
+        st.memcg.usage_pages,
+        st.lru.inactive.len(),
+        st.lru.active.len(),
+        super::page_alloc::nr_free_pages()
     )
 }

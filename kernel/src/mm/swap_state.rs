@@ -275,9 +275,16 @@ pub fn swapin_readahead(
 }
 
 /// Readahead only fills spare memory: a neighbour whose charge fails is
-/// skipped, not an error (Linux gives up on that page silently too).
+/// skipped, not an error (Linux gives up on that page silently too). With
+/// `swap.ra_skip_zswap` (the thread's alternative), a neighbour that lives
+/// in zswap is skipped: decompressing it now would be synchronous work
+/// inside this fault, for a page that may never be used.
 fn read_neighbour(st: &mut MmState, entry: SwapEntry, is_readahead: bool) {
-    let _ = swap_cache_read_folio(st, entry, is_readahead);
+    let skip =
+        is_readahead && st.policy.ra_skip_zswap && super::memory::zswap_present_test(st, entry);
+    if !skip {
+        let _ = swap_cache_read_folio(st, entry, is_readahead);
+    }
 }
 
 /// Linux `swap_cluster_readahead`: the aligned window of swap offsets.
@@ -325,11 +332,11 @@ fn swap_vma_readahead(st: &mut MmState, mm: usize, faddr: u64) -> Result<(), Cha
 
 /// Linux `blk_start_plug` / `blk_finish_plug` around a readahead batch.
 fn plug(st: &mut MmState, on: bool) {
-    if let Some(swap) = st.swap.as_mut() {
+    if let Some(bdev) = st.swap.as_mut().and_then(|s| s.virtio_mut()) {
         if on {
-            swap.bdev().plug();
+            bdev.plug();
         } else {
-            swap.bdev().unplug();
+            bdev.unplug();
         }
     }
 }

@@ -22,8 +22,34 @@ use alloc::vec::Vec;
 
 use super::page::{Pfn, NIL};
 use super::swap::SwapEntry;
+use super::zswap::Zswap;
 use crate::drivers::virtio::blk::VirtioBlk;
+use crate::drivers::zram::Zram;
 use crate::mm::PAGE_SIZE;
+
+/// What stores the slots.
+pub enum SwapDevice {
+    /// The virtio-blk disk: asynchronous I/O.
+    Virtio(VirtioBlk),
+    /// zram: synchronous, in RAM (Linux `SWP_SYNCHRONOUS_IO`).
+    Zram(Zram),
+}
+
+impl SwapDevice {
+    pub fn capacity_bytes(&self) -> u64 {
+        match self {
+            SwapDevice::Virtio(b) => b.capacity_bytes(),
+            SwapDevice::Zram(z) => z.capacity_bytes(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            SwapDevice::Virtio(_) => "virtio",
+            SwapDevice::Zram(_) => "zram",
+        }
+    }
+}
 
 /// Slots per cluster (Linux `SWAPFILE_CLUSTER` with THP swap on x86_64).
 pub const SWAPFILE_CLUSTER: u32 = 512;
@@ -47,7 +73,12 @@ struct Cluster {
 /// Linux `struct swap_info_struct` for our one device.
 pub struct SwapInfo {
     /// The device behind the slots (`None` only for allocator tests).
-    bdev: Option<VirtioBlk>,
+    device: Option<SwapDevice>,
+    /// zswap, in front of the device.
+    pub zswap: Zswap,
+    /// One bit per slot: the page was all zeros, nothing was stored
+    /// (Linux `si->zeromap`).
+    zeromap: Vec<u64>,
     nr_slots: u32,
     /// Swap count per slot (Linux `swap_map`).
     swap_map: Vec<u8>,
@@ -64,21 +95,68 @@ pub struct SwapInfo {
 
 impl SwapInfo {
     /// Linux `swapon`: takes the whole device as one swap area.
-    pub fn new(bdev: VirtioBlk) -> SwapInfo {
-        let nr_slots = (bdev.capacity_bytes() / PAGE_SIZE).min(u32::MAX as u64 - 1) as u32;
+    pub fn new(device: SwapDevice) -> SwapInfo {
+        let nr_slots = (device.capacity_bytes() / PAGE_SIZE).min(u32::MAX as u64 - 1) as u32;
         let mut si = SwapInfo::new_detached(nr_slots);
-        si.bdev = Some(bdev);
+        si.device = Some(device);
         si
     }
 
     /// The device behind the slots.
-    pub fn bdev(&mut self) -> &mut VirtioBlk {
-        self.bdev.as_mut().expect("swap area without a device")
+    pub fn device(&mut self) -> &mut SwapDevice {
+        self.device.as_mut().expect("swap area without a device")
     }
 
-    /// Slots that are in flight on the device.
+    /// The virtio disk behind the slots (panics for zram: callers check
+    /// [`Self::is_synchronous`] first).
+    pub fn bdev(&mut self) -> &mut VirtioBlk {
+        match self.device() {
+            SwapDevice::Virtio(b) => b,
+            SwapDevice::Zram(_) => panic!("asynchronous I/O on zram"),
+        }
+    }
+
+    /// The virtio disk, if that is the device (for plugging and polling,
+    /// which zram has no use for).
+    pub fn virtio_mut(&mut self) -> Option<&mut VirtioBlk> {
+        match &mut self.device {
+            Some(SwapDevice::Virtio(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Linux `SWP_SYNCHRONOUS_IO`: reads complete in the call (zram).
+    pub fn is_synchronous(&self) -> bool {
+        matches!(self.device, Some(SwapDevice::Zram(_)))
+    }
+
+    /// "virtio", "zram" or "none".
+    pub fn device_name(&self) -> &'static str {
+        self.device.as_ref().map_or("none", SwapDevice::name)
+    }
+
+    /// Requests in flight on the device.
     pub fn nr_in_flight(&self) -> usize {
-        self.bdev.as_ref().map_or(0, VirtioBlk::in_flight)
+        match &self.device {
+            Some(SwapDevice::Virtio(b)) => b.in_flight(),
+            _ => 0,
+        }
+    }
+
+    /// Linux `swap_zeromap_folio_test`.
+    pub fn zeromap_test(&self, entry: SwapEntry) -> bool {
+        self.zeromap[entry.offset as usize / 64] & (1 << (entry.offset % 64)) != 0
+    }
+
+    /// Linux `swap_zeromap_folio_set` / `_clear`.
+    pub fn zeromap_set(&mut self, entry: SwapEntry, is_zero: bool) {
+        let w = &mut self.zeromap[entry.offset as usize / 64];
+        let bit = 1u64 << (entry.offset % 64);
+        if is_zero {
+            *w |= bit;
+        } else {
+            *w &= !bit;
+        }
     }
 
     /// A swap area of `nr_slots` slots with no device behind it: for
@@ -104,7 +182,9 @@ impl SwapInfo {
             }
         }
         SwapInfo {
-            bdev: None,
+            device: None,
+            zswap: Zswap::new(),
+            zeromap: alloc::vec![0; (nr_slots as usize).div_ceil(64)],
             nr_slots,
             swap_map: alloc::vec![0; nr_slots as usize],
             cache: alloc::vec![NIL; nr_slots as usize],
@@ -202,10 +282,17 @@ impl SwapInfo {
         self.nr_used += 1;
     }
 
-    /// Called when a slot may have become free (count 0, no cache).
+    /// Called when a slot may have become free (count 0, no cache). A freed
+    /// slot forgets everything stored for it: the zswap entry (Linux
+    /// `zswap_invalidate`), the zero bit, and zram's copy (discard).
     fn maybe_free_slot(&mut self, offset: u32) {
         if !self.is_slot_free(offset) {
             return;
+        }
+        self.zswap.invalidate(offset);
+        self.zeromap_set(SwapEntry::new(offset), false);
+        if let Some(SwapDevice::Zram(z)) = &mut self.device {
+            z.discard(offset);
         }
         self.nr_used -= 1;
         let c = offset / SWAPFILE_CLUSTER;
@@ -259,15 +346,41 @@ impl SwapInfo {
     }
 }
 
-/// Linux `swapon`: finds the virtio-blk disk and makes it the swap area.
-/// Returns the number of usable slots. Calling it again is harmless.
-pub fn swapon() -> Result<u32, crate::drivers::virtio::VirtioError> {
+/// Which device `swapon` should use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    Virtio,
+    Zram { disksize: u64 },
+}
+
+/// Linux `swapon`: makes the virtio-blk disk, or a new zram device, the
+/// swap area. Returns the number of usable slots. Calling it again with the
+/// same choice is harmless; with another choice it replaces an idle area.
+pub fn swapon(choice: DeviceChoice) -> Result<u32, crate::drivers::virtio::VirtioError> {
     use super::state::with_mm_state;
-    if let Some(slots) = with_mm_state(|st| st.swap.as_ref().map(SwapInfo::total_slots)) {
-        return Ok(slots);
+    let wanted = match choice {
+        DeviceChoice::Virtio => "virtio",
+        DeviceChoice::Zram { .. } => "zram",
+    };
+    let current = with_mm_state(|st| {
+        st.swap
+            .as_ref()
+            .map(|s| (s.device_name(), s.nr_used(), s.total_slots()))
+    });
+    match current {
+        Some((name, _, slots)) if name == wanted => return Ok(slots),
+        Some((_, used, _)) => {
+            assert_eq!(used, 0, "swapoff of a swap area in use");
+            let old = with_mm_state(|st| st.swap.take());
+            drop(old);
+        }
+        None => {}
     }
-    let bdev = VirtioBlk::probe()?;
-    let info = SwapInfo::new(bdev);
+    let device = match choice {
+        DeviceChoice::Virtio => SwapDevice::Virtio(VirtioBlk::probe()?),
+        DeviceChoice::Zram { disksize } => SwapDevice::Zram(Zram::new(disksize)),
+    };
+    let info = SwapInfo::new(device);
     let slots = info.total_slots();
     with_mm_state(|st| st.swap = Some(info));
     Ok(slots)

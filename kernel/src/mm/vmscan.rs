@@ -25,11 +25,12 @@ use alloc::vec::Vec;
 use super::memcontrol::{mem_cgroup_uncharge, SWAP_CLUSTER_MAX};
 use super::page::{flags, pfn_to_pa, Pfn};
 use super::page_alloc::free_page;
-use super::page_io::{poll_completions, swap_writepage, wait_on_page_writeback};
+use super::page_io::{poll_completions, swap_writeout, wait_on_page_writeback, Writeout};
 use super::pgtable::Pte;
 use super::state::MmState;
 use super::swap::{swp_entry_to_pte, SwapEntry};
 use super::vmstat::{count_vm_event, count_vm_events, VmEvent};
+use super::zswap::zswap_shrinker_scan;
 use crate::arch::paging::{_PAGE_ACCESSED, _PAGE_DIRTY};
 
 /// Linux `DEF_PRIORITY`: the first pass scans `lru_size >> 12`.
@@ -46,6 +47,8 @@ pub fn try_to_free_mem_cgroup_pages(st: &mut MmState, nr_to_reclaim: usize) -> u
             break;
         }
     }
+    // Linux `shrink_slab` -> the zswap shrinker, when enabled.
+    zswap_shrinker_scan(st, SWAP_CLUSTER_MAX);
     reclaimed
 }
 
@@ -258,19 +261,28 @@ fn try_to_unmap(st: &mut MmState, pfn: Pfn) {
     st.swap.as_mut().expect("swap").swap_duplicate(entry);
 }
 
-/// Linux `pageout` for a batch: all writes go out together, then we wait
-/// for them. Pages whose write failed are kept (redirtied, activated).
+/// Linux `pageout` for a batch: zero pages, zswap and zram are done on the
+/// spot; disk writes all go out together, then we wait for them. Pages
+/// whose write failed are kept (redirtied, activated).
 fn pageout_batch(st: &mut MmState, pages: &[Pfn]) -> usize {
     if pages.is_empty() {
         return 0;
     }
-    st.swap.as_mut().expect("swap").bdev().plug();
-    for &pfn in pages {
-        swap_writepage(st, pfn);
-    }
-    st.swap.as_mut().expect("swap").bdev().unplug();
+    plug(st, true);
     let mut freed = 0;
+    let mut submitted = Vec::new();
     for &pfn in pages {
+        match swap_writeout(st, pfn) {
+            Writeout::Done => {
+                free_reclaimed_page(st, pfn);
+                freed += 1;
+            }
+            Writeout::Submitted => submitted.push(pfn),
+            Writeout::Failed => putback(st, pfn, true),
+        }
+    }
+    plug(st, false);
+    for &pfn in &submitted {
         wait_on_page_writeback(st, pfn);
         if st.mem_map.get_mut(pfn).test_and_clear(flags::ERROR) {
             putback(st, pfn, true);
@@ -280,6 +292,18 @@ fn pageout_batch(st: &mut MmState, pages: &[Pfn]) -> usize {
         freed += 1;
     }
     freed
+}
+
+/// Linux `blk_start_plug` / `blk_finish_plug` around a batch of writes.
+fn plug(st: &mut MmState, on: bool) {
+    let Some(bdev) = st.swap.as_mut().and_then(|s| s.virtio_mut()) else {
+        return;
+    };
+    if on {
+        bdev.plug();
+    } else {
+        bdev.unplug();
+    }
 }
 
 /// Linux `__remove_mapping` + free: the page leaves the swap cache (its

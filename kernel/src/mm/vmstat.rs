@@ -38,6 +38,16 @@ pub enum VmEvent {
     PgActivate,
     /// Pages moved from the active to the inactive list.
     PgDeactivate,
+    /// Pages stored in zswap (`zswap_store`).
+    Zswpout,
+    /// Pages loaded from zswap (`zswap_load`), readahead included.
+    Zswpin,
+    /// Pages written back from zswap to the disk.
+    Zswpwb,
+    /// Zero-filled pages recorded in the zero map instead of stored.
+    SwpoutZero,
+    /// Swap-ins served from the zero map.
+    SwpinZero,
 }
 
 /// Names in /proc/vmstat, indexed by [`VmEvent`].
@@ -54,9 +64,14 @@ pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = [
     "pgsteal",
     "pgactivate",
     "pgdeactivate",
+    "zswpout",
+    "zswpin",
+    "zswpwb",
+    "swpout_zero",
+    "swpin_zero",
 ];
 
-pub const NR_VM_EVENTS: usize = 12;
+pub const NR_VM_EVENTS: usize = 17;
 
 static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 

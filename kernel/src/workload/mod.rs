@@ -2,22 +2,21 @@
 //! `workload` knob. Each one checks the content of every page it reads
 //! back, so a lost or stale page shows up as a corrupt page.
 
+pub mod measured;
+pub mod setup;
 pub mod smoke;
 pub mod thrash;
 
-use alloc::format;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::knobs::Config;
-use crate::mm::fault_latency::FaultLatency;
-use crate::mm::state::{with_mm_state, SwapPolicy};
-use crate::mm::swap_state::ReadaheadMode;
-use crate::mm::{page_alloc, swapfile, vmstat, PAGE_SIZE};
+use crate::mm::{page_alloc, PAGE_SIZE};
 
 /// Virtual address where workload memory starts (lower half).
 pub const WORKLOAD_BASE: u64 = 0x0000_1000_0000_0000;
 
 /// What a workload run measured.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WorkloadResult {
     /// TSC cycles spent in the measured part of the workload.
     pub elapsed_cycles: u64,
@@ -29,10 +28,10 @@ pub struct WorkloadResult {
     pub totalram_pages: u64,
     /// Frames not returned after the workload's address spaces were freed.
     pub leaked_pages: u64,
-    /// TSC cycles to copy one 4 KiB page, measured in the same run: a unit
-    /// to express fault costs in, since absolute cycles under TCG depend on
-    /// the host.
-    pub page_copy_cycles: u64,
+    /// Cost units measured in the same run (see [`setup::Calibration`]).
+    pub calibration: setup::Calibration,
+    /// Counters and latencies of the measured phase (see [`measured`]).
+    pub measured: Option<measured::Measured>,
 }
 
 impl WorkloadResult {
@@ -53,64 +52,11 @@ impl WorkloadResult {
 #[derive(Debug, Clone)]
 pub struct WorkloadError(pub alloc::string::String);
 
-/// Frames kept free for page tables and kernel metadata beyond the
-/// memory cgroup's limit.
-const RESERVE_PAGES: u64 = 2048;
-
-/// Applies the mm knobs (memory limit, readahead policy), turns swap on if
-/// there is a disk, and checks that the machine has the memory the run
-/// needs: RAM must hold the cgroup's limit (or, with no limit, the whole
-/// footprint), since only the cgroup reclaims.
-fn setup_mm(config: &Config) -> Result<(), WorkloadError> {
-    let max = config.number("memcg.max");
-    let max_pages = if max == u64::MAX {
-        u64::MAX
-    } else {
-        max / PAGE_SIZE
-    };
-    let footprint = config.number("workload.size").div_ceil(PAGE_SIZE);
-    let needed = footprint.min(max_pages) + RESERVE_PAGES;
-    let free = page_alloc::nr_free_pages() as u64;
-    if needed > free {
-        let what = if max_pages == u64::MAX {
-            "workload.size"
-        } else {
-            "memcg.max"
-        };
-        return Err(WorkloadError(format!(
-            "{what} needs {needed} pages (with {RESERVE_PAGES} for the kernel) but only {free} are free; \
-             lower it or give the machine more memory (--mem)"
-        )));
-    }
-    let readahead = match config.word("swap.readahead") {
-        "vma" => ReadaheadMode::Vma,
-        "cluster" => ReadaheadMode::Cluster,
-        _ => ReadaheadMode::Off,
-    };
-    let policy = SwapPolicy {
-        readahead,
-        page_cluster: config.number("vm.page_cluster") as u32,
-    };
-    let swap = swapfile::swapon();
-    with_mm_state(|st| {
-        st.memcg.max_pages = max_pages;
-        st.memcg.peak_pages = st.memcg.usage_pages;
-        st.policy = policy;
-        st.latency = FaultLatency::new();
-    });
-    match swap {
-        Ok(slots) => crate::println!("swap: virtio-blk, {slots} slots of 4 KiB"),
-        Err(e) => crate::println!("swap: none ({e:?}); pages over memcg.max cannot be reclaimed"),
-    }
-    vmstat::reset();
-    Ok(())
-}
-
 /// Runs the configured workload.
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     // Swap-on allocates the device's rings for good: take the leak
     // baseline after it.
-    setup_mm(config)?;
+    let calibration = setup::setup_mm(config)?;
     let free_before = page_alloc::nr_free_pages();
     let mut result = match config.word("workload") {
         "smoke" => smoke::run(config)?,
@@ -118,7 +64,10 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
         other => unreachable!("knob registry admitted unknown workload {other}"),
     };
     result.totalram_pages = page_alloc::totalram_pages() as u64;
-    result.page_copy_cycles = measure_page_copy_cycles();
+    result.calibration = calibration;
+    if result.measured.is_none() {
+        result.measured = Some(measured::capture());
+    }
     let free_after = page_alloc::nr_free_pages();
     result.leaked_pages = free_before.saturating_sub(free_after) as u64;
     Ok(result)
@@ -160,6 +109,45 @@ pub fn mix64(mut x: u64) -> u64 {
 /// Words per 4 KiB page.
 const WORDS_PER_PAGE: usize = 512;
 
+/// `workload.random_pct`: percent of a page's words that are
+/// pseudo-random (100 = incompressible).
+static RANDOM_PCT: AtomicU64 = AtomicU64::new(100);
+
+/// Sets how compressible page contents are (see `workload.random_pct`).
+pub fn set_random_pct(pct: u64) {
+    RANDOM_PCT.store(pct.clamp(1, 100), Ordering::Relaxed);
+}
+
+/// Word `i` of the page pattern of `base`: either pseudo-random (a
+/// multiplicative hash, which lz4 cannot shorten) or part of a 4-word
+/// phrase that repeats through the page (which lz4 shortens to almost
+/// nothing). Each 32-word block starts with its random words, so lz4 sees
+/// one literal run and one long match per block and a page compresses to
+/// about `random_pct` percent of its size, like text or code would.
+#[inline]
+fn pattern_word(base: u64, i: usize, random_pct: u64) -> u64 {
+    if (i as u64 % 32) * 100 < random_pct * 32 {
+        base ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    } else {
+        base.rotate_left(16 * (i as u32 % 4))
+    }
+}
+
+/// Fills the 4 KiB at `va` (a kernel address, e.g. in the direct map)
+/// with the pattern of `tag` at a given randomness, for calibration pages.
+///
+/// # Safety
+/// `va` must be a writable, page-aligned kernel mapping of a frame the
+/// caller owns.
+pub unsafe fn fill_page_raw(va: u64, tag: u64, random_pct: u64) {
+    let base = mix64(tag);
+    let p = va as *mut u64;
+    for i in 0..WORDS_PER_PAGE {
+        // SAFETY: guaranteed by the caller.
+        unsafe { p.add(i).write(pattern_word(base, i, random_pct)) };
+    }
+}
+
 /// Fills the page at `va` with the pattern of `tag` (any value that
 /// identifies what should be there: seed, task, page, write count).
 ///
@@ -168,14 +156,12 @@ const WORDS_PER_PAGE: usize = 512;
 /// current address space (a missing page is demand-faulted in).
 pub unsafe fn fill_page(va: u64, tag: u64) {
     let base = mix64(tag);
+    let pct = RANDOM_PCT.load(Ordering::Relaxed);
     let p = va as *mut u64;
     for i in 0..WORDS_PER_PAGE {
         // SAFETY: guaranteed by the caller; volatile so that every word
         // really goes through the MMU (and faults if it has to).
-        unsafe {
-            p.add(i)
-                .write_volatile(base ^ (i as u64).wrapping_mul(0x100_0000_01b3))
-        };
+        unsafe { p.add(i).write_volatile(pattern_word(base, i, pct)) };
     }
 }
 
@@ -185,10 +171,11 @@ pub unsafe fn fill_page(va: u64, tag: u64) {
 /// As for [`fill_page`], with a readable VMA.
 pub unsafe fn verify_page(va: u64, tag: u64) -> bool {
     let base = mix64(tag);
+    let pct = RANDOM_PCT.load(Ordering::Relaxed);
     let p = va as *const u64;
     (0..WORDS_PER_PAGE).all(|i| {
         // SAFETY: guaranteed by the caller.
         let word = unsafe { p.add(i).read_volatile() };
-        word == base ^ (i as u64).wrapping_mul(0x100_0000_01b3)
+        word == pattern_word(base, i, pct)
     })
 }

@@ -28,7 +28,13 @@ enum Pattern {
     Seq,
     Random,
     Stride(u64),
-    Hot { hot_pages: u64 },
+    Hot {
+        hot_pages: u64,
+    },
+    /// Sequential runs of about `run_pages` pages from random starts.
+    Runs {
+        run_pages: u64,
+    },
 }
 
 /// One task: its address space, its position in the pattern, and the
@@ -38,6 +44,9 @@ struct Task {
     mm: MmHandle,
     rng: u64,
     cursor: u64,
+    /// Pages left in the current run, and where it started (pattern `runs`).
+    run_left: u64,
+    run_start: u64,
     writes: Vec<u32>,
     done: u64,
 }
@@ -70,6 +79,16 @@ impl Task {
                 } else {
                     j % n
                 }
+            }
+            Pattern::Runs { run_pages } => {
+                if self.run_left == 0 {
+                    let r = self.next_random();
+                    self.run_left = 1 + (r >> 32) % (2 * run_pages);
+                    self.run_start = r % n;
+                    self.cursor = 1;
+                }
+                self.run_left -= 1;
+                (self.run_start + self.cursor - 1) % n
             }
             Pattern::Hot { hot_pages } => {
                 let r = self.next_random();
@@ -118,6 +137,9 @@ fn pattern_of(config: &Config, pages: u64) -> Pattern {
         "seq" => Pattern::Seq,
         "random" => Pattern::Random,
         "stride" => Pattern::Stride(config.number("workload.stride").min(pages).max(1)),
+        "runs" => Pattern::Runs {
+            run_pages: config.number("workload.run_pages"),
+        },
         "hot" => Pattern::Hot {
             hot_pages: (pages * config.number("workload.hot_pct") / 100).max(1),
         },
@@ -147,6 +169,8 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
             mm,
             rng: mix64(seed ^ (id + 1)),
             cursor: 0,
+            run_left: 0,
+            run_start: 0,
             writes: alloc::vec![0; pages as usize],
             done: 0,
         });
@@ -164,7 +188,10 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
             t.done += n;
         }
     }
-    // Final check: every page ever written must still hold its last pattern.
+    let elapsed_cycles = rdtsc() - start;
+    let measured = super::measured::capture();
+    // Final check: every page ever written must still hold its last
+    // pattern. Not part of the measured phase (see `measured`).
     for t in &mut tasks {
         switch_mm(Some(&t.mm));
         for page in 0..pages {
@@ -179,13 +206,13 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
             tally.corrupt += u64::from(!is_ok);
         }
     }
-    let elapsed_cycles = rdtsc() - start;
     switch_mm(None);
     drop(tasks);
     Ok(WorkloadResult {
         elapsed_cycles,
         checked_pages: tally.checked,
         corrupt_pages: tally.corrupt,
+        measured: Some(measured),
         ..WorkloadResult::default()
     })
 }

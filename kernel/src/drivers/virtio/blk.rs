@@ -64,6 +64,19 @@ pub enum BlkError {
     BadStatus(u8),
 }
 
+/// The latency model: each request completes no earlier than its submit
+/// time plus this many TSC cycles. Under QEMU TCG a read of the host file
+/// is nearly free while CPU work is emulated 10-50x slower, so without a
+/// model a disk looks cheaper than decompression, the opposite of real
+/// hardware. Deep-queue devices (NVMe, SATA NCQ) overlap requests; a disk
+/// (`is_serial`) serves one at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceLatency {
+    pub read_cycles: u64,
+    pub write_cycles: u64,
+    pub is_serial: bool,
+}
+
 /// The queue has no room for another request: process completions first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueFull;
@@ -95,8 +108,13 @@ pub struct VirtioBlk {
     capacity_sectors: u64,
     /// Request headers at `head * 16`, status bytes at `STATUS_AREA + head`.
     req_page_pa: u64,
-    /// Caller's token for each in-flight head.
-    tokens: Vec<Option<u64>>,
+    /// Caller's token and completion deadline (TSC) for each in-flight head.
+    tokens: Vec<Option<(u64, u64)>>,
+    /// Completed by the device but held back until their deadline.
+    delayed: Vec<(u64, u64, Result<(), BlkError>)>,
+    latency: DeviceLatency,
+    /// Deadline of the last request (serial devices queue behind it).
+    last_deadline: u64,
     in_flight: usize,
     irq: Option<u8>,
     /// While plugged, submissions are not announced (Linux `blk_start_plug`).
@@ -133,11 +151,23 @@ impl VirtioBlk {
             capacity_sectors,
             req_page_pa: alloc_zeroed_page().expect("no memory for virtio-blk"),
             tokens: alloc::vec![None; size],
+            delayed: Vec::new(),
+            latency: DeviceLatency::default(),
+            last_deadline: 0,
             in_flight: 0,
             irq,
             is_plugged: false,
             has_unannounced: false,
         })
+    }
+
+    /// Sets the latency model for requests submitted from now on.
+    pub fn set_latency(&mut self, latency: DeviceLatency) {
+        self.latency = latency;
+    }
+
+    pub fn latency(&self) -> DeviceLatency {
+        self.latency
     }
 
     /// Size of the disk in bytes.
@@ -220,7 +250,19 @@ impl VirtioBlk {
             .add_chain(&chain)
             .expect("checked free descriptors");
         debug_assert_eq!(got, head);
-        self.tokens[head as usize] = Some(token);
+        let now = rdtsc();
+        let cost = if op == BlkOp::Write {
+            self.latency.write_cycles
+        } else {
+            self.latency.read_cycles
+        };
+        let deadline = if self.latency.is_serial {
+            now.max(self.last_deadline) + cost
+        } else {
+            now + cost
+        };
+        self.last_deadline = deadline;
+        self.tokens[head as usize] = Some((token, deadline));
         self.in_flight += 1;
         if self.is_plugged {
             self.has_unannounced = true;
@@ -235,21 +277,32 @@ impl VirtioBlk {
         self.queue.next_head()
     }
 
-    /// Processes every finished request: `done(token, result)`. Returns how
-    /// many were processed.
+    /// Processes every finished request whose deadline has passed:
+    /// `done(token, result)`. Returns how many were processed.
     pub fn poll(&mut self, mut done: impl FnMut(u64, Result<(), BlkError>)) -> usize {
-        let mut n = 0;
         while let Some((head, _len)) = self.queue.pop_used() {
             let status_va = phys_to_virt(self.req_page_pa + STATUS_AREA + head as u64);
             // SAFETY: the status byte of this request, written by the device
             // before it published the used entry.
             let status = unsafe { (status_va as *const u8).read_volatile() };
-            let token = self.tokens[head as usize]
+            let (token, deadline) = self.tokens[head as usize]
                 .take()
                 .expect("completion for a head that is not in flight");
+            self.delayed
+                .push((deadline, token, status_to_result(status)));
+        }
+        let now = rdtsc();
+        let mut n = 0;
+        let mut i = 0;
+        while i < self.delayed.len() {
+            if self.delayed[i].0 > now {
+                i += 1;
+                continue;
+            }
+            let (_, token, result) = self.delayed.swap_remove(i);
             self.in_flight -= 1;
             n += 1;
-            done(token, status_to_result(status));
+            done(token, result);
         }
         n
     }
@@ -278,9 +331,11 @@ impl VirtioBlk {
         }
     }
 
-    /// Sleeps until the next interrupt, or spins briefly without one.
+    /// Sleeps until the next interrupt, or spins briefly without one (or
+    /// while a finished request waits for its modelled deadline, which is
+    /// far shorter than the timer tick).
     fn idle(&self) {
-        if self.irq.is_none() {
+        if self.irq.is_none() || !self.delayed.is_empty() {
             core::hint::spin_loop();
             return;
         }

@@ -40,85 +40,13 @@ pub struct KnobSpec {
     pub help: &'static str,
 }
 
+mod registry;
+
+pub use registry::KNOBS;
+
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
-
-/// Every knob the kernel understands.
-pub static KNOBS: &[KnobSpec] = &[
-    KnobSpec {
-        name: "workload",
-        kind: KnobKind::Enum(&["smoke", "thrash"]),
-        default: "smoke",
-        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read",
-    },
-    KnobSpec {
-        name: "workload.size",
-        kind: KnobKind::Size { min: 4 * KIB, max: 64 * GIB },
-        default: "64M",
-        help: "bytes of anonymous memory the workload touches (K/M/G suffix)",
-    },
-    KnobSpec {
-        name: "workload.seed",
-        kind: KnobKind::U64 { min: 0, max: u64::MAX },
-        default: "1",
-        help: "seed of the page patterns and of random access orders",
-    },
-    KnobSpec {
-        name: "workload.tasks",
-        kind: KnobKind::U64 { min: 1, max: 64 },
-        default: "4",
-        help: "thrash: number of tasks, each with its own address space and an equal share of workload.size",
-    },
-    KnobSpec {
-        name: "workload.pattern",
-        kind: KnobKind::Enum(&["seq", "random", "stride", "hot"]),
-        default: "seq",
-        help: "thrash: access order; seq: sequential passes; random: uniform; stride: every workload.stride-th page; hot: 80% of accesses to a hot set of workload.hot_pct% of the pages",
-    },
-    KnobSpec {
-        name: "workload.passes",
-        kind: KnobKind::U64 { min: 1, max: 1000 },
-        default: "3",
-        help: "thrash: accesses per task = passes x the task's pages",
-    },
-    KnobSpec {
-        name: "workload.write_pct",
-        kind: KnobKind::U64 { min: 0, max: 100 },
-        default: "25",
-        help: "thrash: percent of accesses to an already written page that write it again (the rest only read and verify)",
-    },
-    KnobSpec {
-        name: "workload.stride",
-        kind: KnobKind::U64 { min: 1, max: 4096 },
-        default: "16",
-        help: "thrash, pattern stride: distance in pages between consecutive accesses",
-    },
-    KnobSpec {
-        name: "workload.hot_pct",
-        kind: KnobKind::U64 { min: 1, max: 100 },
-        default: "20",
-        help: "thrash, pattern hot: size of the hot set in percent of each task's pages",
-    },
-    KnobSpec {
-        name: "memcg.max",
-        kind: KnobKind::SizeOrMax { min: 1 << 20, max: 64 * GIB },
-        default: "max",
-        help: "memory limit of the workload's cgroup (Linux memory.max): over it, direct reclaim swaps pages out; max = no limit",
-    },
-    KnobSpec {
-        name: "vm.page_cluster",
-        kind: KnobKind::U64 { min: 0, max: 31 },
-        default: "3",
-        help: "Linux vm.page-cluster: readahead window of at most 2^n pages (VMA mode caps it at 2^5); 0 disables readahead",
-    },
-    KnobSpec {
-        name: "swap.readahead",
-        kind: KnobKind::Enum(&["vma", "cluster", "off"]),
-        default: "vma",
-        help: "swap readahead: vma = by virtual address (Linux default), cluster = by swap offset, off = the faulting page only",
-    },
-];
 
 /// A parsed value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,6 +203,11 @@ impl Config {
             KnobValue::Word(w) => w,
             KnobValue::Number(_) => panic!("knob {name} is not a word"),
         }
+    }
+
+    /// The value of an on/off knob.
+    pub fn flag(&self, name: &str) -> bool {
+        self.word(name) == "1"
     }
 
     /// (name, value) for every knob, in registry order.

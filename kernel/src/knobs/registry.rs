@@ -1,0 +1,163 @@
+//! The registry: every boot-time knob, its type, default, valid values
+//! and one line of help. Adding a knob means adding one entry here (and
+//! reading it where it matters); the parser, the error messages and the
+//! result report follow from this table.
+
+use super::{KnobKind, KnobSpec, GIB, KIB};
+
+/// A knob that is off (`0`) or on (`1`).
+const BOOL: KnobKind = KnobKind::Enum(&["0", "1"]);
+
+/// Every knob the kernel understands.
+pub static KNOBS: &[KnobSpec] = &[
+    KnobSpec {
+        name: "workload",
+        kind: KnobKind::Enum(&["smoke", "thrash"]),
+        default: "smoke",
+        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read",
+    },
+    KnobSpec {
+        name: "workload.size",
+        kind: KnobKind::Size { min: 4 * KIB, max: 64 * GIB },
+        default: "64M",
+        help: "bytes of anonymous memory the workload touches (K/M/G suffix)",
+    },
+    KnobSpec {
+        name: "workload.seed",
+        kind: KnobKind::U64 { min: 0, max: u64::MAX },
+        default: "1",
+        help: "seed of the page patterns and of random access orders",
+    },
+    KnobSpec {
+        name: "workload.tasks",
+        kind: KnobKind::U64 { min: 1, max: 64 },
+        default: "4",
+        help: "thrash: number of tasks, each with its own address space and an equal share of workload.size",
+    },
+    KnobSpec {
+        name: "workload.pattern",
+        kind: KnobKind::Enum(&["seq", "random", "stride", "hot", "runs"]),
+        default: "seq",
+        help: "thrash: access order; seq: sequential passes; random: uniform; stride: every workload.stride-th page; hot: 80% of accesses to a hot set of workload.hot_pct% of the pages; runs: sequential runs of about workload.run_pages pages from random starts",
+    },
+    KnobSpec {
+        name: "workload.run_pages",
+        kind: KnobKind::U64 { min: 1, max: 4096 },
+        default: "16",
+        help: "thrash, pattern runs: mean run length in pages (uniform in 1..=2x)",
+    },
+    KnobSpec {
+        name: "workload.passes",
+        kind: KnobKind::U64 { min: 1, max: 1000 },
+        default: "3",
+        help: "thrash: accesses per task = passes x the task's pages",
+    },
+    KnobSpec {
+        name: "workload.write_pct",
+        kind: KnobKind::U64 { min: 0, max: 100 },
+        default: "25",
+        help: "thrash: percent of accesses to an already written page that write it again (the rest only read and verify)",
+    },
+    KnobSpec {
+        name: "workload.stride",
+        kind: KnobKind::U64 { min: 1, max: 4096 },
+        default: "16",
+        help: "thrash, pattern stride: distance in pages between consecutive accesses",
+    },
+    KnobSpec {
+        name: "workload.hot_pct",
+        kind: KnobKind::U64 { min: 1, max: 100 },
+        default: "20",
+        help: "thrash, pattern hot: size of the hot set in percent of each task's pages",
+    },
+    KnobSpec {
+        name: "memcg.max",
+        kind: KnobKind::SizeOrMax { min: 1 << 20, max: 64 * GIB },
+        default: "max",
+        help: "memory limit of the workload's cgroup (Linux memory.max): over it, direct reclaim swaps pages out; max = no limit",
+    },
+    KnobSpec {
+        name: "vm.page_cluster",
+        kind: KnobKind::U64 { min: 0, max: 31 },
+        default: "3",
+        help: "Linux vm.page-cluster: readahead window of at most 2^n pages (VMA mode caps it at 2^5); 0 disables readahead",
+    },
+    KnobSpec {
+        name: "swap.readahead",
+        kind: KnobKind::Enum(&["vma", "cluster", "off"]),
+        default: "vma",
+        help: "swap readahead: vma = by virtual address (Linux default), cluster = by swap offset, off = the faulting page only",
+    },
+    KnobSpec {
+        name: "workload.random_pct",
+        kind: KnobKind::U64 { min: 1, max: 100 },
+        default: "25",
+        help: "page content: percent of each page's 64-bit words that are pseudo-random; the rest repeat a short phrase, so lz4 shrinks a page to roughly this percent",
+    },
+    KnobSpec {
+        name: "zswap.enabled",
+        kind: BOOL,
+        default: "0",
+        help: "compress reclaimed pages into a RAM pool (lz4) before any disk write; swap-in decompresses (Linux zswap)",
+    },
+    KnobSpec {
+        name: "zswap.max_pool_percent",
+        kind: KnobKind::U64 { min: 1, max: 100 },
+        default: "20",
+        help: "zswap pool limit in percent of the RAM the kernel manages; when reached, stores are rejected and the oldest entries are written back to disk",
+    },
+    KnobSpec {
+        name: "zswap.accept_threshold_percent",
+        kind: KnobKind::U64 { min: 1, max: 100 },
+        default: "90",
+        help: "after hitting the limit, zswap accepts pages again once the pool is below this percent of the limit",
+    },
+    KnobSpec {
+        name: "zswap.shrinker",
+        kind: BOOL,
+        default: "0",
+        help: "proactive writeback of cold zswap entries to disk during reclaim (Linux zswap shrinker; the seed ran with it off)",
+    },
+    KnobSpec {
+        name: "swap.zswap_bypass",
+        kind: BOOL,
+        default: "0",
+        help: "the seed's patch: a fault whose entry is in zswap swaps in synchronously with no readahead",
+    },
+    KnobSpec {
+        name: "swap.ra_skip_zswap",
+        kind: BOOL,
+        default: "0",
+        help: "keep readahead, but skip window slots that live in zswap, so disk-backed neighbours are still prefetched",
+    },
+    KnobSpec {
+        name: "swap.device",
+        kind: KnobKind::Enum(&["virtio", "zram"]),
+        default: "virtio",
+        help: "swap device: the virtio-blk disk, or zram, an in-RAM lz4 device with synchronous I/O (no readahead, slot freed at swap-in)",
+    },
+    KnobSpec {
+        name: "zram.disksize",
+        kind: KnobKind::Size { min: 1 << 20, max: 64 * GIB },
+        default: "1G",
+        help: "swap.device=zram: size of the zram device (slots = disksize / 4K); memory is used only for stored pages",
+    },
+    KnobSpec {
+        name: "swapdev.profile",
+        kind: KnobKind::Enum(&["none", "nvme", "sata", "hdd"]),
+        default: "nvme",
+        help: "latency model of the virtio swap disk, in units of one lz4 page decompress measured at boot: nvme = 50 read / 20 write, sata = 150 / 80, hdd = 5000 / 5000 (one at a time), none = as fast as QEMU",
+    },
+    KnobSpec {
+        name: "swapdev.read_latency_us",
+        kind: KnobKind::U64 { min: 0, max: 1_000_000 },
+        default: "0",
+        help: "override the profile's read latency (1 us = one lz4 page decompress, about 1 us on hardware); 0 = use the profile",
+    },
+    KnobSpec {
+        name: "swapdev.write_latency_us",
+        kind: KnobKind::U64 { min: 0, max: 1_000_000 },
+        default: "0",
+        help: "override the profile's write latency, like swapdev.read_latency_us; 0 = use the profile",
+    },
+];

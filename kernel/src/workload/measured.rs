@@ -1,0 +1,49 @@
+//! What a workload measured, captured at the end of its measured phase.
+//!
+//! A workload's final integrity pass (reading every page back once more)
+//! faults pages in like any other access; if it were counted, a sequential
+//! sweep at the end would dominate the readahead figures of every pattern.
+//! So counters, latencies and zswap figures are captured before it, and
+//! the report prints this capture.
+
+use crate::mm::fault_latency::FaultLatency;
+use crate::mm::memcontrol::memcg_usage;
+use crate::mm::state::with_mm_state;
+use crate::mm::vmstat::{self, NR_VM_EVENTS};
+use crate::mm::zcomp;
+use crate::mm::zswap::ZswapStats;
+
+/// The figures of the measured phase.
+#[derive(Clone)]
+pub struct Measured {
+    pub vmstat: [(&'static str, u64); NR_VM_EVENTS],
+    pub latency: FaultLatency,
+    /// (cycles, calls) compressing and decompressing.
+    pub zcomp: [(u64, u64); 2],
+    pub zswap: ZswapStats,
+    /// Pages the zswap pool held at the end of the phase.
+    pub zswap_pool_pages: u64,
+    pub memcg_max_pages: u64,
+    pub memcg_peak_pages: u64,
+    pub memcg_usage_pages: u64,
+    pub swap_device: &'static str,
+    pub swap_slots: u64,
+    pub swap_used_slots: u64,
+}
+
+/// Captures the figures now.
+pub fn capture() -> Measured {
+    with_mm_state(|st| Measured {
+        vmstat: vmstat::snapshot(),
+        latency: st.latency.clone(),
+        zcomp: zcomp::totals(),
+        zswap: st.swap.as_ref().map(|s| s.zswap.stats).unwrap_or_default(),
+        zswap_pool_pages: st.swap.as_ref().map_or(0, |s| s.zswap.pool_pages()),
+        memcg_max_pages: st.memcg.max_pages,
+        memcg_peak_pages: st.memcg.peak_pages,
+        memcg_usage_pages: memcg_usage(st),
+        swap_device: st.swap.as_ref().map_or("none", |s| s.device_name()),
+        swap_slots: st.swap.as_ref().map_or(0, |s| s.total_slots() as u64),
+        swap_used_slots: st.swap.as_ref().map_or(0, |s| s.nr_used() as u64),
+    })
+}
