@@ -70,6 +70,61 @@ pub fn fault_costs(
     Ok(rows)
 }
 
+/// `bench zswap`: the cost of a swap-in from zswap next to the bare lz4
+/// decompression of a page, both measured in one run. With the seed's
+/// bypass on, a zswap fault does exactly one decompression, so the rest is
+/// the fault path's own overhead.
+pub fn zswap_cost(extra_knobs: &[String]) -> Result<Value, String> {
+    let mut opts = RunOptions {
+        echo_serial: false,
+        ..RunOptions::default()
+    };
+    opts.knobs = vec![
+        "workload=thrash".into(),
+        "workload.size=32M".into(),
+        "memcg.max=16M".into(),
+        "workload.pattern=runs".into(),
+        "zswap.enabled=1".into(),
+        "swap.zswap_bypass=1".into(),
+    ];
+    opts.knobs.extend(extra_knobs.iter().cloned());
+    let report = run(&opts)?;
+    if let Some(e) = &report.error {
+        return Err(e.clone());
+    }
+    if !report.is_success() {
+        return Err(format!("run failed: {}", report.outcome.describe()));
+    }
+    Ok(report.result.expect("success has a result"))
+}
+
+/// The table `bench zswap` prints.
+pub fn render_zswap(v: &Value) -> String {
+    let lz4 = v["calibration"]["lz4_decompress_cycles"]
+        .as_u64()
+        .unwrap_or(0)
+        .max(1);
+    let copy = v["calibration"]["page_copy_cycles"]
+        .as_u64()
+        .unwrap_or(0)
+        .max(1);
+    let mut out = format!(
+        "lz4 decompress of one page: {lz4} cycles; page copy: {copy} cycles (same run)\n\
+         kind           faults   mean cyc    p50 cyc    p99 cyc  p50/lz4-decompress\n"
+    );
+    for kind in ["major_zswap", "swapcache_hit", "anon"] {
+        out.push_str(&format!(
+            "{kind:<13} {:>7} {:>10} {:>10} {:>10} {:>19.2}\n",
+            lat(v, kind, "count"),
+            lat(v, kind, "mean_cycles"),
+            lat(v, kind, "p50_cycles"),
+            lat(v, kind, "p99_cycles"),
+            lat(v, kind, "p50_cycles") as f64 / lz4 as f64
+        ));
+    }
+    out
+}
+
 /// The table `bench faults` prints.
 pub fn render(rows: &[FaultCost]) -> String {
     let mut out = String::from(

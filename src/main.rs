@@ -20,10 +20,12 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                     attach the swap disk as a transitional virtio device
                     (1af4:1001) instead of a modern-only one (1af4:1042)
 
-       faultline bench faults [--set key=value]...
+       faultline bench faults|zswap [--set key=value]...
 
   bench faults      cycles per major fault and per swap-cache-hit fault, at a
                     16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
+  bench zswap       cycles per zswap swap-in fault next to one bare lz4 page
+                    decompress, measured in the same run
 
 The serial log goes to stderr; the result goes to stdout. Exit status 0 only
 when the kernel reported success (QEMU exit 33 and no corrupt page).";
@@ -90,13 +92,20 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
 }
 
 fn bench(args: &[String]) {
-    if args.first().map(String::as_str) != Some("faults") {
-        fail(&format!("bench: expected 'faults'\n\n{USAGE}"));
+    let (opts, _) = parse_run_args(args.get(1..).unwrap_or_default());
+    match args.first().map(String::as_str) {
+        Some("faults") => {
+            let rows =
+                faultline::bench::fault_costs(&faultline::bench::FOOTPRINTS_MIB, &opts.knobs)
+                    .unwrap_or_else(|e| fail(&e));
+            print!("{}", faultline::bench::render(&rows));
+        }
+        Some("zswap") => {
+            let v = faultline::bench::zswap_cost(&opts.knobs).unwrap_or_else(|e| fail(&e));
+            print!("{}", faultline::bench::render_zswap(&v));
+        }
+        _ => fail(&format!("bench: expected 'faults' or 'zswap'\n\n{USAGE}")),
     }
-    let (opts, _) = parse_run_args(&args[1..]);
-    let rows = faultline::bench::fault_costs(&faultline::bench::FOOTPRINTS_MIB, &opts.knobs)
-        .unwrap_or_else(|e| fail(&e));
-    print!("{}", faultline::bench::render(&rows));
 }
 
 fn main() {

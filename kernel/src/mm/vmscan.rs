@@ -43,12 +43,11 @@ pub fn try_to_free_mem_cgroup_pages(st: &mut MmState, nr_to_reclaim: usize) -> u
     let mut reclaimed = 0;
     for priority in (0..=DEF_PRIORITY).rev() {
         reclaimed += shrink_lruvec(st, priority, nr_to_reclaim - reclaimed);
+        shrink_slab(st, priority);
         if reclaimed >= nr_to_reclaim {
             break;
         }
     }
-    // Linux `shrink_slab` -> the zswap shrinker, when enabled.
-    zswap_shrinker_scan(st, SWAP_CLUSTER_MAX);
     reclaimed
 }
 
@@ -64,6 +63,25 @@ pub fn shrink_all_memory(st: &mut MmState) -> usize {
         idle_rounds = if got == 0 { idle_rounds + 1 } else { 0 };
     }
     total
+}
+
+/// Linux `shrink_slab`, of which we have one shrinker: zswap's (when
+/// `zswap.shrinker=1`). Like `do_shrink_slab`, it scans
+/// `freeable * 4 / DEFAULT_SEEKS >> priority` objects, where freeable is
+/// zswap's count (`zswap_shrinker_count`: stored pages scaled by the
+/// compression ratio, so well-compressed pools are written back less).
+/// Simplification: no protection for recently swapped-in pages
+/// (`nr_disk_swapins`).
+fn shrink_slab(st: &mut MmState, priority: u32) {
+    let Some(swap) = st.swap.as_ref().filter(|s| s.zswap.shrinker_enabled) else {
+        return;
+    };
+    let z = &swap.zswap;
+    let freeable = z.stored_pages() * z.pool_bytes() / (z.stored_pages() * super::PAGE_SIZE).max(1);
+    let nr = ((freeable * 4 / 2) >> priority) as usize;
+    if nr > 0 {
+        zswap_shrinker_scan(st, nr);
+    }
 }
 
 /// Linux `inactive_is_low` for anon: keep the inactive list at least

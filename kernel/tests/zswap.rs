@@ -1,0 +1,388 @@
+//! zswap, the zero map and the readahead policies of the seed thread,
+//! on the real swap path (the host attaches a 64 MiB virtio swap disk).
+
+#![no_std]
+#![no_main]
+#![feature(custom_test_frameworks)]
+#![test_runner(kernel::testing::test_runner)]
+#![reexport_test_harness_main = "test_main"]
+
+extern crate alloc;
+
+use kernel::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
+use kernel::mm::page::{flags, pa_to_pfn};
+use kernel::mm::page_alloc::{alloc_page, free_page};
+use kernel::mm::pgtable::Pte;
+use kernel::mm::state::{with_mm_state, SwapPolicy};
+use kernel::mm::swap::{pte_to_swp_entry, SwapEntry};
+use kernel::mm::swap_state::ReadaheadMode;
+use kernel::mm::swapfile::{swapon, DeviceChoice};
+use kernel::mm::vmscan::shrink_all_memory;
+use kernel::mm::vmstat::{self, VmEvent};
+use kernel::mm::zswap::{page_bytes, shrink_pool, Reject};
+use kernel::mm::{phys_to_virt, PAGE_SIZE};
+use kernel::workload::{fill_page, fill_page_raw, set_random_pct, verify_page};
+
+kernel::test_kernel!(test_main);
+
+const BASE: u64 = 0x0000_6000_0000_0000;
+
+fn va(page: u64) -> u64 {
+    BASE + page * PAGE_SIZE
+}
+
+fn pte_of(mm: &MmHandle, page: u64) -> Pte {
+    with_mm_state(|st| {
+        st.mm(mm.id())
+            .pgtable()
+            .get_pte(va(page))
+            .unwrap_or(Pte::NONE)
+    })
+}
+
+fn entry_of(mm: &MmHandle, page: u64) -> SwapEntry {
+    pte_to_swp_entry(pte_of(mm, page)).expect("swapped out").0
+}
+
+fn in_zswap(mm: &MmHandle, page: u64) -> bool {
+    let e = entry_of(mm, page);
+    with_mm_state(|st| st.swap.as_ref().unwrap().zswap.is_present(e.offset))
+}
+
+fn is_cached(mm: &MmHandle, page: u64) -> bool {
+    let Some((e, _)) = pte_to_swp_entry(pte_of(mm, page)) else {
+        return true;
+    };
+    with_mm_state(|st| st.swap.as_ref().unwrap().cache_lookup(e).is_some())
+}
+
+/// Sets zswap on or off (with a roomy pool) and the readahead policy.
+fn configure(zswap: bool, policy: SwapPolicy) {
+    swapon(DeviceChoice::Virtio).expect("swap disk");
+    set_random_pct(25);
+    with_mm_state(|st| {
+        st.policy = policy;
+        st.memcg.max_pages = u64::MAX;
+        let z = &mut st.swap.as_mut().unwrap().zswap;
+        z.enabled = zswap;
+        z.max_pool_pages = 4096;
+        z.accept_thr_pages = 3600;
+    });
+}
+
+/// `pages` pages written with tag = page number, then all reclaimed.
+fn swapped_out_mm(name: &str, pages: u64) -> MmHandle {
+    let mm = new_anon_mm(name, BASE, pages * PAGE_SIZE).unwrap();
+    switch_mm(Some(&mm));
+    for p in 0..pages {
+        // SAFETY: inside the VMA of the current address space.
+        unsafe { fill_page(va(p), p) };
+    }
+    with_mm_state(shrink_all_memory);
+    mm
+}
+
+fn vma_policy() -> SwapPolicy {
+    SwapPolicy {
+        readahead: ReadaheadMode::Vma,
+        page_cluster: 3,
+        ..SwapPolicy::default()
+    }
+}
+
+#[test_case]
+fn store_load_round_trip_and_incompressible_reject() {
+    configure(true, vma_policy());
+    let pa = alloc_page().unwrap();
+    // SAFETY: our frame, in the direct map.
+    unsafe { fill_page_raw(phys_to_virt(pa), 7, 25) };
+    let copy: alloc::vec::Vec<u8> = unsafe { page_bytes(pa) }.to_vec();
+    let (stored, loaded, rejected) = with_mm_state(|st| {
+        let z = &mut st.swap.as_mut().unwrap().zswap;
+        // SAFETY: as above.
+        let stored = z.store(9000, unsafe { page_bytes(pa) });
+        // SAFETY: as above.
+        unsafe { page_bytes(pa) }.fill(0);
+        // SAFETY: as above.
+        let loaded = z.load(9000, unsafe { page_bytes(pa) });
+        // SAFETY: as above.
+        assert!(
+            unsafe { page_bytes(pa) } == &copy[..],
+            "round trip changed the page"
+        );
+        // SAFETY: as above; every word random: does not compress.
+        unsafe { fill_page_raw(phys_to_virt(pa), 8, 100) };
+        // SAFETY: as above.
+        let rejected = z.store(9001, unsafe { page_bytes(pa) });
+        (stored, loaded, rejected)
+    });
+    assert_eq!(stored, Ok(()));
+    assert!(loaded, "the entry was there");
+    assert_eq!(rejected, Err(Reject::CompressPoor));
+    with_mm_state(|st| {
+        assert!(
+            !st.swap.as_ref().unwrap().zswap.is_present(9000),
+            "exclusive load frees the entry"
+        )
+    });
+    free_page(pa);
+}
+
+#[test_case]
+fn exclusive_load_dirties_the_page_and_frees_the_entry() {
+    configure(
+        true,
+        SwapPolicy {
+            readahead: ReadaheadMode::Off,
+            ..vma_policy()
+        },
+    );
+    let mm = swapped_out_mm("excl", 8);
+    assert!(in_zswap(&mm, 3), "reclaim stored it in zswap");
+    vmstat::reset();
+    // SAFETY: inside the VMA of the current address space.
+    assert!(unsafe { verify_page(va(3), 3) });
+    assert_eq!(vmstat::read(VmEvent::Zswpin), 1);
+    assert_eq!(vmstat::read(VmEvent::PswpIn), 0, "no disk read");
+    let pfn = pa_to_pfn(pte_of(&mm, 3).pa());
+    let page = with_mm_state(|st| *st.mem_map.get(pfn));
+    assert!(
+        page.test(flags::DIRTY),
+        "an exclusive load leaves the page dirty"
+    );
+    let off = page.swap_offset;
+    with_mm_state(|st| assert!(!st.swap.as_ref().unwrap().zswap.is_present(off)));
+    // Reclaiming it again costs another compression.
+    vmstat::reset();
+    with_mm_state(shrink_all_memory);
+    assert!(vmstat::read(VmEvent::Zswpout) >= 1);
+    drop(mm);
+}
+
+#[test_case]
+fn reused_slot_has_no_zswap_entry() {
+    // Regression test for zswap_invalidate at the allocator level: a tiny
+    // area whose only free slot must be reused.
+    let mut si = kernel::mm::swapfile::SwapInfo::new_detached(3);
+    si.zswap.enabled = true;
+    si.zswap.max_pool_pages = 16;
+    let a = si.folio_alloc_swap(1).unwrap();
+    let _b = si.folio_alloc_swap(2).unwrap();
+    let page = [0x5au8; 4096];
+    si.zswap.store(a.offset, &page).unwrap();
+    // The page is unmapped (count 1), then its PTE goes away (count 0).
+    si.swap_duplicate(a);
+    si.cache_remove(a);
+    si.swap_free(a);
+    assert!(
+        !si.zswap.is_present(a.offset),
+        "freeing the slot must drop its zswap entry"
+    );
+    assert_eq!(
+        si.folio_alloc_swap(3),
+        Some(a),
+        "the only free slot is reused"
+    );
+    let mut out = [0u8; 4096];
+    assert!(
+        !si.zswap.load(a.offset, &mut out),
+        "a reused slot returned a stale page"
+    );
+}
+
+#[test_case]
+fn freed_slot_never_returns_a_stale_zswap_page() {
+    // The same end to end: store A in zswap, free the slot, swap B out
+    // with zswap off; every page must read back as B's data.
+    configure(
+        true,
+        SwapPolicy {
+            readahead: ReadaheadMode::Off,
+            ..vma_policy()
+        },
+    );
+    let mm = swapped_out_mm("stale-a", 1);
+    let slot = entry_of(&mm, 0);
+    assert!(in_zswap(&mm, 0));
+    drop(mm); // frees the slot: its zswap entry must go with it
+    with_mm_state(|st| {
+        assert!(
+            !st.swap.as_ref().unwrap().zswap.is_present(slot.offset),
+            "entry survived the free"
+        )
+    });
+    // Reuse: with zswap off, B goes to disk; the allocator may hand out the
+    // same slot (it is free and current-cluster order is sequential).
+    configure(
+        false,
+        SwapPolicy {
+            readahead: ReadaheadMode::Off,
+            ..vma_policy()
+        },
+    );
+    let mm = swapped_out_mm("stale-b", 64);
+    for p in 0..64 {
+        // SAFETY: inside the VMA of the current address space.
+        assert!(
+            unsafe { verify_page(va(p), p) },
+            "page {p} came back stale or corrupt"
+        );
+    }
+    drop(mm);
+}
+
+#[test_case]
+fn zero_pages_use_the_zero_map() {
+    configure(
+        true,
+        SwapPolicy {
+            readahead: ReadaheadMode::Off,
+            ..vma_policy()
+        },
+    );
+    let mm = new_anon_mm("zero", BASE, 4 * PAGE_SIZE).unwrap();
+    switch_mm(Some(&mm));
+    // SAFETY: inside the VMA of the current address space.
+    unsafe {
+        fill_page(va(0), 1);
+        (va(1) as *mut u64).write_volatile(0); // touched, but all zeros
+    }
+    vmstat::reset();
+    with_mm_state(shrink_all_memory);
+    assert_eq!(vmstat::read(VmEvent::SwpoutZero), 1);
+    assert_eq!(vmstat::read(VmEvent::Zswpout), 1);
+    // SAFETY: as above.
+    let word = unsafe { ((va(1) + 8) as *const u64).read_volatile() };
+    assert_eq!(word, 0);
+    assert_eq!(vmstat::read(VmEvent::SwpinZero), 1);
+    assert_eq!(
+        vmstat::read(VmEvent::PgMajFault),
+        1,
+        "a zero-map swap-in is still major"
+    );
+    drop(mm);
+}
+
+/// 64 pages: even ones in zswap, odd ones on disk.
+fn mixed_backends_mm(name: &str) -> MmHandle {
+    configure(false, vma_policy());
+    let mm = swapped_out_mm(name, 64);
+    // Copy the even pages into zswap too: reads prefer zswap.
+    let pa = alloc_page().unwrap();
+    for p in (0..64).step_by(2) {
+        let e = entry_of(&mm, p);
+        // SAFETY: our frame; the pattern of tag p, as fill_page wrote it.
+        unsafe { fill_page_raw(phys_to_virt(pa), p, 25) };
+        with_mm_state(|st| {
+            let z = &mut st.swap.as_mut().unwrap().zswap;
+            z.enabled = true;
+            // SAFETY: as above.
+            z.store(e.offset, unsafe { page_bytes(pa) }).unwrap();
+        });
+    }
+    free_page(pa);
+    mm
+}
+
+#[test_case]
+fn bypass_skips_readahead_only_for_zswap_entries() {
+    let mm = mixed_backends_mm("bypass");
+    with_mm_state(|st| st.policy.zswap_bypass = true);
+    vmstat::reset();
+    // SAFETY: inside the VMA of the current address space.
+    assert!(unsafe { verify_page(va(20), 20) }, "zswap-backed page");
+    assert_eq!(
+        vmstat::read(VmEvent::SwapRa),
+        0,
+        "zswap entry: synchronous, no readahead"
+    );
+    assert_eq!(vmstat::read(VmEvent::Zswpin), 1);
+    assert_eq!(vmstat::read(VmEvent::PgMajFault), 1);
+    // SAFETY: as above.
+    assert!(unsafe { verify_page(va(41), 41) }, "disk-backed page");
+    assert!(
+        vmstat::read(VmEvent::SwapRa) > 0,
+        "disk entry: readahead as before"
+    );
+    assert!(vmstat::read(VmEvent::PswpIn) >= 1);
+    for p in 0..64 {
+        // SAFETY: as above.
+        assert!(unsafe { verify_page(va(p), p) }, "page {p}");
+    }
+    drop(mm);
+}
+
+#[test_case]
+fn ra_skip_zswap_prefetches_only_disk_neighbours() {
+    let mm = mixed_backends_mm("skip");
+    with_mm_state(|st| st.policy.ra_skip_zswap = true);
+    vmstat::reset();
+    // Fault page 33 (disk): its VMA window [30, 38) holds both kinds.
+    // SAFETY: inside the VMA of the current address space.
+    assert!(unsafe { verify_page(va(33), 33) });
+    assert_eq!(
+        vmstat::read(VmEvent::Zswpin),
+        0,
+        "no zswap neighbour decompressed"
+    );
+    for p in 30..38u64 {
+        if p == 33 {
+            continue;
+        }
+        let cached = is_cached(&mm, p);
+        assert_eq!(
+            cached,
+            p % 2 == 1,
+            "page {p}: disk neighbours prefetched, zswap ones skipped"
+        );
+    }
+    for p in 0..64 {
+        // SAFETY: as above.
+        assert!(unsafe { verify_page(va(p), p) }, "page {p}");
+    }
+    drop(mm);
+}
+
+#[test_case]
+fn pool_limit_rejects_and_writes_back_oldest_first() {
+    configure(
+        true,
+        SwapPolicy {
+            readahead: ReadaheadMode::Off,
+            ..vma_policy()
+        },
+    );
+    with_mm_state(|st| {
+        let z = &mut st.swap.as_mut().unwrap().zswap;
+        z.max_pool_pages = 8;
+        z.accept_thr_pages = 4;
+    });
+    vmstat::reset();
+    let mm = swapped_out_mm("limit", 96);
+    let (hits, pool) = with_mm_state(|st| {
+        let z = &st.swap.as_ref().unwrap().zswap;
+        (z.stats.pool_limit_hit, z.pool_pages())
+    });
+    assert!(hits > 0, "the limit was reached");
+    assert!(
+        vmstat::read(VmEvent::Zswpwb) > 0,
+        "the oldest entries were written back"
+    );
+    assert!(pool <= 8, "pool {pool} pages above its limit");
+    // The pages written first are the ones that left zswap.
+    assert!(
+        !in_zswap(&mm, 0),
+        "the oldest entry should have been written back"
+    );
+    with_mm_state(shrink_pool);
+    vmstat::reset();
+    for p in 0..96 {
+        // SAFETY: inside the VMA of the current address space.
+        assert!(unsafe { verify_page(va(p), p) }, "page {p}");
+    }
+    assert!(
+        vmstat::read(VmEvent::PswpIn) > 0,
+        "written-back pages come from the disk"
+    );
+    drop(mm);
+}
