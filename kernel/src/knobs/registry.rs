@@ -131,6 +131,18 @@ pub static KNOBS: &[KnobSpec] = &[
         help: "keep readahead, but skip window slots that live in zswap, so disk-backed neighbours are still prefetched",
     },
     KnobSpec {
+        name: "swap.map_around",
+        kind: KnobKind::Enum(&["off", "cached", "zswap-sync", "io-complete"]),
+        default: "off",
+        help: "map readahead neighbours without their own fault; cached: the seed's PoC (neighbours already uptodate in the swap cache, 2^page_cluster window); zswap-sync: neighbours this fault loaded from zswap; io-complete: also disk neighbours, when their read completes",
+    },
+    KnobSpec {
+        name: "swap.map_around_old",
+        kind: BOOL,
+        default: "1",
+        help: "map-around maps neighbours with the accessed bit clear, so unused ones age out and show up as swap_map_around_wasted (0: young, as x86 Linux maps fault-around PTEs)",
+    },
+    KnobSpec {
         name: "swap.device",
         kind: KnobKind::Enum(&["virtio", "zram"]),
         default: "virtio",

@@ -5,6 +5,7 @@
 use core::fmt;
 
 use super::fault_latency::FaultKind;
+use super::map_around::{after_swap_fault, run_deferred_maps};
 use super::memcontrol::{mem_cgroup_charge, mem_cgroup_uncharge};
 use super::mm_types::Vma;
 use super::page::{flags, pa_to_pfn, pfn_to_pa, Pfn, Rmap};
@@ -73,6 +74,8 @@ pub fn handle_mm_fault(address: u64, flags: FaultFlags) -> Result<(), FaultError
         if let Some(kind) = kind {
             st.latency.record(kind, rdtsc() - start);
         }
+        // io-complete map-around's bottom half, outside the timed part.
+        run_deferred_maps(st);
         Ok(kind)
     })?;
     let _ = kind;
@@ -214,6 +217,7 @@ fn do_swap_page(
         }
     };
     wait_on_page_locked(st, pfn);
+    run_deferred_maps(st);
     let pte_now = st.mm(mm).pgtable().get_pte(address).unwrap_or(Pte::NONE);
     let page = *st.mem_map.get(pfn);
     let still_cached = page.test(flags::SWAPCACHE) && page.swap_offset == entry.offset;
@@ -225,7 +229,8 @@ fn do_swap_page(
     if !page.test(flags::UPTODATE) {
         return Err(FaultError::SwapReadError);
     }
-    map_swap_page(st, mm, vma, address, pfn, entry, is_exclusive, fault);
+    map_swap_page(st, mm, vma, address, pfn, entry, is_exclusive, fault, false);
+    after_swap_fault(st, mm, vma, address);
     Ok(kind)
 }
 
@@ -251,9 +256,10 @@ fn swapin_sync(st: &mut MmState, entry: SwapEntry) -> Result<Pfn, super::memcont
 }
 
 /// Steps 11-16 of `do_swap_page`: install the PTE, rmap, swap count, and
-/// the free-the-slot decision.
+/// the free-the-slot decision. Map-around uses it too; `is_old` maps the
+/// PTE with the accessed bit clear.
 #[allow(clippy::too_many_arguments)]
-fn map_swap_page(
+pub(super) fn map_swap_page(
     st: &mut MmState,
     mm: usize,
     vma: &Vma,
@@ -262,9 +268,11 @@ fn map_swap_page(
     entry: SwapEntry,
     is_exclusive: bool,
     fault: FaultFlags,
+    is_old: bool,
 ) {
     let is_writable = is_exclusive && vma.is_writable();
-    let mut pte_flags = anon_pte_flags(is_writable) | _PAGE_ACCESSED;
+    let young = if is_old { 0 } else { _PAGE_ACCESSED };
+    let mut pte_flags = anon_pte_flags(is_writable) | young;
     if fault.is_write && is_writable {
         pte_flags |= _PAGE_DIRTY;
     }

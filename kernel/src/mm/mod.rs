@@ -17,6 +17,7 @@ pub mod fault_latency;
 pub mod heap;
 pub mod init;
 pub mod ioremap;
+pub mod map_around;
 pub mod memcontrol;
 pub mod memory;
 pub mod mm_types;

@@ -41,6 +41,9 @@ pub mod flags {
     pub const ERROR: u16 = 1 << 9;
     /// Charged to the memory cgroup.
     pub const CHARGED: u16 = 1 << 10;
+    /// Mapped by map-around and not yet seen accessed (for
+    /// `swap_map_around_wasted`).
+    pub const MAPAROUND: u16 = 1 << 11;
 }
 
 /// Reverse map of an anonymous page: which address space maps it where.

@@ -17,10 +17,11 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
 
 use super::fault_latency::FaultLatency;
+use super::map_around::MapAroundMode;
 use super::memcontrol::MemCgroup;
 use super::mm_types::{MmStruct, Vma};
 use super::page::{Lru, MemMap};
-use super::swap_state::{ReadaheadMode, SwapRaState};
+use super::swap_state::{RaPage, ReadaheadMode, SwapRaState};
 use super::swapfile::SwapInfo;
 
 /// Boot-time swap policy (set from the knobs before the workload runs).
@@ -33,6 +34,10 @@ pub struct SwapPolicy {
     pub zswap_bypass: bool,
     /// `swap.ra_skip_zswap`: readahead skips slots that are in zswap.
     pub ra_skip_zswap: bool,
+    /// `swap.map_around`.
+    pub map_around: MapAroundMode,
+    /// `swap.map_around_old`: map neighbours with the accessed bit clear.
+    pub map_around_old: bool,
 }
 
 impl Default for SwapPolicy {
@@ -42,6 +47,8 @@ impl Default for SwapPolicy {
             page_cluster: 3,
             zswap_bypass: false,
             ra_skip_zswap: false,
+            map_around: MapAroundMode::Off,
+            map_around_old: true,
         }
     }
 }
@@ -55,6 +62,11 @@ pub struct MmState {
     pub ra: SwapRaState,
     pub policy: SwapPolicy,
     pub latency: FaultLatency,
+    /// Neighbours the current fault's VMA readahead read (map-around).
+    pub ra_batch: Vec<RaPage>,
+    /// Readahead pages to map when their read completes
+    /// (`swap.map_around=io-complete`), with the address space they belong to.
+    pub deferred_maps: Vec<(usize, RaPage)>,
     mms: Vec<Option<MmStruct>>,
 }
 
@@ -74,6 +86,8 @@ pub fn init(nr_frames: usize) {
         ra: SwapRaState::new(),
         policy: SwapPolicy::default(),
         latency: FaultLatency::new(),
+        ra_batch: Vec::new(),
+        deferred_maps: Vec::new(),
         mms: Vec::new(),
     });
 }
@@ -108,8 +122,10 @@ impl MmState {
         self.mms.len() - 1
     }
 
-    /// Takes an address space out of the registry.
+    /// Takes an address space out of the registry (and forgets pending
+    /// map-around work for it, so a reused id never receives it).
     pub fn unregister_mm(&mut self, id: usize) -> MmStruct {
+        self.deferred_maps.retain(|(mm, _)| *mm != id);
         self.mms[id].take().expect("no such address space")
     }
 

@@ -21,6 +21,16 @@ use super::vmstat::{count_vm_event, VmEvent};
 use super::{page_align_down, PAGE_SHIFT, PAGE_SIZE};
 use crate::arch::paging::PMD_SIZE;
 
+/// A neighbour VMA readahead just read, at `addr`, for map-around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaPage {
+    pub addr: u64,
+    pub entry: SwapEntry,
+    pub pfn: Pfn,
+    /// Loaded without I/O (zswap or the zero map): ready at once.
+    pub is_sync: bool,
+}
+
 /// `swap.readahead`: Linux chooses VMA mode unless it is disabled or a
 /// rotational device is active; `Off` reads only the faulting page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,8 +238,18 @@ pub fn swap_cache_read_folio(
     entry: SwapEntry,
     is_readahead: bool,
 ) -> Result<Option<Pfn>, ChargeFailed> {
+    Ok(read_swap_cache(st, entry, is_readahead)?.map(|(pfn, _)| pfn))
+}
+
+/// [`swap_cache_read_folio`], also telling whether the page was newly
+/// read (`true`) or already cached.
+fn read_swap_cache(
+    st: &mut MmState,
+    entry: SwapEntry,
+    is_readahead: bool,
+) -> Result<Option<(Pfn, bool)>, ChargeFailed> {
     if let Some(pfn) = swap_cache_get_folio(st, entry) {
-        return Ok(Some(pfn));
+        return Ok(Some((pfn, false)));
     }
     let swap = st.swap.as_ref().expect("swap-in without swap");
     if !swap.is_slot_in_use(entry) {
@@ -254,7 +274,7 @@ pub fn swap_cache_read_folio(
     if is_readahead {
         count_vm_event(VmEvent::SwapRa);
     }
-    Ok(Some(pfn))
+    Ok(Some((pfn, true)))
 }
 
 /// Linux `swapin_readahead`: read the faulting entry and, by policy, its
@@ -265,6 +285,7 @@ pub fn swapin_readahead(
     mm: usize,
     faddr: u64,
 ) -> Result<Pfn, ChargeFailed> {
+    st.ra_batch.clear();
     match st.policy.readahead {
         ReadaheadMode::Off => {}
         ReadaheadMode::Cluster => swap_cluster_readahead(st, entry)?,
@@ -279,11 +300,17 @@ pub fn swapin_readahead(
 /// `swap.ra_skip_zswap` (the thread's alternative), a neighbour that lives
 /// in zswap is skipped: decompressing it now would be synchronous work
 /// inside this fault, for a page that may never be used.
-fn read_neighbour(st: &mut MmState, entry: SwapEntry, is_readahead: bool) {
+///
+/// Returns the page if it was newly read.
+fn read_neighbour(st: &mut MmState, entry: SwapEntry, is_readahead: bool) -> Option<Pfn> {
     let skip =
         is_readahead && st.policy.ra_skip_zswap && super::memory::zswap_present_test(st, entry);
-    if !skip {
-        let _ = swap_cache_read_folio(st, entry, is_readahead);
+    if skip {
+        return None;
+    }
+    match read_swap_cache(st, entry, is_readahead) {
+        Ok(Some((pfn, true))) => Some(pfn),
+        _ => None,
     }
 }
 
@@ -297,7 +324,7 @@ fn swap_cluster_readahead(st: &mut MmState, target: SwapEntry) -> Result<(), Cha
     let (start, end) = cluster_ra_window(target.offset, pages, max);
     plug(st, true);
     for offset in start..=end {
-        read_neighbour(st, SwapEntry::new(offset), offset != target.offset);
+        let _ = read_neighbour(st, SwapEntry::new(offset), offset != target.offset);
     }
     plug(st, false);
     Ok(())
@@ -324,7 +351,19 @@ fn swap_vma_readahead(st: &mut MmState, mm: usize, faddr: u64) -> Result<(), Cha
         let Some((entry, _)) = pte.and_then(pte_to_swp_entry) else {
             continue;
         };
-        read_neighbour(st, entry, addr != faddr);
+        let is_neighbour = addr != faddr;
+        if let Some(pfn) = read_neighbour(st, entry, is_neighbour) {
+            if is_neighbour {
+                // Map-around (zswap-sync, io-complete) maps from this list.
+                let is_sync = !st.mem_map.get(pfn).test(flags::LOCKED);
+                st.ra_batch.push(RaPage {
+                    addr,
+                    entry,
+                    pfn,
+                    is_sync,
+                });
+            }
+        }
     }
     plug(st, false);
     Ok(())

@@ -163,6 +163,8 @@ fn folio_referenced(st: &mut MmState, pfn: Pfn) -> usize {
     }
     pt.set_pte(rmap.va, Pte::from_raw(pte.raw() & !_PAGE_ACCESSED))
         .expect("table exists");
+    // Used since it was mapped: not a wasted map-around.
+    st.mem_map.get_mut(pfn).clear(flags::MAPAROUND);
     1
 }
 
@@ -275,6 +277,10 @@ fn try_to_unmap(st: &mut MmState, pfn: Pfn) {
     mm.rss_anon -= 1;
     if old.raw() & _PAGE_DIRTY != 0 {
         st.mem_map.get_mut(pfn).set(flags::DIRTY);
+    }
+    let never_used = !old.is_young() && st.mem_map.get_mut(pfn).test_and_clear(flags::MAPAROUND);
+    if never_used {
+        count_vm_event(VmEvent::SwapMapAroundWasted);
     }
     st.swap.as_mut().expect("swap").swap_duplicate(entry);
 }

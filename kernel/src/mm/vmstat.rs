@@ -48,6 +48,13 @@ pub enum VmEvent {
     SwpoutZero,
     /// Swap-ins served from the zero map.
     SwpinZero,
+    /// Not in Linux: pages mapped by map-around (no fault of their own).
+    SwapMapAround,
+    /// Not in Linux: readahead hits scored by map-around at map time.
+    SwapMapAroundRaHit,
+    /// Not in Linux: pages mapped by map-around, then unmapped by reclaim
+    /// without ever being accessed (seen with the accessed bit).
+    SwapMapAroundWasted,
 }
 
 /// Names in /proc/vmstat, indexed by [`VmEvent`].
@@ -69,9 +76,12 @@ pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = [
     "zswpwb",
     "swpout_zero",
     "swpin_zero",
+    "swap_map_around",
+    "swap_map_around_ra_hit",
+    "swap_map_around_wasted",
 ];
 
-pub const NR_VM_EVENTS: usize = 17;
+pub const NR_VM_EVENTS: usize = 20;
 
 static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 

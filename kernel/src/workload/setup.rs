@@ -9,6 +9,7 @@ use super::{fill_page_raw, WorkloadError};
 use crate::drivers::virtio::blk::DeviceLatency;
 use crate::knobs::Config;
 use crate::mm::fault_latency::FaultLatency;
+use crate::mm::map_around::MapAroundMode;
 use crate::mm::state::{with_mm_state, SwapPolicy};
 use crate::mm::swap_state::ReadaheadMode;
 use crate::mm::swapfile::{self, DeviceChoice, SwapDevice};
@@ -73,6 +74,13 @@ fn policy_of(config: &Config) -> SwapPolicy {
         page_cluster: config.number("vm.page_cluster") as u32,
         zswap_bypass: config.flag("swap.zswap_bypass"),
         ra_skip_zswap: config.flag("swap.ra_skip_zswap"),
+        map_around: match config.word("swap.map_around") {
+            "cached" => MapAroundMode::Cached,
+            "zswap-sync" => MapAroundMode::ZswapSync,
+            "io-complete" => MapAroundMode::IoComplete,
+            _ => MapAroundMode::Off,
+        },
+        map_around_old: config.flag("swap.map_around_old"),
     }
 }
 

@@ -108,8 +108,10 @@ pub struct VirtioBlk {
     capacity_sectors: u64,
     /// Request headers at `head * 16`, status bytes at `STATUS_AREA + head`.
     req_page_pa: u64,
-    /// Caller's token and completion deadline (TSC) for each in-flight head.
-    tokens: Vec<Option<(u64, u64)>>,
+    /// The in-flight request of each head.
+    tokens: Vec<Option<InFlight>>,
+    /// Heads submitted while plugged, not yet announced to the device.
+    unannounced: Vec<u16>,
     /// Completed by the device but held back until their deadline.
     delayed: Vec<(u64, u64, Result<(), BlkError>)>,
     latency: DeviceLatency,
@@ -119,7 +121,16 @@ pub struct VirtioBlk {
     irq: Option<u8>,
     /// While plugged, submissions are not announced (Linux `blk_start_plug`).
     is_plugged: bool,
-    has_unannounced: bool,
+}
+
+/// One request on its way through the device.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    token: u64,
+    /// Modelled service time in cycles.
+    cost: u64,
+    /// When it may complete (TSC); set when announced to the device.
+    deadline: u64,
 }
 
 impl VirtioBlk {
@@ -157,7 +168,7 @@ impl VirtioBlk {
             in_flight: 0,
             irq,
             is_plugged: false,
-            has_unannounced: false,
+            unannounced: Vec::new(),
         })
     }
 
@@ -197,10 +208,26 @@ impl VirtioBlk {
     /// Linux `blk_finish_plug`: announce everything submitted while plugged.
     pub fn unplug(&mut self) {
         self.is_plugged = false;
-        if self.has_unannounced {
-            self.queue.notify();
-            self.has_unannounced = false;
+        if !self.unannounced.is_empty() {
+            self.announce();
         }
+    }
+
+    /// Notifies the device of the queued requests. Their modelled service
+    /// starts now: a plugged batch reaches the device together, as a real
+    /// one does at `blk_finish_plug`, so it also completes together.
+    fn announce(&mut self) {
+        let now = rdtsc();
+        for head in self.unannounced.drain(..) {
+            let req = self.tokens[head as usize].as_mut().expect("queued request");
+            req.deadline = if self.latency.is_serial {
+                now.max(self.last_deadline) + req.cost
+            } else {
+                now + req.cost
+            };
+            self.last_deadline = req.deadline;
+        }
+        self.queue.notify();
     }
 
     /// Submits one page-sized request at byte offset `pos` of the disk.
@@ -250,24 +277,20 @@ impl VirtioBlk {
             .add_chain(&chain)
             .expect("checked free descriptors");
         debug_assert_eq!(got, head);
-        let now = rdtsc();
         let cost = if op == BlkOp::Write {
             self.latency.write_cycles
         } else {
             self.latency.read_cycles
         };
-        let deadline = if self.latency.is_serial {
-            now.max(self.last_deadline) + cost
-        } else {
-            now + cost
-        };
-        self.last_deadline = deadline;
-        self.tokens[head as usize] = Some((token, deadline));
+        self.tokens[head as usize] = Some(InFlight {
+            token,
+            cost,
+            deadline: u64::MAX,
+        });
+        self.unannounced.push(head);
         self.in_flight += 1;
-        if self.is_plugged {
-            self.has_unannounced = true;
-        } else {
-            self.queue.notify();
+        if !self.is_plugged {
+            self.announce();
         }
         Ok(())
     }
@@ -285,11 +308,11 @@ impl VirtioBlk {
             // SAFETY: the status byte of this request, written by the device
             // before it published the used entry.
             let status = unsafe { (status_va as *const u8).read_volatile() };
-            let (token, deadline) = self.tokens[head as usize]
+            let req = self.tokens[head as usize]
                 .take()
                 .expect("completion for a head that is not in flight");
             self.delayed
-                .push((deadline, token, status_to_result(status)));
+                .push((req.deadline, req.token, status_to_result(status)));
         }
         let now = rdtsc();
         let mut n = 0;
@@ -312,7 +335,7 @@ impl VirtioBlk {
     /// a clear message if the device stops answering.
     pub fn wait_and_poll(&mut self, mut done: impl FnMut(u64, Result<(), BlkError>)) -> usize {
         assert!(self.in_flight > 0, "waiting for I/O with nothing in flight");
-        if self.has_unannounced {
+        if !self.unannounced.is_empty() {
             self.unplug();
         }
         let start = rdtsc();
