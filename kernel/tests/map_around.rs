@@ -11,66 +11,32 @@ extern crate alloc;
 
 use kernel::knobs::Config;
 use kernel::mm::map_around::{run_deferred_maps, MapAroundMode};
-use kernel::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use kernel::mm::page::flags;
 use kernel::mm::page_io::wait_on_page_locked;
-use kernel::mm::pgtable::Pte;
 use kernel::mm::state::{with_mm_state, SwapPolicy};
-use kernel::mm::swap::{pte_to_swp_entry, swp_entry_to_pte, SwapEntry};
+use kernel::mm::swap::{pte_to_swp_entry, swp_entry_to_pte};
 use kernel::mm::swap_state::{swap_cache_read_folio, RaPage, ReadaheadMode};
-use kernel::mm::swapfile::{swapon, DeviceChoice};
-use kernel::mm::vmscan::shrink_all_memory;
 use kernel::mm::vmstat::{self, VmEvent};
-use kernel::mm::PAGE_SIZE;
-use kernel::workload::{fill_page, verify_page};
+use kernel::testing::fixtures::{swap_out_all, virtio_swap, TestMm};
 
 kernel::test_kernel!(test_main);
 
 const BASE: u64 = 0x0000_6800_0000_0000;
 
-fn va(page: u64) -> u64 {
-    BASE + page * PAGE_SIZE
-}
-
-fn pte_of(mm: &MmHandle, page: u64) -> Pte {
-    with_mm_state(|st| {
-        st.mm(mm.id())
-            .pgtable()
-            .get_pte(va(page))
-            .unwrap_or(Pte::NONE)
-    })
-}
-
-fn entry_of(mm: &MmHandle, page: u64) -> SwapEntry {
-    pte_to_swp_entry(pte_of(mm, page)).expect("swapped out").0
-}
-
 /// `pages` pages, all swapped out to disk; readahead off, map-around `mode`.
-fn setup(name: &str, pages: u64, mode: MapAroundMode) -> MmHandle {
-    swapon(DeviceChoice::Virtio).unwrap();
-    with_mm_state(|st| {
-        st.policy = SwapPolicy {
-            readahead: ReadaheadMode::Off,
-            page_cluster: 3,
-            map_around: mode,
-            ..SwapPolicy::default()
-        };
-        st.memcg.max_pages = u64::MAX;
-        st.swap.as_mut().unwrap().zswap.enabled = false;
+fn setup(name: &str, pages: u64, mode: MapAroundMode) -> TestMm {
+    virtio_swap(SwapPolicy {
+        readahead: ReadaheadMode::Off,
+        page_cluster: 3,
+        map_around: mode,
+        ..SwapPolicy::default()
     });
-    let mm = new_anon_mm(name, BASE, pages * PAGE_SIZE).unwrap();
-    switch_mm(Some(&mm));
-    for p in 0..pages {
-        // SAFETY: inside the VMA of the current address space.
-        unsafe { fill_page(va(p), p) };
-    }
-    with_mm_state(shrink_all_memory);
-    mm
+    TestMm::swapped_out(name, BASE, pages)
 }
 
 /// Puts `page`'s data in the swap cache (a completed read).
-fn prefetch(mm: &MmHandle, page: u64) -> u32 {
-    let e = entry_of(mm, page);
+fn prefetch(mm: &TestMm, page: u64) -> u32 {
+    let e = mm.entry(page);
     with_mm_state(|st| {
         let pfn = swap_cache_read_folio(st, e, true).unwrap().unwrap();
         wait_on_page_locked(st, pfn);
@@ -78,19 +44,11 @@ fn prefetch(mm: &MmHandle, page: u64) -> u32 {
     })
 }
 
-fn touch(page: u64) {
-    // SAFETY: inside the VMA of the current address space.
-    assert!(
-        unsafe { verify_page(va(page), page) },
-        "page {page} corrupt"
-    );
-}
-
 #[test_case]
 fn maps_ready_neighbours_and_skips_the_rest() {
     let mm = setup("skips", 32, MapAroundMode::Cached);
-    touch(11); // page 11 is present now: "already present" for the walk
-               // Neighbours of page 16 in its window [9, 24):
+    mm.touch(11); // page 11 is present now: "already present" for the walk
+                  // Neighbours of page 16 in its window [9, 24):
     let ready = [12, 13, 20];
     for p in ready {
         prefetch(&mm, p);
@@ -102,51 +60,48 @@ fn maps_ready_neighbours_and_skips_the_rest() {
         st.mem_map.get_mut(locked).set(flags::LOCKED); // as if under I/O
         st.mem_map.get_mut(stale).clear(flags::UPTODATE); // as if a read failed
                                                           // Page 17: swapped out but not exclusive (as after fork).
-        let e = pte_to_swp_entry(st.mm(mm.id()).pgtable().get_pte(va(17)).unwrap())
+        let e = pte_to_swp_entry(st.mm(mm.id()).pgtable().get_pte(mm.va(17)).unwrap())
             .unwrap()
             .0;
         st.mm_mut(mm.id())
             .pgtable_mut()
-            .set_pte(va(17), swp_entry_to_pte(e, false))
+            .set_pte(mm.va(17), swp_entry_to_pte(e, false))
             .unwrap();
     });
     vmstat::reset();
-    touch(16);
+    mm.touch(16);
     for p in ready {
-        assert!(
-            pte_of(&mm, p).is_present(),
-            "ready neighbour {p} not mapped"
-        );
+        assert!(mm.pte(p).is_present(), "ready neighbour {p} not mapped");
     }
     for p in [14, 15, 17, 18, 19] {
-        assert!(!pte_of(&mm, p).is_present(), "page {p} must not be mapped");
+        assert!(!mm.pte(p).is_present(), "page {p} must not be mapped");
     }
     assert_eq!(vmstat::read(VmEvent::SwapMapAround), 3);
     assert_eq!(vmstat::read(VmEvent::PgMajFault), 1, "only page 16 faulted");
     // Mapped neighbours are old (accessed clear) and behave like swap-ins.
-    assert!(!pte_of(&mm, 12).is_young());
+    assert!(!mm.pte(12).is_young());
     assert_eq!(mm.rss_anon(), 5); // 11, 16 and the three neighbours
     with_mm_state(|st| {
         st.mem_map.get_mut(locked).clear(flags::LOCKED);
         st.mem_map.get_mut(stale).set(flags::UPTODATE);
-        let e = pte_to_swp_entry(st.mm(mm.id()).pgtable().get_pte(va(17)).unwrap())
+        let e = pte_to_swp_entry(st.mm(mm.id()).pgtable().get_pte(mm.va(17)).unwrap())
             .unwrap()
             .0;
         st.mm_mut(mm.id())
             .pgtable_mut()
-            .set_pte(va(17), swp_entry_to_pte(e, true))
+            .set_pte(mm.va(17), swp_entry_to_pte(e, true))
             .unwrap();
     });
     // Touching a mapped neighbour costs no fault at all.
     vmstat::reset();
-    touch(12);
+    mm.touch(12);
     assert_eq!(
         vmstat::read(VmEvent::PgFault),
         0,
         "no double mapping, no second fault"
     );
     for p in 0..32 {
-        touch(p);
+        mm.touch(p);
     }
     drop(mm);
 }
@@ -156,10 +111,10 @@ fn unused_old_mappings_are_reported_wasted() {
     let mm = setup("wasted", 32, MapAroundMode::Cached);
     prefetch(&mm, 9);
     prefetch(&mm, 10);
-    touch(8);
+    mm.touch(8);
     vmstat::reset();
-    touch(9); // used: its accessed bit gets set by the CPU
-    with_mm_state(shrink_all_memory);
+    mm.touch(9); // used: its accessed bit gets set by the CPU
+    swap_out_all();
     assert_eq!(
         vmstat::read(VmEvent::SwapMapAroundWasted),
         1,
@@ -171,12 +126,12 @@ fn unused_old_mappings_are_reported_wasted() {
 #[test_case]
 fn io_complete_maps_after_the_read_completes_and_revalidates() {
     let mm = setup("iocomplete", 32, MapAroundMode::IoComplete);
-    let e = entry_of(&mm, 5);
+    let e = mm.entry(5);
     // Start the read without waiting, and queue the deferred mapping.
     let pfn = with_mm_state(|st| {
         let pfn = swap_cache_read_folio(st, e, true).unwrap().unwrap();
         let p = RaPage {
-            addr: va(5),
+            addr: mm.va(5),
             entry: e,
             pfn,
             is_sync: false,
@@ -191,7 +146,7 @@ fn io_complete_maps_after_the_read_completes_and_revalidates() {
         );
         pfn
     });
-    assert!(!pte_of(&mm, 5).is_present());
+    assert!(!mm.pte(5).is_present());
     with_mm_state(|st| {
         wait_on_page_locked(st, pfn);
         st.mem_map.get_mut(pfn).clear(flags::LOCKED);
@@ -199,25 +154,25 @@ fn io_complete_maps_after_the_read_completes_and_revalidates() {
         assert!(st.deferred_maps.is_empty());
     });
     assert!(
-        pte_of(&mm, 5).is_present(),
+        mm.pte(5).is_present(),
         "mapped once the completion was processed"
     );
     // A deferred mapping whose PTE changed meanwhile is dropped.
-    let e6 = entry_of(&mm, 6);
+    let e6 = mm.entry(6);
     with_mm_state(|st| {
         let pfn = swap_cache_read_folio(st, e6, true).unwrap().unwrap();
         wait_on_page_locked(st, pfn);
         st.deferred_maps.push((
             mm.id(),
             RaPage {
-                addr: va(6),
+                addr: mm.va(6),
                 entry: e6,
                 pfn,
                 is_sync: false,
             },
         ));
     });
-    touch(6); // the normal fault maps it first
+    mm.touch(6); // the normal fault maps it first
     let before = vmstat::read(VmEvent::SwapMapAround);
     with_mm_state(run_deferred_maps);
     assert_eq!(
@@ -226,7 +181,7 @@ fn io_complete_maps_after_the_read_completes_and_revalidates() {
         "no double mapping"
     );
     for p in 0..32 {
-        touch(p);
+        mm.touch(p);
     }
     drop(mm);
 }

@@ -12,65 +12,40 @@
 extern crate alloc;
 
 use kernel::knobs::Config;
-use kernel::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
-use kernel::mm::page::{flags, pa_to_pfn, Page};
+use kernel::mm::mm_types::switch_mm;
+use kernel::mm::page::{flags, pa_to_pfn};
 use kernel::mm::page_io::wait_on_page_locked;
-use kernel::mm::pgtable::Pte;
 use kernel::mm::state::{with_mm_state, SwapPolicy};
 use kernel::mm::swap::{pte_to_swp_entry, SwapEntry};
 use kernel::mm::swap_state::{swap_cache_read_folio, ReadaheadMode};
-use kernel::mm::swapfile::{swapon, DeviceChoice, SwapInfo, SWAPFILE_CLUSTER};
+use kernel::mm::swapfile::{SwapInfo, SWAPFILE_CLUSTER};
 use kernel::mm::vmscan::shrink_all_memory;
 use kernel::mm::vmstat::{self, VmEvent};
-use kernel::mm::PAGE_SIZE;
-use kernel::workload::{fill_page, verify_page};
+use kernel::testing::fixtures::{page_of, virtio_swap, TestMm};
 
 kernel::test_kernel!(test_main);
 
 const BASE: u64 = 0x0000_5000_0000_0000;
 
-fn va(page: u64) -> u64 {
-    BASE + page * PAGE_SIZE
-}
-
-fn pte_of(mm: &MmHandle, page: u64) -> Pte {
-    with_mm_state(|st| {
-        st.mm(mm.id())
-            .pgtable()
-            .get_pte(va(page))
-            .unwrap_or(Pte::NONE)
-    })
-}
-
-fn page_of(pfn: u32) -> Page {
-    with_mm_state(|st| *st.mem_map.get(pfn))
+fn policy(readahead: ReadaheadMode) -> SwapPolicy {
+    SwapPolicy {
+        readahead,
+        page_cluster: 3,
+        ..SwapPolicy::default()
+    }
 }
 
 /// An address space of `pages` written pages, then everything reclaimed.
-fn swapped_out_mm(name: &str, pages: u64, readahead: ReadaheadMode) -> MmHandle {
-    swapon(DeviceChoice::Virtio).expect("swap disk");
-    with_mm_state(|st| {
-        st.policy = SwapPolicy {
-            readahead,
-            page_cluster: 3,
-            ..SwapPolicy::default()
-        };
-        st.memcg.max_pages = u64::MAX;
-    });
-    let mm = new_anon_mm(name, BASE, pages * PAGE_SIZE).unwrap();
-    switch_mm(Some(&mm));
-    for p in 0..pages {
-        // SAFETY: inside the VMA of the current address space.
-        unsafe { fill_page(va(p), p) };
-    }
-    with_mm_state(shrink_all_memory);
+fn swapped_out_mm(name: &str, pages: u64, readahead: ReadaheadMode) -> TestMm {
+    virtio_swap(policy(readahead));
+    let t = TestMm::swapped_out(name, BASE, pages);
     for p in 0..pages {
         assert!(
-            pte_to_swp_entry(pte_of(&mm, p)).is_some(),
+            pte_to_swp_entry(t.pte(p)).is_some(),
             "page {p} not swapped out"
         );
     }
-    mm
+    t
 }
 
 #[test_case]
@@ -113,11 +88,7 @@ fn swap_out_and_major_fault_back_with_readahead_off() {
     let mm = swapped_out_mm("major", 64, ReadaheadMode::Off);
     vmstat::reset();
     for p in 0..64 {
-        // SAFETY: inside the VMA of the current address space.
-        assert!(
-            unsafe { verify_page(va(p), p) },
-            "page {p} corrupt after swap-in"
-        );
+        assert!(mm.holds(p, p), "page {p} corrupt after swap-in");
     }
     assert_eq!(vmstat::read(VmEvent::PgMajFault), 64);
     assert_eq!(vmstat::read(VmEvent::PswpIn), 64);
@@ -131,8 +102,7 @@ fn readahead_pages_are_minor_faults_and_score_hits() {
     let mm = swapped_out_mm("ra", 64, ReadaheadMode::Vma);
     vmstat::reset();
     for p in 0..64 {
-        // SAFETY: inside the VMA of the current address space.
-        assert!(unsafe { verify_page(va(p), p) }, "page {p} corrupt");
+        assert!(mm.holds(p, p), "page {p} corrupt");
     }
     let (maj, minor) = (
         vmstat::read(VmEvent::PgMajFault),
@@ -155,7 +125,7 @@ fn readahead_pages_are_minor_faults_and_score_hits() {
 #[test_case]
 fn swap_cache_states_and_a_fault_on_a_page_under_io() {
     let mm = swapped_out_mm("states", 8, ReadaheadMode::Off);
-    let (entry, _) = pte_to_swp_entry(pte_of(&mm, 3)).unwrap();
+    let (entry, _) = pte_to_swp_entry(mm.pte(3)).unwrap();
     vmstat::reset();
     // Start a readahead read of page 3 without waiting for it.
     let pfn = with_mm_state(|st| swap_cache_read_folio(st, entry, true))
@@ -165,8 +135,7 @@ fn swap_cache_states_and_a_fault_on_a_page_under_io() {
     assert!(p.test(flags::SWAPCACHE) && p.test(flags::READAHEAD));
     assert_eq!(vmstat::read(VmEvent::SwapRa), 1);
     // Whether or not its I/O finished, the fault finds it in the cache.
-    // SAFETY: inside the VMA of the current address space.
-    assert!(unsafe { verify_page(va(3), 3) });
+    assert!(mm.holds(3, 3));
     assert_eq!(
         vmstat::read(VmEvent::PgMajFault),
         0,
@@ -186,9 +155,8 @@ fn read_fault_keeps_the_slot_and_clean_pages_drop_without_io() {
     let mm = swapped_out_mm("keep", 4, ReadaheadMode::Off);
     // Read fault: the page keeps its slot (Linux keeps it unless swap is
     // half full or the fault writes).
-    // SAFETY: inside the VMA of the current address space.
-    assert!(unsafe { verify_page(va(1), 1) });
-    let pfn = pa_to_pfn(pte_of(&mm, 1).pa());
+    assert!(mm.holds(1, 1));
+    let pfn = pa_to_pfn(mm.pte(1).pa());
     let p = page_of(pfn);
     assert!(p.test(flags::SWAPCACHE), "slot kept after a read fault");
     assert!(!p.test(flags::DIRTY));
@@ -201,15 +169,10 @@ fn read_fault_keeps_the_slot_and_clean_pages_drop_without_io() {
         "a clean page is dropped, not written"
     );
     assert!(vmstat::read(VmEvent::PgSteal) >= 1);
-    // SAFETY: as above.
-    assert!(
-        unsafe { verify_page(va(1), 1) },
-        "dropped page came back intact"
-    );
+    assert!(mm.holds(1, 1), "dropped page came back intact");
     // Write fault on a swapped page: the slot is freed, the page is dirty.
-    // SAFETY: as above.
-    unsafe { fill_page(va(2), 42) };
-    let p = page_of(pa_to_pfn(pte_of(&mm, 2).pa()));
+    mm.write(2, 42);
+    let p = page_of(pa_to_pfn(mm.pte(2).pa()));
     assert!(
         !p.test(flags::SWAPCACHE) && p.test(flags::DIRTY),
         "slot freed on write"
@@ -220,8 +183,7 @@ fn read_fault_keeps_the_slot_and_clean_pages_drop_without_io() {
         vmstat::read(VmEvent::PswpOut) >= 1,
         "a dirty page is written"
     );
-    // SAFETY: as above.
-    assert!(unsafe { verify_page(va(2), 42) });
+    assert!(mm.holds(2, 42));
     drop(mm);
 }
 
@@ -232,8 +194,7 @@ fn teardown_returns_every_slot_and_frame() {
     let mm = swapped_out_mm("teardown", 100, ReadaheadMode::Vma);
     // Bring some back, leave some out, prefetch some.
     for p in (0..100).step_by(7) {
-        // SAFETY: inside the VMA of the current address space.
-        assert!(unsafe { verify_page(va(p), p) });
+        assert!(mm.holds(p, p));
     }
     switch_mm(None);
     drop(mm);

@@ -9,60 +9,29 @@
 
 extern crate alloc;
 
-use kernel::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use kernel::mm::page::{flags, pa_to_pfn};
 use kernel::mm::page_alloc::{alloc_page, free_page};
-use kernel::mm::pgtable::Pte;
+use kernel::mm::phys_to_virt;
 use kernel::mm::state::{with_mm_state, SwapPolicy};
-use kernel::mm::swap::{pte_to_swp_entry, SwapEntry};
 use kernel::mm::swap_state::ReadaheadMode;
-use kernel::mm::swapfile::{swapon, DeviceChoice};
-use kernel::mm::vmscan::shrink_all_memory;
 use kernel::mm::vmstat::{self, VmEvent};
 use kernel::mm::zswap::{page_bytes, shrink_pool, Reject};
-use kernel::mm::{phys_to_virt, PAGE_SIZE};
-use kernel::workload::{fill_page, fill_page_raw, set_random_pct, verify_page};
+use kernel::testing::fixtures::{page_of, swap_out_all, virtio_swap, TestMm};
+use kernel::workload::fill_page_raw;
 
 kernel::test_kernel!(test_main);
 
 const BASE: u64 = 0x0000_6000_0000_0000;
 
-fn va(page: u64) -> u64 {
-    BASE + page * PAGE_SIZE
-}
-
-fn pte_of(mm: &MmHandle, page: u64) -> Pte {
-    with_mm_state(|st| {
-        st.mm(mm.id())
-            .pgtable()
-            .get_pte(va(page))
-            .unwrap_or(Pte::NONE)
-    })
-}
-
-fn entry_of(mm: &MmHandle, page: u64) -> SwapEntry {
-    pte_to_swp_entry(pte_of(mm, page)).expect("swapped out").0
-}
-
-fn in_zswap(mm: &MmHandle, page: u64) -> bool {
-    let e = entry_of(mm, page);
+fn in_zswap(mm: &TestMm, page: u64) -> bool {
+    let e = mm.entry(page);
     with_mm_state(|st| st.swap.as_ref().unwrap().zswap.is_present(e.offset))
-}
-
-fn is_cached(mm: &MmHandle, page: u64) -> bool {
-    let Some((e, _)) = pte_to_swp_entry(pte_of(mm, page)) else {
-        return true;
-    };
-    with_mm_state(|st| st.swap.as_ref().unwrap().cache_lookup(e).is_some())
 }
 
 /// Sets zswap on or off (with a roomy pool) and the readahead policy.
 fn configure(zswap: bool, policy: SwapPolicy) {
-    swapon(DeviceChoice::Virtio).expect("swap disk");
-    set_random_pct(25);
+    virtio_swap(policy);
     with_mm_state(|st| {
-        st.policy = policy;
-        st.memcg.max_pages = u64::MAX;
         let z = &mut st.swap.as_mut().unwrap().zswap;
         z.enabled = zswap;
         z.max_pool_pages = 4096;
@@ -71,15 +40,8 @@ fn configure(zswap: bool, policy: SwapPolicy) {
 }
 
 /// `pages` pages written with tag = page number, then all reclaimed.
-fn swapped_out_mm(name: &str, pages: u64) -> MmHandle {
-    let mm = new_anon_mm(name, BASE, pages * PAGE_SIZE).unwrap();
-    switch_mm(Some(&mm));
-    for p in 0..pages {
-        // SAFETY: inside the VMA of the current address space.
-        unsafe { fill_page(va(p), p) };
-    }
-    with_mm_state(shrink_all_memory);
-    mm
+fn swapped_out_mm(name: &str, pages: u64) -> TestMm {
+    TestMm::swapped_out(name, BASE, pages)
 }
 
 fn vma_policy() -> SwapPolicy {
@@ -140,12 +102,11 @@ fn exclusive_load_dirties_the_page_and_frees_the_entry() {
     let mm = swapped_out_mm("excl", 8);
     assert!(in_zswap(&mm, 3), "reclaim stored it in zswap");
     vmstat::reset();
-    // SAFETY: inside the VMA of the current address space.
-    assert!(unsafe { verify_page(va(3), 3) });
+    assert!(mm.holds(3, 3));
     assert_eq!(vmstat::read(VmEvent::Zswpin), 1);
     assert_eq!(vmstat::read(VmEvent::PswpIn), 0, "no disk read");
-    let pfn = pa_to_pfn(pte_of(&mm, 3).pa());
-    let page = with_mm_state(|st| *st.mem_map.get(pfn));
+    let pfn = pa_to_pfn(mm.pte(3).pa());
+    let page = page_of(pfn);
     assert!(
         page.test(flags::DIRTY),
         "an exclusive load leaves the page dirty"
@@ -154,7 +115,7 @@ fn exclusive_load_dirties_the_page_and_frees_the_entry() {
     with_mm_state(|st| assert!(!st.swap.as_ref().unwrap().zswap.is_present(off)));
     // Reclaiming it again costs another compression.
     vmstat::reset();
-    with_mm_state(shrink_all_memory);
+    swap_out_all();
     assert!(vmstat::read(VmEvent::Zswpout) >= 1);
     drop(mm);
 }
@@ -202,7 +163,7 @@ fn freed_slot_never_returns_a_stale_zswap_page() {
         },
     );
     let mm = swapped_out_mm("stale-a", 1);
-    let slot = entry_of(&mm, 0);
+    let slot = mm.entry(0);
     assert!(in_zswap(&mm, 0));
     drop(mm); // frees the slot: its zswap entry must go with it
     with_mm_state(|st| {
@@ -222,11 +183,7 @@ fn freed_slot_never_returns_a_stale_zswap_page() {
     );
     let mm = swapped_out_mm("stale-b", 64);
     for p in 0..64 {
-        // SAFETY: inside the VMA of the current address space.
-        assert!(
-            unsafe { verify_page(va(p), p) },
-            "page {p} came back stale or corrupt"
-        );
+        assert!(mm.holds(p, p), "page {p} came back stale or corrupt");
     }
     drop(mm);
 }
@@ -240,19 +197,17 @@ fn zero_pages_use_the_zero_map() {
             ..vma_policy()
         },
     );
-    let mm = new_anon_mm("zero", BASE, 4 * PAGE_SIZE).unwrap();
-    switch_mm(Some(&mm));
-    // SAFETY: inside the VMA of the current address space.
-    unsafe {
-        fill_page(va(0), 1);
-        (va(1) as *mut u64).write_volatile(0); // touched, but all zeros
-    }
+    let mm = TestMm::new("zero", BASE, 4);
+    mm.write(0, 1);
+    // SAFETY: inside the VMA of the current address space: touched, but
+    // left all zeros.
+    unsafe { (mm.va(1) as *mut u64).write_volatile(0) };
     vmstat::reset();
-    with_mm_state(shrink_all_memory);
+    swap_out_all();
     assert_eq!(vmstat::read(VmEvent::SwpoutZero), 1);
     assert_eq!(vmstat::read(VmEvent::Zswpout), 1);
     // SAFETY: as above.
-    let word = unsafe { ((va(1) + 8) as *const u64).read_volatile() };
+    let word = unsafe { ((mm.va(1) + 8) as *const u64).read_volatile() };
     assert_eq!(word, 0);
     assert_eq!(vmstat::read(VmEvent::SwpinZero), 1);
     assert_eq!(
@@ -264,13 +219,13 @@ fn zero_pages_use_the_zero_map() {
 }
 
 /// 64 pages: even ones in zswap, odd ones on disk.
-fn mixed_backends_mm(name: &str) -> MmHandle {
+fn mixed_backends_mm(name: &str) -> TestMm {
     configure(false, vma_policy());
     let mm = swapped_out_mm(name, 64);
     // Copy the even pages into zswap too: reads prefer zswap.
     let pa = alloc_page().unwrap();
     for p in (0..64).step_by(2) {
-        let e = entry_of(&mm, p);
+        let e = mm.entry(p);
         // SAFETY: our frame; the pattern of tag p, as fill_page wrote it.
         unsafe { fill_page_raw(phys_to_virt(pa), p, 25) };
         with_mm_state(|st| {
@@ -289,8 +244,7 @@ fn bypass_skips_readahead_only_for_zswap_entries() {
     let mm = mixed_backends_mm("bypass");
     with_mm_state(|st| st.policy.zswap_bypass = true);
     vmstat::reset();
-    // SAFETY: inside the VMA of the current address space.
-    assert!(unsafe { verify_page(va(20), 20) }, "zswap-backed page");
+    assert!(mm.holds(20, 20), "zswap-backed page");
     assert_eq!(
         vmstat::read(VmEvent::SwapRa),
         0,
@@ -298,16 +252,14 @@ fn bypass_skips_readahead_only_for_zswap_entries() {
     );
     assert_eq!(vmstat::read(VmEvent::Zswpin), 1);
     assert_eq!(vmstat::read(VmEvent::PgMajFault), 1);
-    // SAFETY: as above.
-    assert!(unsafe { verify_page(va(41), 41) }, "disk-backed page");
+    assert!(mm.holds(41, 41), "disk-backed page");
     assert!(
         vmstat::read(VmEvent::SwapRa) > 0,
         "disk entry: readahead as before"
     );
     assert!(vmstat::read(VmEvent::PswpIn) >= 1);
     for p in 0..64 {
-        // SAFETY: as above.
-        assert!(unsafe { verify_page(va(p), p) }, "page {p}");
+        assert!(mm.holds(p, p), "page {p}");
     }
     drop(mm);
 }
@@ -318,8 +270,7 @@ fn ra_skip_zswap_prefetches_only_disk_neighbours() {
     with_mm_state(|st| st.policy.ra_skip_zswap = true);
     vmstat::reset();
     // Fault page 33 (disk): its VMA window [30, 38) holds both kinds.
-    // SAFETY: inside the VMA of the current address space.
-    assert!(unsafe { verify_page(va(33), 33) });
+    assert!(mm.holds(33, 33));
     assert_eq!(
         vmstat::read(VmEvent::Zswpin),
         0,
@@ -329,7 +280,7 @@ fn ra_skip_zswap_prefetches_only_disk_neighbours() {
         if p == 33 {
             continue;
         }
-        let cached = is_cached(&mm, p);
+        let cached = mm.is_cached(p);
         assert_eq!(
             cached,
             p % 2 == 1,
@@ -337,8 +288,7 @@ fn ra_skip_zswap_prefetches_only_disk_neighbours() {
         );
     }
     for p in 0..64 {
-        // SAFETY: as above.
-        assert!(unsafe { verify_page(va(p), p) }, "page {p}");
+        assert!(mm.holds(p, p), "page {p}");
     }
     drop(mm);
 }
@@ -377,8 +327,7 @@ fn pool_limit_rejects_and_writes_back_oldest_first() {
     with_mm_state(shrink_pool);
     vmstat::reset();
     for p in 0..96 {
-        // SAFETY: inside the VMA of the current address space.
-        assert!(unsafe { verify_page(va(p), p) }, "page {p}");
+        assert!(mm.holds(p, p), "page {p}");
     }
     assert!(
         vmstat::read(VmEvent::PswpIn) > 0,

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use crate::mm::zcomp::{self, MAX_COMPRESSED};
 use crate::mm::zpool::{Handle, ZPool};
-use crate::mm::PAGE_SIZE;
+use crate::mm::{OutOfMemory, PAGE_SIZE};
 
 /// One zram device.
 pub struct Zram {
@@ -41,7 +41,7 @@ impl Zram {
 
     /// Writes one page to `slot` (compressing it). Fails only when no frame
     /// is left for the pool, and then the slot keeps its old contents.
-    pub fn write(&mut self, slot: u32, src: &[u8]) -> Result<(), ()> {
+    pub fn write(&mut self, slot: u32, src: &[u8]) -> Result<(), OutOfMemory> {
         let mut buf = [0u8; MAX_COMPRESSED];
         let len = zcomp::compress(src, &mut buf);
         let data = if len < PAGE_SIZE as usize {
@@ -49,7 +49,7 @@ impl Zram {
         } else {
             src
         };
-        let handle = self.pool.store(data).map_err(|_| ())?;
+        let handle = self.pool.store(data)?;
         self.discard(slot);
         self.table[slot as usize] = Some((handle, data.len() as u32));
         Ok(())

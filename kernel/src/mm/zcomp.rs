@@ -25,16 +25,20 @@ pub fn compress(src: &[u8], dst: &mut [u8]) -> usize {
     n
 }
 
+/// Compressed data that does not decompress to a whole page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorruptData;
+
 /// Decompresses `src` into exactly `dst.len()` bytes. A short or corrupt
 /// input is an error, never silently accepted.
-pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
+pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<(), CorruptData> {
     let start = rdtsc();
     let r = lz4_flex::block::decompress_into(src, dst);
     DECOMPRESS_CYCLES.fetch_add(rdtsc() - start, Ordering::Relaxed);
     DECOMPRESS_CALLS.fetch_add(1, Ordering::Relaxed);
     match r {
         Ok(n) if n == dst.len() => Ok(()),
-        _ => Err(()),
+        _ => Err(CorruptData),
     }
 }
 

@@ -9,6 +9,8 @@
 //! A panic stops the whole test kernel (there is no unwinding in a kernel),
 //! so the tests after a failing one do not run; the summary says so.
 
+pub mod fixtures;
+
 use core::any::type_name;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
