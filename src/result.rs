@@ -77,7 +77,14 @@ pub fn render_table(result: &Value) -> String {
     ));
     for section in ["meminfo", "memcg", "swap", "calibration"] {
         if let Some(obj) = result[section].as_object() {
-            let items: Vec<String> = obj.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let items: Vec<String> = obj
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => format!("{k}={s}"),
+                    Value::Null => format!("{k}=max"),
+                    other => format!("{k}={other}"),
+                })
+                .collect();
             out.push_str(&format!("{section:<15} {}\n", items.join(" ")));
         }
     }

@@ -112,16 +112,17 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
 
 /// The memory cgroup, swap, zswap and fault-latency parts of the result.
 fn render_mm(m: &Measured, out: &mut impl Write) -> fmt::Result {
-    let max = if m.memcg_max_pages == u64::MAX {
-        0
-    } else {
-        m.memcg_max_pages
+    // `null` when there is no limit (memcg.max=max).
+    let max = match m.memcg_max_pages {
+        u64::MAX => None,
+        n => Some(n),
     };
-    out.write_str(",\"memcg\":")?;
-    write_object(
-        out,
-        [("max_pages", max), ("peak_pages", m.memcg_peak_pages)],
-    )?;
+    out.write_str(",\"memcg\":{\"max_pages\":")?;
+    match max {
+        Some(n) => write!(out, "{n}")?,
+        None => out.write_str("null")?,
+    }
+    write!(out, ",\"peak_pages\":{}}}", m.memcg_peak_pages)?;
     write!(
         out,
         ",\"swap\":{{\"device\":{},\"slots\":{},\"used_slots\":{}}}",
