@@ -42,7 +42,7 @@ fn human_size(n: u64) -> String {
 
 fn show(key: &str, v: &Value) -> String {
     match v {
-        Value::Number(n) if key.ends_with(".size") || key.ends_with(".max") => {
+        Value::Number(n) if key.ends_with("size") || key.ends_with(".max") => {
             human_size(n.as_u64().unwrap_or(0))
         }
         Value::String(s) => s.clone(),
@@ -60,13 +60,13 @@ pub fn render_table(result: &Value) -> String {
     out.push_str("config\n");
     if let Some(cfg) = result["config"].as_object() {
         for (k, v) in cfg {
-            out.push_str(&format!("  {k:<22} {}\n", show(k, v)));
+            out.push_str(&format!("  {k:<31} {}\n", show(k, v)));
         }
     }
     out.push_str("vmstat\n");
     if let Some(vm) = result["vmstat"].as_object() {
         for (k, v) in vm {
-            out.push_str(&format!("  {k:<22} {v}\n"));
+            out.push_str(&format!("  {k:<31} {v}\n"));
         }
     }
     out.push_str(&format!("elapsed_cycles  {}\n", result["elapsed_cycles"]));
@@ -111,7 +111,7 @@ mod tests {
         let r = find_result(LINE).unwrap().unwrap();
         assert!(is_ok(&r));
         let t = render_table(&r);
-        assert!(t.contains("workload.size          64M"), "{t}");
+        assert!(t.contains("workload.size                   64M"), "{t}");
         assert!(t.contains("pgfault"));
     }
 

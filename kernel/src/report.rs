@@ -10,7 +10,7 @@
 
 use core::fmt::{self, Write};
 
-use crate::knobs::{Config, KnobValue};
+use crate::knobs::{Config, KnobKind, KnobValue, KNOBS};
 use crate::mm::fault_latency::FAULT_KIND_NAMES;
 use crate::workload::measured::Measured;
 use crate::workload::WorkloadResult;
@@ -70,7 +70,18 @@ impl fmt::Display for JsonKnob {
 pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) -> fmt::Result {
     out.write_str(RESULT_PREFIX)?;
     write!(out, "{{\"status\":{},\"config\":", JsonStr(result.status()))?;
-    write_object(out, config.iter().map(|(k, v)| (k, JsonKnob(v))))?;
+    let no_limit = |k: &str| {
+        KNOBS
+            .iter()
+            .any(|s| s.name == k && matches!(s.kind, KnobKind::SizeOrMax { .. }))
+    };
+    write_object(
+        out,
+        config.iter().map(|(k, v)| match v {
+            KnobValue::Number(u64::MAX) if no_limit(k) => (k, JsonKnob(KnobValue::Word("max"))),
+            v => (k, JsonKnob(v)),
+        }),
+    )?;
     out.write_str(",\"vmstat\":")?;
     let m = result
         .measured
