@@ -108,11 +108,105 @@ fn bench(args: &[String]) {
     }
 }
 
+const LAB_USAGE: &str = "\
+usage: faultline lab list
+       faultline lab NAME [--scale mini|full] [--reps N] [--jobs J] [--out DIR] [--json]
+
+  Runs experiments/NAME.json: its memory limits x policies, N repetitions
+  each (default 3), J QEMU instances at once (default: the number of CPUs),
+  and prints seed-shaped tables (medians, min-max). Writes results.csv,
+  results.json and one SVG chart per metric to DIR (default
+  lab-results/NAME-SCALE). With --json, prints results.json on stdout.";
+
+fn lab(args: &[String]) {
+    match args.first().map(String::as_str) {
+        None | Some("-h" | "--help") => {
+            println!("{LAB_USAGE}");
+            return;
+        }
+        Some("list") => {
+            let all = faultline::lab::list().unwrap_or_else(|e| fail(&e));
+            for e in all {
+                println!(
+                    "{:<12} scales {:<10} {}",
+                    e.name,
+                    e.scales().join(","),
+                    e.description
+                );
+            }
+            return;
+        }
+        Some(_) => {}
+    }
+    let exp = faultline::lab::Experiment::load(&args[0]).unwrap_or_else(|e| fail(&e));
+    let mut scale = "mini".to_string();
+    let mut reps = 3usize;
+    let mut jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut out: Option<std::path::PathBuf> = None;
+    let mut json = false;
+    let mut it = args[1..].iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| fail(&format!("{name} needs a value\n\n{LAB_USAGE}")))
+        };
+        let number = |name: &str, v: String| -> usize {
+            v.parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .unwrap_or_else(|| fail(&format!("{name} {v}: expected a whole number above 0")))
+        };
+        match a.as_str() {
+            "--scale" => scale = value("--scale"),
+            "--reps" => reps = number("--reps", value("--reps")),
+            "--jobs" => jobs = number("--jobs", value("--jobs")),
+            "--out" => out = Some(value("--out").into()),
+            "--json" => json = true,
+            other => fail(&format!("lab: unknown option '{other}'\n\n{LAB_USAGE}")),
+        }
+    }
+    let specs = faultline::lab::matrix(&exp, &scale, reps).unwrap_or_else(|e| fail(&e));
+    eprintln!(
+        "lab: {} runs of experiment {} at scale {scale}, {jobs} at a time",
+        specs.len(),
+        exp.name
+    );
+    let runs = faultline::lab::run_matrix(&exp, &scale, &specs, jobs).unwrap_or_else(|e| fail(&e));
+    let corrupt: u64 = runs
+        .iter()
+        .map(|r| r.result["integrity"]["corrupt_pages"].as_u64().unwrap_or(1))
+        .sum();
+    let dir = out.unwrap_or_else(|| {
+        faultline::cargo::workspace_root()
+            .join("lab-results")
+            .join(format!("{}-{scale}", exp.name))
+    });
+    let files =
+        faultline::lab::report::write_all(&dir, &exp, &scale, &runs).unwrap_or_else(|e| fail(&e));
+    if json {
+        println!("{}", faultline::lab::report::json(&exp, &scale, &runs));
+    } else {
+        print!("{}", faultline::lab::report::tables(&exp, &runs));
+        println!("\ncorrupt pages over all runs: {corrupt}");
+    }
+    eprintln!(
+        "lab: wrote {} files to {}: {}",
+        files.len(),
+        dir.display(),
+        files.join(", ")
+    );
+    if corrupt != 0 {
+        fail("some run reported corrupt pages");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("run") => {}
         Some("bench") => return bench(&args[1..]),
+        Some("lab") => return lab(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return;

@@ -31,7 +31,7 @@ pub fn is_ok(result: &Value) -> bool {
 }
 
 /// Renders a byte count the way the knobs accept it, when it is exact.
-fn human_size(n: u64) -> String {
+pub fn human_size(n: u64) -> String {
     for (unit, shift) in [("G", 30), ("M", 20), ("K", 10)] {
         if n >= 1 << shift && n.is_multiple_of(1 << shift) {
             return format!("{}{unit}", n >> shift);

@@ -83,17 +83,27 @@ fn write_config_file(path: &Path, knobs: &[String]) -> Result<(), String> {
 
 /// Builds (if needed) and boots the release kernel once.
 pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
-    for k in &opts.knobs {
-        if !k.contains('=') {
-            return Err(format!("--set expects key=value, got '{k}'"));
-        }
-    }
+    check_knobs(&opts.knobs)?;
     boot::find_qemu()?;
     let elf = build_release_kernel()?;
+    run_elf(opts, &elf)
+}
+
+fn check_knobs(knobs: &[String]) -> Result<(), String> {
+    match knobs.iter().find(|k| !k.contains('=')) {
+        Some(k) => Err(format!("--set expects key=value, got '{k}'")),
+        None => Ok(()),
+    }
+}
+
+/// Boots an already built kernel ELF once (for callers that run many
+/// boots in parallel and build once).
+pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
+    check_knobs(&opts.knobs)?;
     // One image and one config file per run: QEMU write-locks its disk
     // image, so concurrent runs must not share one.
     let image = run_file("kernel", "img")?;
-    boot::create_bios_image(&elf, &image)?;
+    boot::create_bios_image(elf, &image)?;
     let config_file = run_file("config", "txt")?;
     write_config_file(&config_file, &opts.knobs)?;
     let swap_disk = if opts.swap_bytes > 0 {
@@ -113,7 +123,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     qemu.fw_cfg_files
         .push(("opt/faultline/config".into(), config_file.clone()));
     if opts.gdb {
-        print_gdb_help(&elf);
+        print_gdb_help(elf);
     }
     let out = boot::qemu::run(&qemu);
     let _ = std::fs::remove_file(&config_file);

@@ -1,0 +1,364 @@
+//! `faultline lab`: run an experiment (memory limits x policies x
+//! repetitions), several QEMU instances at once, and report medians.
+//!
+//! An experiment is a small declarative JSON file in `experiments/`, so a
+//! teacher can add one without touching Rust: its workload knobs per
+//! scale, knobs common to every run, the memory limits, and the policies
+//! (a name and the knobs that differ from the baseline, which is the first
+//! policy).
+
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cargo::{build_release_kernel, workspace_root};
+use crate::run::{run_elf, RunOptions};
+
+/// A named list of knobs.
+pub type Named = (String, Vec<String>);
+
+/// One experiment, as read from `experiments/NAME.json`.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub name: String,
+    pub description: String,
+    /// Workload knobs per scale (`mini`, `full`).
+    pub workload: Vec<(String, Vec<String>)>,
+    pub common: Vec<String>,
+    /// Limits per scale: (scale, [(limit name, knobs)]).
+    pub limits: Vec<(String, Vec<Named>)>,
+    /// Guest RAM per scale.
+    pub mem: Vec<(String, String)>,
+    /// The first policy is the baseline.
+    pub policies: Vec<Named>,
+}
+
+/// Where experiments live.
+pub fn experiments_dir() -> PathBuf {
+    workspace_root().join("experiments")
+}
+
+fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {
+    v.as_array()
+        .ok_or_else(|| format!("{what}: expected a list of \"key=value\" strings"))?
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{what}: not a string: {s}"))
+        })
+        .collect()
+}
+
+fn named_list(v: &Value, what: &str) -> Result<Vec<Named>, String> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| format!("{what}: expected a list of [name, [knobs]]"))?;
+    items
+        .iter()
+        .map(|item| {
+            let name = item[0]
+                .as_str()
+                .ok_or_else(|| format!("{what}: entry without a name: {item}"))?;
+            Ok((
+                name.to_string(),
+                strings(&item[1], &format!("{what} {name}"))?,
+            ))
+        })
+        .collect()
+}
+
+fn per_scale<T>(
+    v: &Value,
+    what: &str,
+    f: impl Fn(&Value, &str) -> Result<T, String>,
+) -> Result<Vec<(String, T)>, String> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("{what}: expected an object keyed by scale"))?;
+    obj.iter()
+        .map(|(scale, x)| Ok((scale.clone(), f(x, &format!("{what}.{scale}"))?)))
+        .collect()
+}
+
+impl Experiment {
+    /// Parses an experiment; errors name the field that is wrong.
+    pub fn parse(text: &str) -> Result<Experiment, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let field = |k: &str| v.get(k).ok_or_else(|| format!("missing field \"{k}\""));
+        let exp = Experiment {
+            name: field("name")?
+                .as_str()
+                .ok_or("name: expected a string")?
+                .to_string(),
+            description: v["description"].as_str().unwrap_or("").to_string(),
+            workload: per_scale(field("workload")?, "workload", strings)?,
+            common: strings(field("common")?, "common")?,
+            limits: per_scale(field("limits")?, "limits", named_list)?,
+            mem: per_scale(field("mem")?, "mem", |x, w| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{w}: expected a size like \"512M\""))
+            })?,
+            policies: named_list(field("policies")?, "policies")?,
+        };
+        if exp.policies.is_empty() {
+            return Err("policies: at least the baseline is needed".into());
+        }
+        Ok(exp)
+    }
+
+    /// Loads `experiments/NAME.json`.
+    pub fn load(name: &str) -> Result<Experiment, String> {
+        let path = experiments_dir().join(format!("{name}.json"));
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            let known = list()
+                .map(|l| {
+                    l.iter()
+                        .map(|e| e.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            format!(
+                "no experiment '{name}' (looked for {}); known: {known}",
+                path.display()
+            )
+        })?;
+        Experiment::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn scales(&self) -> Vec<String> {
+        self.workload.iter().map(|(s, _)| s.clone()).collect()
+    }
+
+    fn for_scale<'a, T>(
+        &self,
+        list: &'a [(String, T)],
+        scale: &str,
+        what: &str,
+    ) -> Result<&'a T, String> {
+        list.iter()
+            .find(|(s, _)| s == scale)
+            .map(|(_, t)| t)
+            .ok_or_else(|| {
+                format!(
+                    "experiment {} has no {what} for scale '{scale}' (scales: {})",
+                    self.name,
+                    self.scales().join(", ")
+                )
+            })
+    }
+}
+
+/// Every experiment in `experiments/`.
+pub fn list() -> Result<Vec<Experiment>, String> {
+    let dir = experiments_dir();
+    let mut out = Vec::new();
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "json") {
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            out.push(Experiment::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// One run of the matrix.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub limit: String,
+    pub policy: String,
+    pub rep: usize,
+    pub knobs: Vec<String>,
+}
+
+/// What one run gave.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub spec: RunSpec,
+    pub result: Value,
+    pub wall: Duration,
+}
+
+/// The matrix of runs, limit by limit, policy by policy, repetition last.
+pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>, String> {
+    let workload = exp.for_scale(&exp.workload, scale, "workload")?;
+    let limits = exp.for_scale(&exp.limits, scale, "limits")?;
+    let mut runs = Vec::new();
+    for (limit, limit_knobs) in limits {
+        for (policy, policy_knobs) in &exp.policies {
+            for rep in 0..reps {
+                let knobs = workload
+                    .iter()
+                    .chain(&exp.common)
+                    .chain(limit_knobs)
+                    .chain(policy_knobs)
+                    .cloned()
+                    .collect();
+                runs.push(RunSpec {
+                    limit: limit.clone(),
+                    policy: policy.clone(),
+                    rep,
+                    knobs,
+                });
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// Runs every spec with `jobs` QEMU instances at once, printing progress
+/// on stderr. Fails on the first failed run (no silently missing cells).
+pub fn run_matrix(
+    exp: &Experiment,
+    scale: &str,
+    specs: &[RunSpec],
+    jobs: usize,
+) -> Result<Vec<RunResult>, String> {
+    let mem = exp.for_scale(&exp.mem, scale, "mem")?;
+    let mem_mib =
+        crate::parse_size(mem).ok_or_else(|| format!("mem.{scale}: bad size {mem}"))? >> 20;
+    boot::find_qemu()?;
+    let elf = build_release_kernel()?;
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; specs.len()]);
+    let error: Mutex<Option<String>> = Mutex::new(None);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= specs.len() || error.lock().unwrap().is_some() {
+                    return;
+                }
+                match run_one(&specs[i], &elf, mem_mib) {
+                    Ok(r) => {
+                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        progress(n, specs.len(), &r, start.elapsed());
+                        results.lock().unwrap()[i] = Some(r);
+                    }
+                    Err(e) => *error.lock().unwrap() = Some(e),
+                }
+            });
+        }
+    });
+    if let Some(e) = error.into_inner().unwrap() {
+        return Err(e);
+    }
+    Ok(results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every run finished"))
+        .collect())
+}
+
+fn run_one(spec: &RunSpec, elf: &Path, mem_mib: u64) -> Result<RunResult, String> {
+    let opts = RunOptions {
+        knobs: spec.knobs.clone(),
+        mem_mib,
+        echo_serial: false,
+        ..RunOptions::default()
+    };
+    let report = run_elf(&opts, elf)?;
+    let what = format!(
+        "run {} / {} / rep {}",
+        spec.limit,
+        spec.policy,
+        spec.rep + 1
+    );
+    if let Some(e) = &report.error {
+        return Err(format!("{what}: {e}"));
+    }
+    if !report.is_success() {
+        return Err(format!("{what}: {}", report.outcome.describe()));
+    }
+    Ok(RunResult {
+        spec: spec.clone(),
+        result: report.result.expect("success has a result"),
+        wall: report.wall_time,
+    })
+}
+
+fn progress(n: usize, total: usize, r: &RunResult, elapsed: Duration) {
+    let eta = elapsed.as_secs_f64() / n as f64 * (total - n) as f64;
+    let v = &r.result["vmstat"];
+    eprintln!(
+        "lab: run {n}/{total} done ({} / {} / rep {}) in {:.1} s: swap_ra={} zswpin={} corrupt={}; elapsed {:.0} s, about {:.0} s left",
+        r.spec.limit,
+        r.spec.policy,
+        r.spec.rep + 1,
+        r.wall.as_secs_f64(),
+        v["swap_ra"],
+        v["zswpin"],
+        r.result["integrity"]["corrupt_pages"],
+        elapsed.as_secs_f64(),
+        eta
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_experiments_parse() {
+        let all = list().unwrap();
+        assert!(
+            all.iter().any(|e| e.name == "seed"),
+            "experiments/seed.json is missing"
+        );
+        for e in &all {
+            for scale in e.scales() {
+                let runs = matrix(e, &scale, 2).unwrap();
+                assert!(!runs.is_empty());
+                assert!(runs.iter().all(|r| r.knobs.iter().all(|k| k.contains('='))));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_experiments_name_the_field() {
+        assert!(Experiment::parse("{")
+            .unwrap_err()
+            .contains("not valid JSON"));
+        let e = Experiment::parse(r#"{"name":"x"}"#).unwrap_err();
+        assert!(e.contains("missing field \"workload\""), "{e}");
+        let e = Experiment::parse(
+            r#"{"name":"x","workload":{"mini":[1]},"common":[],"limits":{},"mem":{},"policies":[]}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("workload.mini"), "{e}");
+    }
+
+    #[test]
+    fn matrix_orders_limits_policies_reps() {
+        let e = Experiment::parse(
+            r#"{"name":"t","workload":{"mini":["workload=thrash"]},"common":["zswap.enabled=1"],
+                "limits":{"mini":[["a",["memcg.max=8M"]],["b",["memcg.max=16M"]]]},"mem":{"mini":"512M"},
+                "policies":[["base",[]],["p",["swap.zswap_bypass=1"]]]}"#,
+        )
+        .unwrap();
+        let m = matrix(&e, "mini", 2).unwrap();
+        assert_eq!(m.len(), 8);
+        assert_eq!(
+            (m[0].limit.as_str(), m[0].policy.as_str(), m[0].rep),
+            ("a", "base", 0)
+        );
+        assert_eq!(m[3].knobs.last().unwrap(), "swap.zswap_bypass=1");
+        assert!(matrix(&e, "full", 1)
+            .unwrap_err()
+            .contains("no workload for scale 'full'"));
+    }
+}
