@@ -6,8 +6,9 @@
 //! of them still costs a (minor) fault when first touched. Map-around maps
 //! them right away:
 //!
-//! - `cached` (the PoC): after the faulting PTE is mapped, walk the
-//!   `1 << page_cluster` PTEs around it, clamped to the VMA and to the
+//! - `cached` (the PoC): after the faulting PTE is mapped, walk the PTEs
+//!   from `2^page_cluster - 1` pages before it to `2^page_cluster` pages
+//!   after it (the PoC's `nr_around` window), clamped to the VMA and to the
 //!   page-table page (one PTE table, as the PoC holds one PTL), and map
 //!   every neighbour that is an exclusive swap entry whose swap-cache page
 //!   is uptodate, unlocked and not under writeback.

@@ -193,6 +193,9 @@ fn do_swap_page(
     let Some((entry, is_exclusive)) = pte_to_swp_entry(orig_pte) else {
         return Err(FaultError::UnknownPte(orig_pte.raw()));
     };
+    // Neighbours recorded by an earlier fault that ended early belong to
+    // that fault, not to this one.
+    st.ra_batch.clear();
     let (pfn, kind) = match swap_cache_get_folio(st, entry) {
         Some(pfn) => {
             swap_update_readahead(st, pfn, mm, address);

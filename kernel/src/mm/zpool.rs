@@ -43,6 +43,8 @@ impl Handle {
 /// One frame of a class: which slots are taken.
 #[derive(Debug)]
 struct PoolPage {
+    /// The size class this frame is cut into.
+    class: usize,
     used: u128,
     nr_used: u32,
     is_on_partial: bool,
@@ -124,7 +126,14 @@ impl ZPool {
     fn page_with_room(&mut self, class: usize) -> Result<Pfn, OutOfMemory> {
         while let Some(&pfn) = self.classes[class].partial.last() {
             match self.pages.get(&pfn) {
-                Some(p) if p.is_on_partial && (p.nr_used as usize) < slots_per_page(class) => {
+                // A stale entry may name a frame that was freed and is now
+                // reused by another class: it must be ours, on the list,
+                // and not full.
+                Some(p)
+                    if p.class == class
+                        && p.is_on_partial
+                        && (p.nr_used as usize) < slots_per_page(class) =>
+                {
                     return Ok(pfn)
                 }
                 _ => {
@@ -136,6 +145,7 @@ impl ZPool {
         self.pages.insert(
             pfn,
             PoolPage {
+                class,
                 used: 0,
                 nr_used: 0,
                 is_on_partial: true,
@@ -172,6 +182,7 @@ impl ZPool {
         self.nr_objects -= 1;
         if page.nr_used == 0 {
             self.pages.remove(&h.pfn());
+            self.classes[class].partial.retain(|&p| p != h.pfn());
             free_page(pfn_to_pa(h.pfn()));
         } else if !page.is_on_partial {
             page.is_on_partial = true;
@@ -189,6 +200,30 @@ impl Default for ZPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression test: a frame freed by one class and handed back to the
+    /// pool for another class must not be reused through a stale entry of
+    /// the first class (objects would overlap).
+    #[test_case]
+    fn freed_frame_reused_by_another_class_is_not_shared() {
+        let mut pool = ZPool::new();
+        let small = [1u8; 20];
+        let h = pool.store(&small).unwrap();
+        pool.free(h, small.len());
+        let big = [2u8; 1000];
+        let hb = pool.store(&big).unwrap(); // likely the same frame again
+        let hs = pool.store(&small).unwrap();
+        assert!(
+            hs.pfn() != hb.pfn() || hs.class() == hb.class(),
+            "two classes share a frame"
+        );
+        assert_eq!(
+            pool.read(hb, 1000),
+            &big[..],
+            "the big object was overwritten"
+        );
+        assert_eq!(pool.read(hs, 20), &small[..]);
+    }
 
     #[test_case]
     fn objects_pack_into_pages_and_pages_return() {

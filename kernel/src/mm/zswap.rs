@@ -204,6 +204,14 @@ impl Zswap {
         }
     }
 
+    /// Puts an entry back at the young end of the LRU after a writeback
+    /// attempt that did not happen (Linux rotates before trying).
+    fn requeue(&mut self, offset: u32) {
+        if let Some(e) = self.entries.get(&offset) {
+            self.lru.push_back((offset, e.seq));
+        }
+    }
+
     /// The oldest live entry, for writeback. With `second_chance`, a
     /// referenced entry is cleared and rotated instead (the shrinker).
     fn pop_oldest(&mut self, second_chance: bool) -> Option<u32> {
@@ -283,7 +291,8 @@ pub fn zswap_writeback_entry(st: &mut MmState, offset: u32) -> bool {
 pub fn shrink_pool(st: &mut MmState) {
     let mut failures = 0;
     while failures < 16 {
-        let Some(swap) = st.swap.as_mut() else {
+        // zram has no disk to write back to.
+        let Some(swap) = st.swap.as_mut().filter(|s| !s.is_synchronous()) else {
             return;
         };
         if !swap.zswap.needs_shrink() {
@@ -293,6 +302,7 @@ pub fn shrink_pool(st: &mut MmState) {
             return;
         };
         if !zswap_writeback_entry(st, offset) {
+            st.swap.as_mut().expect("swap").zswap.requeue(offset);
             failures += 1;
         }
     }
@@ -304,7 +314,7 @@ pub fn shrink_pool(st: &mut MmState) {
 pub fn zswap_shrinker_scan(st: &mut MmState, nr: usize) -> usize {
     let mut done = 0;
     for _ in 0..nr {
-        let Some(swap) = st.swap.as_mut() else {
+        let Some(swap) = st.swap.as_mut().filter(|s| !s.is_synchronous()) else {
             break;
         };
         if !swap.zswap.shrinker_enabled {
@@ -313,7 +323,11 @@ pub fn zswap_shrinker_scan(st: &mut MmState, nr: usize) -> usize {
         let Some(offset) = swap.zswap.pop_oldest(true) else {
             break;
         };
-        done += usize::from(zswap_writeback_entry(st, offset));
+        if zswap_writeback_entry(st, offset) {
+            done += 1;
+        } else {
+            st.swap.as_mut().expect("swap").zswap.requeue(offset);
+        }
     }
     done
 }

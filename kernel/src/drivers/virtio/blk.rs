@@ -120,7 +120,8 @@ pub struct VirtioBlk {
     in_flight: usize,
     irq: Option<u8>,
     /// While plugged, submissions are not announced (Linux `blk_start_plug`).
-    is_plugged: bool,
+    /// Nesting depth of [`Self::plug`]; 0 = requests go out at once.
+    plug_depth: u32,
 }
 
 /// One request on its way through the device.
@@ -167,7 +168,7 @@ impl VirtioBlk {
             last_deadline: 0,
             in_flight: 0,
             irq,
-            is_plugged: false,
+            plug_depth: 0,
             unannounced: Vec::new(),
         })
     }
@@ -200,23 +201,27 @@ impl VirtioBlk {
         &self.dev.pci
     }
 
-    /// Linux `blk_start_plug`: hold notifications until [`Self::unplug`].
+    /// Linux `blk_start_plug`: hold requests until the matching
+    /// [`Self::unplug`]. Plugs nest (reclaim may run inside a readahead
+    /// batch); the outermost unplug sends the batch.
     pub fn plug(&mut self) {
-        self.is_plugged = true;
+        self.plug_depth += 1;
     }
 
-    /// Linux `blk_finish_plug`: announce everything submitted while plugged.
+    /// Linux `blk_finish_plug`: send everything submitted while plugged.
     pub fn unplug(&mut self) {
-        self.is_plugged = false;
-        if !self.unannounced.is_empty() {
+        self.plug_depth = self.plug_depth.saturating_sub(1);
+        if self.plug_depth == 0 && !self.unannounced.is_empty() {
             self.announce();
         }
     }
 
-    /// Notifies the device of the queued requests. Their modelled service
-    /// starts now: a plugged batch reaches the device together, as a real
-    /// one does at `blk_finish_plug`, so it also completes together.
+    /// Publishes the queued requests to the device and notifies it. Their
+    /// modelled service starts now: a plugged batch reaches the device
+    /// together, as a real one does at `blk_finish_plug`, so it also
+    /// completes together.
     fn announce(&mut self) {
+        self.queue.publish();
         let now = rdtsc();
         for head in self.unannounced.drain(..) {
             let req = self.tokens[head as usize].as_mut().expect("queued request");
@@ -289,7 +294,7 @@ impl VirtioBlk {
         });
         self.unannounced.push(head);
         self.in_flight += 1;
-        if !self.is_plugged {
+        if self.plug_depth == 0 {
             self.announce();
         }
         Ok(())
@@ -335,8 +340,9 @@ impl VirtioBlk {
     /// a clear message if the device stops answering.
     pub fn wait_and_poll(&mut self, mut done: impl FnMut(u64, Result<(), BlkError>)) -> usize {
         assert!(self.in_flight > 0, "waiting for I/O with nothing in flight");
+        // Waiting on a request that never reached the device would hang.
         if !self.unannounced.is_empty() {
-            self.unplug();
+            self.announce();
         }
         let start = rdtsc();
         loop {

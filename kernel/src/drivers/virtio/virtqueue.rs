@@ -115,8 +115,9 @@ impl SplitQueue {
         }
     }
 
-    /// Puts a chain in the table and publishes it. Returns its head, or
-    /// `None` if there are not enough free descriptors.
+    /// Puts a chain in the table and the available ring (not yet visible
+    /// to the device: see [`Self::publish`]). Returns its head, or `None`
+    /// if there are not enough free descriptors.
     pub fn add_chain(&mut self, bufs: &[Buffer]) -> Option<u16> {
         if bufs.is_empty() || bufs.len() > self.num_free as usize {
             return None;
@@ -145,11 +146,17 @@ impl SplitQueue {
         // SAFETY: the avail page is ours; ring[slot] is at 4 + 2*slot.
         unsafe { Self::ptr::<u16>(self.avail_pa, 4 + 2 * slot).write_volatile(head) };
         self.avail_idx = self.avail_idx.wrapping_add(1);
-        // The ring entry must be visible before the index that publishes it.
+        Some(head)
+    }
+
+    /// Makes every chain added so far visible to the device (writes
+    /// `avail.idx`). Until then the device cannot see them, even if it
+    /// polls the ring; this is what lets a plugged batch stay queued.
+    pub fn publish(&mut self) {
+        // The ring entries must be visible before the index that publishes them.
         fence(Ordering::Release);
         // SAFETY: avail.idx is at offset 2 of our avail page.
         unsafe { Self::ptr::<u16>(self.avail_pa, 2).write_volatile(self.avail_idx) };
-        Some(head)
     }
 
     /// Tells the device there is new work in the available ring.
