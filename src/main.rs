@@ -16,11 +16,13 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
   --swap SIZE       swap disk (virtio-blk), a sparse file (default 1G; 0 = none)
   --timeout SECS    kill QEMU after this long (default 300)
   --gdb             start halted with a gdb stub on :1234 (prints the gdb command)
+  --trace FILE      a page trace for workload=trace (repeatable: one task each)
   --virtio-transitional
                     attach the swap disk as a transitional virtio device
                     (1af4:1001) instead of a modern-only one (1af4:1042)
 
        faultline bench faults|zswap [--set key=value]...
+       faultline trace import [--max-accesses N] LACKEY_LOG|- OUTPUT
 
   bench faults      cycles per major fault and per swap-cache-hit fault, at a
                     16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
@@ -50,6 +52,7 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
             "--json" => json = true,
             "--gdb" => opts.gdb = true,
             "--virtio-transitional" => opts.virtio_transitional = true,
+            "--trace" => opts.traces.push(value("--trace").into()),
             "--swap" => {
                 let v = value("--swap");
                 opts.swap_bytes = faultline::parse_size(&v)
@@ -201,12 +204,53 @@ fn lab(args: &[String]) {
     }
 }
 
+fn trace(args: &[String]) {
+    if args.first().map(String::as_str) != Some("import") {
+        fail(&format!("trace: expected 'import'\n\n{USAGE}"));
+    }
+    let mut max = 1usize << 20;
+    let mut paths = Vec::new();
+    let mut it = args[1..].iter();
+    while let Some(a) = it.next() {
+        if a == "--max-accesses" {
+            let v = it.next().cloned().unwrap_or_default();
+            max = v.parse().ok().filter(|n| *n > 0).unwrap_or_else(|| {
+                fail(&format!(
+                    "--max-accesses {v}: expected a whole number above 0"
+                ))
+            });
+        } else {
+            paths.push(a.clone());
+        }
+    }
+    let [input, output] = paths.as_slice() else {
+        fail(&format!("trace import: expected an input (lackey log, or - for stdin) and an output file\n\n{USAGE}"));
+    };
+    let trace = if input == "-" {
+        faultline::trace::import(std::io::stdin().lock(), max)
+    } else {
+        let f = std::fs::File::open(input).unwrap_or_else(|e| fail(&format!("{input}: {e}")));
+        faultline::trace::import(std::io::BufReader::new(f), max)
+    }
+    .unwrap_or_else(|e| fail(&format!("{input}: {e}")));
+    let bytes = faultline::trace::encode(&trace);
+    std::fs::write(output, &bytes).unwrap_or_else(|e| fail(&format!("{output}: {e}")));
+    eprintln!(
+        "trace: {} page accesses over {} distinct pages ({} MiB footprint) -> {output} ({} bytes)",
+        trace.accesses.len(),
+        trace.n_pages,
+        trace.n_pages as u64 * 4096 >> 20,
+        bytes.len()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("run") => {}
         Some("bench") => return bench(&args[1..]),
         Some("lab") => return lab(&args[1..]),
+        Some("trace") => return trace(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return;

@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub swap_bytes: u64,
     /// Attach the swap disk as a transitional virtio device (1af4:1001).
     pub virtio_transitional: bool,
+    /// Page traces for `workload=trace` (fw_cfg `opt/faultline/traceN`).
+    pub traces: Vec<PathBuf>,
     pub timeout: Duration,
     pub gdb: bool,
     /// Copy the serial log to stderr while the kernel runs.
@@ -36,6 +38,7 @@ impl Default for RunOptions {
             mem_mib: 512,
             swap_bytes: DEFAULT_SWAP_BYTES,
             virtio_transitional: false,
+            traces: Vec::new(),
             timeout: Duration::from_secs(300),
             gdb: false,
             echo_serial: true,
@@ -122,6 +125,13 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     qemu.virtio_transitional = opts.virtio_transitional;
     qemu.fw_cfg_files
         .push(("opt/faultline/config".into(), config_file.clone()));
+    for (i, t) in opts.traces.iter().enumerate() {
+        if !t.is_file() {
+            return Err(format!("--trace {}: no such file", t.display()));
+        }
+        qemu.fw_cfg_files
+            .push((format!("opt/faultline/trace{i}"), t.clone()));
+    }
     if opts.gdb {
         print_gdb_help(elf);
     }

@@ -376,7 +376,10 @@ mod tests {
         ));
         assert!(msg.contains("K, M or G"), "{msg}");
         let e = Config::parse("workload=compile-everything").unwrap_err();
-        assert!(e.to_string().contains("one of: smoke, thrash"), "{e}");
+        assert!(
+            e.to_string().contains("one of: smoke, thrash, trace"),
+            "{e}"
+        );
         let e = Config::parse("swap.readahead=always").unwrap_err();
         assert!(e.to_string().contains("one of: vma, cluster, off"), "{e}");
     }

@@ -12,9 +12,9 @@ const BOOL: KnobKind = KnobKind::Enum(&["0", "1"]);
 pub static KNOBS: &[KnobSpec] = &[
     KnobSpec {
         name: "workload",
-        kind: KnobKind::Enum(&["smoke", "thrash"]),
+        kind: KnobKind::Enum(&["smoke", "thrash", "trace"]),
         default: "smoke",
-        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read",
+        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read; trace: replay the traces passed with faultline run --trace, one task each, workload.passes times",
     },
     KnobSpec {
         name: "workload.size",

@@ -6,6 +6,7 @@ pub mod measured;
 pub mod setup;
 pub mod smoke;
 pub mod thrash;
+pub mod trace;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -61,6 +62,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let mut result = match config.word("workload") {
         "smoke" => smoke::run(config)?,
         "thrash" => thrash::run(config)?,
+        "trace" => trace::run(config)?,
         other => unreachable!("knob registry admitted unknown workload {other}"),
     };
     result.totalram_pages = page_alloc::totalram_pages() as u64;

@@ -1,0 +1,223 @@
+//! `workload=trace`: replays page-level traces of real programs, one
+//! address space per trace, recorded with valgrind lackey and converted by
+//! `faultline trace import` (format: see src/trace.rs on the host).
+//!
+//! The host passes the traces as fw_cfg files `opt/faultline/trace0`,
+//! `trace1`, ... (`faultline run --trace FILE`, repeatable). Task `i`
+//! replays trace `i` `workload.passes` times, `SLICE_ACCESSES` accesses at
+//! a time in turn with the others. A write gives the page a new pattern
+//! (seed, task, page, write count); a read verifies the page, including
+//! pages never written, which must read as zeros.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::thrash::SLICE_ACCESSES;
+use super::{fill_page, mix64, verify_page, WorkloadError, WorkloadResult, WORKLOAD_BASE};
+use crate::arch::cpu::rdtsc;
+use crate::drivers::fw_cfg;
+use crate::knobs::Config;
+use crate::mm::mm_types::{new_anon_mm, switch_mm};
+use crate::mm::PAGE_SIZE;
+
+const MAGIC: &[u8; 8] = b"FLTRACE1";
+const VERSION: u32 = 1;
+const FLAG_LZ4: u32 = 1;
+const WRITE_BIT: u32 = 1 << 31;
+/// Traces larger than this are refused (they live on the kernel heap).
+const MAX_ACCESSES: usize = 4 << 20;
+/// At most this many traces (tasks).
+const MAX_TRACES: usize = 64;
+
+/// A parsed trace. The accesses stay in the decompressed payload (one
+/// copy on the kernel heap).
+pub struct Trace {
+    pub n_pages: u32,
+    payload: Vec<u8>,
+}
+
+impl Trace {
+    pub fn len(&self) -> usize {
+        (self.payload.len() - 8) / 4
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Access `k`: page index, with bit 31 set for a write.
+    pub fn access(&self, k: usize) -> u32 {
+        let b = &self.payload[8 + 4 * k..12 + 4 * k];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+}
+
+/// What is wrong with a trace, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceError {
+    pub offset: usize,
+    pub expected: String,
+}
+
+fn err(offset: usize, expected: impl Into<String>) -> TraceError {
+    TraceError {
+        offset,
+        expected: expected.into(),
+    }
+}
+
+fn u32_at(b: &[u8], off: usize, what: &str) -> Result<u32, TraceError> {
+    b.get(off..off + 4)
+        .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+        .ok_or_else(|| err(off, format!("{what} (the file ends here)")))
+}
+
+/// Parses and checks a trace file.
+pub fn parse(bytes: &[u8]) -> Result<Trace, TraceError> {
+    if bytes.get(..8) != Some(&MAGIC[..]) {
+        return Err(err(0, "the magic \"FLTRACE1\""));
+    }
+    let version = u32_at(bytes, 8, "the version")?;
+    if version != VERSION {
+        return Err(err(8, format!("version {VERSION}, found {version}")));
+    }
+    let flags = u32_at(bytes, 12, "the flags")?;
+    let len = u32_at(bytes, 16, "the payload length")? as usize;
+    if len > 8 + 4 * MAX_ACCESSES {
+        return Err(err(
+            16,
+            format!(
+                "a payload of at most {} bytes, found {len}",
+                8 + 4 * MAX_ACCESSES
+            ),
+        ));
+    }
+    let heap_free = crate::mm::heap::size_bytes() - crate::mm::heap::used_bytes();
+    if len > heap_free / 2 {
+        return Err(err(16, format!("a payload that fits the kernel heap ({heap_free} bytes free; give the machine more memory with --mem), found {len}")));
+    }
+    let payload = if flags & FLAG_LZ4 != 0 {
+        let mut out = alloc::vec![0u8; len];
+        match lz4_flex::block::decompress_into(&bytes[20..], &mut out) {
+            Ok(n) if n == len => out,
+            _ => return Err(err(20, format!("an lz4 block of {len} bytes"))),
+        }
+    } else {
+        bytes[20..].to_vec()
+    };
+    let n_pages = u32_at(&payload, 0, "the page count")?;
+    let n = u32_at(&payload, 4, "the access count")? as usize;
+    if payload.len() != 8 + 4 * n {
+        return Err(err(
+            20,
+            format!(
+                "{} payload bytes for {n} accesses, found {}",
+                8 + 4 * n,
+                payload.len()
+            ),
+        ));
+    }
+    let trace = Trace { n_pages, payload };
+    if let Some(i) = (0..n).find(|&i| trace.access(i) & !WRITE_BIT >= n_pages) {
+        return Err(err(
+            8 + 4 * i,
+            format!("a page index below {n_pages} (offset in the payload)"),
+        ));
+    }
+    Ok(trace)
+}
+
+/// Reads every `opt/faultline/traceN` the host passed.
+fn load_traces() -> Result<Vec<Trace>, WorkloadError> {
+    let mut traces = Vec::new();
+    for i in 0..MAX_TRACES {
+        let Some(bytes) = fw_cfg::read_file(&format!("opt/faultline/trace{i}")) else {
+            break;
+        };
+        let t = parse(&bytes).map_err(|e| {
+            WorkloadError(format!(
+                "trace {i}: at byte offset {}: expected {}",
+                e.offset, e.expected
+            ))
+        })?;
+        traces.push(t);
+    }
+    if traces.is_empty() {
+        return Err(WorkloadError(
+            "workload=trace needs at least one trace: faultline run --trace FILE (see faultline trace import)".into(),
+        ));
+    }
+    Ok(traces)
+}
+
+fn tag(seed: u64, task: u64, page: u64, count: u32) -> u64 {
+    mix64(seed) ^ (task << 56) ^ (page << 20) ^ count as u64 ^ 0x7ace
+}
+
+pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
+    let traces = load_traces()?;
+    let seed = config.number("workload.seed");
+    let passes = config.number("workload.passes");
+    let mut tasks = Vec::new();
+    for (i, t) in traces.iter().enumerate() {
+        let mm = new_anon_mm(
+            &format!("trace-{i}"),
+            WORKLOAD_BASE,
+            t.n_pages as u64 * PAGE_SIZE,
+        )
+        .map_err(|e| WorkloadError(e.into()))?;
+        tasks.push((mm, alloc::vec![0u32; t.n_pages as usize], 0usize));
+    }
+    let (mut checked, mut corrupt) = (0u64, 0u64);
+    let start = rdtsc();
+    loop {
+        let mut busy = false;
+        for (i, (mm, writes, pos)) in tasks.iter_mut().enumerate() {
+            let t = &traces[i];
+            let total = t.len() * passes as usize;
+            if *pos >= total {
+                continue;
+            }
+            busy = true;
+            switch_mm(Some(mm));
+            let end = (*pos + SLICE_ACCESSES as usize).min(total);
+            for k in *pos..end {
+                let a = t.access(k % t.len());
+                let page = (a & !WRITE_BIT) as u64;
+                let va = WORKLOAD_BASE + page * PAGE_SIZE;
+                let count = writes[page as usize];
+                if a & WRITE_BIT != 0 {
+                    // SAFETY: the page is inside this task's VMA, whose
+                    // address space is current.
+                    unsafe { fill_page(va, tag(seed, i as u64, page, count + 1)) };
+                    writes[page as usize] = count + 1;
+                    continue;
+                }
+                // SAFETY: as above.
+                let ok = if count == 0 {
+                    unsafe { (va as *const u64).read_volatile() == 0 }
+                } else {
+                    unsafe { verify_page(va, tag(seed, i as u64, page, count)) }
+                };
+                checked += 1;
+                corrupt += u64::from(!ok);
+            }
+            *pos = end;
+        }
+        if !busy {
+            break;
+        }
+    }
+    let elapsed_cycles = rdtsc() - start;
+    let measured = super::measured::capture();
+    switch_mm(None);
+    drop(tasks);
+    Ok(WorkloadResult {
+        elapsed_cycles,
+        checked_pages: checked,
+        corrupt_pages: corrupt,
+        measured: Some(measured),
+        ..WorkloadResult::default()
+    })
+}

@@ -1,0 +1,89 @@
+//! Trace replay of real programs, and clear errors for bad traces.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn faultline(args: &[&str]) -> Output {
+    if let Err(e) = boot::find_qemu() {
+        panic!("these tests boot QEMU: {e}");
+    }
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("faultline runs")
+}
+
+fn shipped(name: &str) -> String {
+    format!("{}/traces/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn shipped_traces_decode() {
+    for name in ["cc1-O2.fltrace", "sort.fltrace"] {
+        let t = faultline::trace::decode(&std::fs::read(shipped(name)).unwrap()).unwrap();
+        assert!(t.n_pages > 500 && t.accesses.len() == 1_000_000, "{name}");
+    }
+}
+
+#[test]
+fn replaying_two_real_programs_swaps_and_stays_intact() {
+    let (cc1, sort) = (shipped("cc1-O2.fltrace"), shipped("sort.fltrace"));
+    let out = faultline(&[
+        "run",
+        "--json",
+        "--trace",
+        &cc1,
+        "--trace",
+        &sort,
+        "--set",
+        "workload=trace",
+        "--set",
+        "memcg.max=3M",
+        "--set",
+        "zswap.enabled=1",
+        "--set",
+        "zswap.max_pool_percent=1",
+        "--set",
+        "workload.passes=1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["integrity"]["corrupt_pages"], 0);
+    assert!(
+        v["vmstat"]["zswpout"].as_u64().unwrap() > 0,
+        "{}",
+        v["vmstat"]
+    );
+    assert!(v["vmstat"]["pgmajfault"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_malformed_trace_names_the_offset() {
+    let dir = std::env::temp_dir().join(format!("faultline-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bytes = std::fs::read(shipped("sort.fltrace")).unwrap();
+    bytes[8] = 7; // version
+    let bad = dir.join("bad.fltrace");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = faultline(&[
+        "run",
+        "--trace",
+        bad.to_str().unwrap(),
+        "--set",
+        "workload=trace",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("trace 0: at byte offset 8: expected version 1, found 7"),
+        "{err}"
+    );
+    let out = faultline(&["run", "--set", "workload=trace"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs at least one trace"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
