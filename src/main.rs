@@ -239,7 +239,7 @@ fn trace(args: &[String]) {
         "trace: {} page accesses over {} distinct pages ({} MiB footprint) -> {output} ({} bytes)",
         trace.accesses.len(),
         trace.n_pages,
-        trace.n_pages as u64 * 4096 >> 20,
+        (trace.n_pages as u64 * 4096) >> 20,
         bytes.len()
     );
 }

@@ -12,9 +12,9 @@ const BOOL: KnobKind = KnobKind::Enum(&["0", "1"]);
 pub static KNOBS: &[KnobSpec] = &[
     KnobSpec {
         name: "workload",
-        kind: KnobKind::Enum(&["smoke", "thrash", "trace"]),
+        kind: KnobKind::Enum(&["smoke", "thrash", "trace", "compile"]),
         default: "smoke",
-        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read; trace: replay the traces passed with faultline run --trace, one task each, workload.passes times",
+        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read; trace: replay the traces passed with faultline run --trace, one task each, workload.passes times; compile: workload.tasks slots run workload.passes compile-like jobs each (load, parse, optimize, codegen, link, exit)",
     },
     KnobSpec {
         name: "workload.size",

@@ -2,6 +2,7 @@
 //! `workload` knob. Each one checks the content of every page it reads
 //! back, so a lost or stale page shows up as a corrupt page.
 
+pub mod compile;
 pub mod measured;
 pub mod setup;
 pub mod smoke;
@@ -62,6 +63,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let mut result = match config.word("workload") {
         "smoke" => smoke::run(config)?,
         "thrash" => thrash::run(config)?,
+        "compile" => compile::run(config)?,
         "trace" => trace::run(config)?,
         other => unreachable!("knob registry admitted unknown workload {other}"),
     };
