@@ -1,25 +1,19 @@
 //! `faultline run` as a user runs it: the JSON result, and clear errors
 //! for bad knobs.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::stderr;
 use serde_json::Value;
 
+/// Runs `faultline` and times it.
 fn faultline(args: &[&str]) -> (Output, Duration) {
-    if let Err(e) = boot::find_qemu() {
-        panic!("these tests boot QEMU: {e}");
-    }
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("faultline runs");
+    let out = common::faultline(args);
     (out, start.elapsed())
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -2,36 +2,9 @@
 //! readahead on and the bypass off, with zswap on and off, at
 //! `vm.page_cluster` 1 and 3 (the acceptance matrix).
 
-use std::process::Command;
+mod common;
 
-use serde_json::Value;
-
-fn run(knobs: &[String]) -> Value {
-    if let Err(e) = boot::find_qemu() {
-        panic!("these tests boot QEMU: {e}");
-    }
-    let mut args = vec!["run".to_string(), "--json".to_string()];
-    for k in knobs {
-        args.push("--set".into());
-        args.push(k.clone());
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(&args)
-        .output()
-        .expect("faultline runs");
-    assert!(
-        out.status.success(),
-        "{knobs:?}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
-}
-
-fn c(v: &Value, name: &str) -> u64 {
-    v["vmstat"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no counter {name}"))
-}
+use common::{counter as c, run_json as run};
 
 fn matrix_cell(zswap: u8, page_cluster: u8) {
     let knobs = |mode: &str| -> Vec<String> {

@@ -1,45 +1,16 @@
 //! The swap path as a user runs it: the thrash workload over a memory
 //! limit, with each readahead mode, and the failures a user can cause.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::{counter, faultline, run_json};
 use serde_json::Value;
-
-fn faultline(args: &[&str]) -> Output {
-    if let Err(e) = boot::find_qemu() {
-        panic!("these tests boot QEMU: {e}");
-    }
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("faultline runs")
-}
 
 /// The acceptance command, plus `extra` knobs.
 fn thrash(extra: &[&str]) -> Value {
-    let mut args = vec![
-        "run",
-        "--json",
-        "--set",
-        "memcg.max=32M",
-        "--set",
-        "workload=thrash",
-        "--set",
-        "workload.size=96M",
-    ];
-    for knob in extra {
-        args.extend(["--set", knob]);
-    }
-    let out = faultline(&args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{extra:?} failed:\n{stderr}");
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
-}
-
-fn counter(v: &Value, name: &str) -> u64 {
-    v["vmstat"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no counter {name}"))
+    let mut knobs = vec!["memcg.max=32M", "workload=thrash", "workload.size=96M"];
+    knobs.extend_from_slice(extra);
+    run_json(&knobs)
 }
 
 fn assert_swapped_and_intact(v: &Value, what: &str) {

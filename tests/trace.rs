@@ -1,18 +1,9 @@
 //! Trace replay of real programs, and clear errors for bad traces.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::faultline;
 use serde_json::Value;
-
-fn faultline(args: &[&str]) -> Output {
-    if let Err(e) = boot::find_qemu() {
-        panic!("these tests boot QEMU: {e}");
-    }
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("faultline runs")
-}
 
 fn shipped(name: &str) -> String {
     format!("{}/traces/{name}", env!("CARGO_MANIFEST_DIR"))

@@ -8,33 +8,10 @@
 //! the compressed pool (charged to the cgroup) inside the limit while a
 //! minority of pages spills to disk, as in the seed's setup.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::{counter as c, faultline, run_json as run};
 use serde_json::Value;
-
-fn faultline(args: &[&str]) -> Output {
-    if let Err(e) = boot::find_qemu() {
-        panic!("these tests boot QEMU: {e}");
-    }
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("faultline runs")
-}
-
-fn run(knobs: &[&str]) -> Value {
-    let mut args = vec!["run", "--json"];
-    for k in knobs {
-        args.extend(["--set", k]);
-    }
-    let out = faultline(&args);
-    assert!(
-        out.status.success(),
-        "{knobs:?}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
-}
 
 const SEED_LIKE: [&str; 6] = [
     "zswap.enabled=1",
@@ -44,12 +21,6 @@ const SEED_LIKE: [&str; 6] = [
     "workload.pattern=runs",
     "zswap.max_pool_percent=5",
 ];
-
-fn c(v: &Value, name: &str) -> u64 {
-    v["vmstat"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no counter {name}"))
-}
 
 fn hit_ratio(v: &Value) -> f64 {
     c(v, "swap_ra_hit") as f64 / c(v, "swap_ra").max(1) as f64
