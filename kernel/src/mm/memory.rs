@@ -67,7 +67,7 @@ impl fmt::Display for FaultError {
 pub fn handle_mm_fault(address: u64, flags: FaultFlags) -> Result<(), FaultError> {
     let mm = current_mm_id().ok_or(FaultError::NoMm)?;
     let start = rdtsc();
-    let kind = with_mm_state(|st| {
+    with_mm_state(|st| {
         let vma = st.find_vma(mm, address).ok_or(FaultError::NoVma)?;
         access_error(&vma, flags)?;
         let kind = handle_pte_fault(st, mm, &vma, page_align_down(address), flags)?;
@@ -76,9 +76,8 @@ pub fn handle_mm_fault(address: u64, flags: FaultFlags) -> Result<(), FaultError
         }
         // io-complete map-around's bottom half, outside the timed part.
         run_deferred_maps(st);
-        Ok(kind)
+        Ok(())
     })?;
-    let _ = kind;
     count_vm_event(VmEvent::PgFault);
     Ok(())
 }

@@ -104,7 +104,7 @@ fn int_sqrt(x: usize) -> usize {
 
 /// Linux `shrink_lruvec` (anon lists only): returns pages reclaimed.
 fn shrink_lruvec(st: &mut MmState, priority: u32, nr_to_reclaim: usize) -> usize {
-    let mut nr_scan = (st.lru.len() >> priority).max(if priority == 0 { st.lru.len() } else { 0 });
+    let mut nr_scan = st.lru.len() >> priority;
     let mut reclaimed = 0;
     while nr_scan > 0 && reclaimed < nr_to_reclaim {
         let batch = nr_scan.min(SWAP_CLUSTER_MAX);

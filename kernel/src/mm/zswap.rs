@@ -184,6 +184,17 @@ impl Zswap {
         Ok(())
     }
 
+    /// Stores `src` for `offset` ignoring the pool limit: for putting back
+    /// a page whose writeback failed (its data exists nowhere else).
+    fn restore(&mut self, offset: u32, src: &[u8]) {
+        let limit = core::mem::replace(&mut self.max_pool_pages, u64::MAX);
+        let reached = core::mem::replace(&mut self.pool_reached_full, false);
+        let stored = self.store(offset, src);
+        self.max_pool_pages = limit;
+        self.pool_reached_full = reached;
+        stored.expect("re-storing a page that compressed before");
+    }
+
     /// Decompresses the entry of `offset` into `dst` and frees it (an
     /// exclusive load). `false` if the slot is not in zswap. A corrupt
     /// entry is a kernel bug and panics: silently returning would lose data.
@@ -273,13 +284,7 @@ pub fn zswap_writeback_entry(st: &mut MmState, offset: u32) -> bool {
         count_vm_event(VmEvent::Zswpwb);
     } else {
         // Put it back, over the limit if need be: losing it is not an option.
-        let limit = core::mem::replace(&mut swap.zswap.max_pool_pages, u64::MAX);
-        let reached = core::mem::replace(&mut swap.zswap.pool_reached_full, false);
-        swap.zswap
-            .store(offset, buf)
-            .expect("re-storing a page that compressed before");
-        swap.zswap.max_pool_pages = limit;
-        swap.zswap.pool_reached_full = reached;
+        swap.zswap.restore(offset, buf);
     }
     st.mem_map.get_mut(pa_to_pfn(pa)).clear(flags::WRITEBACK);
     free_page(pa);

@@ -24,7 +24,7 @@ use alloc::format;
 use alloc::vec::Vec;
 
 use super::thrash::SLICE_ACCESSES;
-use super::{fill_page, mix64, verify_page, WorkloadError, WorkloadResult, WORKLOAD_BASE};
+use super::{fill_page, mix64, verify_counted, WorkloadError, WorkloadResult, WORKLOAD_BASE};
 use crate::arch::cpu::rdtsc;
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
@@ -139,13 +139,8 @@ fn access(job: &mut Job, page: u64, is_write: bool, seed: u64) -> (u64, u64) {
         job.writes[page as usize] = count + 1;
         return (0, 0);
     }
-    let is_ok = if count == 0 {
-        // SAFETY: as above; a page never written reads as zeros.
-        unsafe { (va as *const u64).read_volatile() == 0 }
-    } else {
-        // SAFETY: as above.
-        unsafe { verify_page(va, tag(seed, job.id, page, count)) }
-    };
+    // SAFETY: as above.
+    let is_ok = unsafe { verify_counted(va, count, |c| tag(seed, job.id, page, c)) };
     (1, u64::from(!is_ok))
 }
 

@@ -169,6 +169,22 @@ pub unsafe fn fill_page(va: u64, tag: u64) {
     }
 }
 
+/// Checks a page read back by a workload that tracks write counts: a page
+/// written `count` times holds the pattern of `tag_of(count)`; a page
+/// never written (`count == 0`) must read as zeros (its first word is
+/// checked).
+///
+/// # Safety
+/// As for [`verify_page`].
+pub unsafe fn verify_counted(va: u64, count: u32, tag_of: impl FnOnce(u32) -> u64) -> bool {
+    if count == 0 {
+        // SAFETY: guaranteed by the caller.
+        return unsafe { (va as *const u64).read_volatile() } == 0;
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { verify_page(va, tag_of(count)) }
+}
+
 /// Checks that the page at `va` holds the pattern of `tag`.
 ///
 /// # Safety

@@ -14,7 +14,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::thrash::SLICE_ACCESSES;
-use super::{fill_page, mix64, verify_page, WorkloadError, WorkloadResult, WORKLOAD_BASE};
+use super::{fill_page, mix64, verify_counted, WorkloadError, WorkloadResult, WORKLOAD_BASE};
 use crate::arch::cpu::rdtsc;
 use crate::drivers::fw_cfg;
 use crate::knobs::Config;
@@ -195,11 +195,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
                     continue;
                 }
                 // SAFETY: as above.
-                let ok = if count == 0 {
-                    unsafe { (va as *const u64).read_volatile() == 0 }
-                } else {
-                    unsafe { verify_page(va, tag(seed, i as u64, page, count)) }
-                };
+                let ok = unsafe { verify_counted(va, count, |c| tag(seed, i as u64, page, c)) };
                 checked += 1;
                 corrupt += u64::from(!ok);
             }
