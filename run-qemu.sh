@@ -2,7 +2,7 @@
 # faultline's one command: sets up what a fresh machine lacks, then runs the
 # `faultline` CLI with your arguments.
 #
-#   ./run-qemu.sh                      default demonstration (smoke, 64 MiB)
+#   ./run-qemu.sh                      the main job: lab seed --scale mini (the seed table)
 #   ./run-qemu.sh run --set workload.size=128M --json
 #   ./run-qemu.sh run --gdb            start halted, print the gdb command
 #
@@ -32,6 +32,8 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
 fi
 
 if [ "$#" -eq 0 ]; then
-    set -- run --set workload=smoke --set workload.size=64M
+    # The main job: the seed thread's table from our own runs (a few
+    # minutes on 2 cores; files in lab-results/seed-mini).
+    set -- lab seed --scale mini
 fi
 exec cargo run --quiet -p faultline -- "$@"

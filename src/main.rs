@@ -7,7 +7,7 @@ use faultline::run::{run, RunOptions};
 
 const USAGE: &str = "\
 usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
-                     [--timeout SECS] [--gdb] [--virtio-transitional]
+                     [--timeout SECS] [--deterministic] [--gdb] [--virtio-transitional]
 
   --set key=value   a boot-time knob (repeatable); the kernel rejects unknown
                     knobs and bad values and lists the valid ones
@@ -15,6 +15,9 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
   --mem SIZE        guest RAM (default 512M)
   --swap SIZE       swap disk (virtio-blk), a sparse file (default 1G; 0 = none)
   --timeout SECS    kill QEMU after this long (default 300)
+  --deterministic   reproducible runs: QEMU -icount shift=0 (the TSC counts
+                    guest instructions) and sched.deterministic=1 (no
+                    interrupts); host load then changes nothing
   --gdb             start halted with a gdb stub on :1234 (prints the gdb command)
   --trace FILE      a page trace for workload=trace (repeatable: one task each)
   --virtio-transitional
@@ -51,6 +54,7 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
             "--set" => opts.knobs.push(value("--set")),
             "--json" => json = true,
             "--gdb" => opts.gdb = true,
+            "--deterministic" => opts.deterministic = true,
             "--virtio-transitional" => opts.virtio_transitional = true,
             "--trace" => opts.traces.push(value("--trace").into()),
             "--swap" => {

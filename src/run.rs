@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub traces: Vec<PathBuf>,
     pub timeout: Duration,
     pub gdb: bool,
+    /// Reproducible run: QEMU `-icount shift=0` (see `boot::QemuConfig`)
+    /// and the knob `sched.deterministic=1`.
+    pub deterministic: bool,
     /// Copy the serial log to stderr while the kernel runs.
     pub echo_serial: bool,
 }
@@ -41,6 +44,7 @@ impl Default for RunOptions {
             traces: Vec::new(),
             timeout: Duration::from_secs(300),
             gdb: false,
+            deterministic: false,
             echo_serial: true,
         }
     }
@@ -108,7 +112,11 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     let image = run_file("kernel", "img")?;
     boot::create_bios_image(elf, &image)?;
     let config_file = run_file("config", "txt")?;
-    write_config_file(&config_file, &opts.knobs)?;
+    let mut knobs = opts.knobs.clone();
+    if opts.deterministic && !knobs.iter().any(|k| k.starts_with("sched.deterministic=")) {
+        knobs.push("sched.deterministic=1".into());
+    }
+    write_config_file(&config_file, &knobs)?;
     let swap_disk = if opts.swap_bytes > 0 {
         let disk = run_file("swap", "img")?;
         boot::create_swap_disk(&disk, opts.swap_bytes)?;
@@ -121,6 +129,7 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     qemu.timeout = opts.timeout;
     qemu.echo_serial = opts.echo_serial;
     qemu.gdb = opts.gdb;
+    qemu.icount = opts.deterministic;
     qemu.swap_disk = swap_disk.clone();
     qemu.virtio_transitional = opts.virtio_transitional;
     qemu.fw_cfg_files

@@ -84,6 +84,10 @@ pub struct QemuConfig {
     /// Attach the swap disk as a transitional virtio device (1af4:1001)
     /// instead of a modern-only one (1af4:1042, `disable-legacy=on`).
     pub virtio_transitional: bool,
+    /// Deterministic clock (`-icount shift=0`): the TSC counts guest
+    /// instructions, one per nanosecond, so host load does not change
+    /// measured times.
+    pub icount: bool,
     /// Extra raw QEMU arguments.
     pub extra_args: Vec<String>,
 }
@@ -99,6 +103,7 @@ impl QemuConfig {
             echo_serial: false,
             swap_disk: None,
             virtio_transitional: false,
+            icount: false,
             extra_args: Vec::new(),
         }
     }
@@ -137,6 +142,10 @@ impl QemuConfig {
                 ",disable-legacy=on"
             };
             args.push(format!("virtio-blk-pci,drive=swap{legacy}"));
+        }
+        if self.icount {
+            args.push("-icount".into());
+            args.push("shift=0".into());
         }
         if self.gdb {
             args.push("-s".into());

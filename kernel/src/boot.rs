@@ -74,7 +74,7 @@ pub fn boot(info: &'static mut BootInfo, main: fn() -> !) -> ! {
     arch::idt::init();
     arch::pic::init();
     // A 100 Hz tick wakes I/O waits (interrupts stay off outside them).
-    arch::pit::init(100);
+    arch::pit::init(crate::sched::HZ);
     let phys_offset = info.physical_memory_offset.into_option();
     assert_eq!(
         phys_offset,

@@ -7,8 +7,9 @@
 //! [`knobs`] (boot-time policy switches), [`workload`], [`report`].
 //!
 //! Simplifications against Linux that hold everywhere: one CPU, no user mode
-//! (workloads run in ring 0 inside their own address space), no preemption,
-//! interrupts off, 4 KiB pages only for anonymous memory (no large folios).
+//! (workloads run in ring 0 inside their own address space, as [`sched`]
+//! tasks preempted only between two memory accesses), interrupts off in the
+//! kernel proper, 4 KiB pages only for anonymous memory (no large folios).
 
 #![no_std]
 #![cfg_attr(test, no_main)]
@@ -25,6 +26,7 @@ pub mod drivers;
 pub mod knobs;
 pub mod mm;
 pub mod report;
+pub mod sched;
 pub mod testing;
 pub mod workload;
 

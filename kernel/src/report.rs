@@ -3,7 +3,8 @@
 //! ```text
 //! FAULTLINE-RESULT {"status":"ok","config":{...},"vmstat":{...},
 //!   "elapsed_cycles":N,"integrity":{"checked_pages":N,"corrupt_pages":0},
-//!   "meminfo":{...},"memcg":{...},"swap":{...},"fault_latency":{...}}
+//!   "meminfo":{...},"memcg":{...},"swap":{...},"fault_latency":{...},
+//!   "calibration":{...},"sched":{...}}
 //! ```
 //!
 //! A configuration error is reported as `FAULTLINE-ERROR <message>`.
@@ -118,6 +119,18 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
             ("device_write_cycles", c.device_write_cycles),
         ],
     )?;
+    let s = crate::sched::stats();
+    out.write_str(",\"sched\":")?;
+    write_object(
+        out,
+        [
+            ("tasks", s.tasks),
+            ("context_switches", s.context_switches),
+            ("preemptions", s.preemptions),
+            ("io_sleeps", s.io_sleeps),
+            ("idle_cycles", s.idle_cycles),
+        ],
+    )?;
     out.write_char('}')
 }
 
@@ -136,10 +149,11 @@ fn render_mm(m: &Measured, out: &mut impl Write) -> fmt::Result {
     write!(out, ",\"peak_pages\":{}}}", m.memcg_peak_pages)?;
     write!(
         out,
-        ",\"swap\":{{\"device\":{},\"slots\":{},\"used_slots\":{}}}",
+        ",\"swap\":{{\"device\":{},\"slots\":{},\"used_slots\":{},\"late_completions\":{}}}",
         JsonStr(m.swap_device),
         m.swap_slots,
-        m.swap_used_slots
+        m.swap_used_slots,
+        crate::drivers::virtio::blk::late_completions()
     )?;
     render_zswap(m, out)?;
     out.write_str(",\"fault_latency\":{")?;

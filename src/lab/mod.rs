@@ -6,6 +6,13 @@
 //! scale, knobs common to every run, the memory limits, and the policies
 //! (a name and the knobs that differ from the baseline, which is the first
 //! policy).
+//!
+//! Every run is deterministic (`faultline run --deterministic`: QEMU
+//! `-icount` and `sched.deterministic=1`), so the same run gives the same
+//! numbers on any machine under any load. Repetition `k` runs with
+//! `workload.seed=k` (other job sizes, other access orders; the policies
+//! of one repetition see the same seed), so the min-max spread shows how
+//! much a figure depends on the particular build rather than on noise.
 
 pub mod report;
 
@@ -198,13 +205,16 @@ pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>
     for (limit, limit_knobs) in limits {
         for (policy, policy_knobs) in &exp.policies {
             for rep in 0..reps {
-                let knobs = workload
+                let mut knobs: Vec<String> = workload
                     .iter()
                     .chain(&exp.common)
                     .chain(limit_knobs)
                     .chain(policy_knobs)
                     .cloned()
                     .collect();
+                if !knobs.iter().any(|k| k.starts_with("workload.seed=")) {
+                    knobs.push(format!("workload.seed={}", rep + 1));
+                }
                 runs.push(RunSpec {
                     limit: limit.clone(),
                     policy: policy.clone(),
@@ -269,6 +279,7 @@ fn run_one(spec: &RunSpec, elf: &Path, mem_mib: u64) -> Result<RunResult, String
         knobs: spec.knobs.clone(),
         mem_mib,
         echo_serial: false,
+        deterministic: true,
         ..RunOptions::default()
     };
     let report = run_elf(&opts, elf)?;
@@ -356,7 +367,8 @@ mod tests {
             (m[0].limit.as_str(), m[0].policy.as_str(), m[0].rep),
             ("a", "base", 0)
         );
-        assert_eq!(m[3].knobs.last().unwrap(), "swap.zswap_bypass=1");
+        assert_eq!(m[3].knobs.last().unwrap(), "workload.seed=2");
+        assert!(m[3].knobs.contains(&"swap.zswap_bypass=1".to_string()));
         assert!(matrix(&e, "full", 1)
             .unwrap_err()
             .contains("no workload for scale 'full'"));

@@ -73,6 +73,15 @@ pub fn request_irq(irq: u8, handler: fn()) {
     }
 }
 
+/// Masks `irq` again (Linux `disable_irq`): the line stays silent.
+pub fn disable_irq(irq: u8) {
+    if irq < 8 {
+        outb(MASTER_DATA, inb(MASTER_DATA) | (1 << irq));
+    } else {
+        outb(SLAVE_DATA, inb(SLAVE_DATA) | (1 << (irq - 8)));
+    }
+}
+
 /// Acknowledges `irq` at the PIC(s).
 pub fn end_of_interrupt(irq: u8) {
     if irq >= 8 {

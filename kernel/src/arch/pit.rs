@@ -1,8 +1,9 @@
-//! The 8254 programmable interval timer, used only as a periodic tick that
-//! wakes the CPU from `hlt` while a task waits for I/O. That way a wait
+//! The 8254 programmable interval timer: the scheduler tick (it ends a
+//! task's time slice, see [`crate::sched::scheduler_tick`]), and a
+//! periodic wake-up from `hlt` while the CPU waits for I/O, so that a wait
 //! can notice a timeout even if the device never interrupts again.
 //!
-//! Simplification: no scheduler tick, no time keeping (the TSC measures).
+//! Simplification: no time keeping (the TSC measures).
 
 use x86_64::instructions::port::Port;
 
@@ -13,7 +14,9 @@ const COMMAND: u16 = 0x43;
 /// Legacy IRQ line of the PIT.
 pub const PIT_IRQ: u8 = 0;
 
-fn tick() {}
+fn tick() {
+    crate::sched::scheduler_tick();
+}
 
 /// Starts a periodic tick at about `hz` interrupts per second.
 pub fn init(hz: u32) {

@@ -35,6 +35,18 @@ pub static KNOBS: &[KnobSpec] = &[
         help: "thrash: number of tasks, each with its own address space and an equal share of workload.size",
     },
     KnobSpec {
+        name: "workload.jobs",
+        kind: KnobKind::U64 { min: 1, max: 64 },
+        default: "16",
+        help: "compile: parallel job slots, like make -jN (the seed built with -j16)",
+    },
+    KnobSpec {
+        name: "workload.scale",
+        kind: KnobKind::U64 { min: 1, max: 64 },
+        default: "1",
+        help: "compile: size of the build; a job's peak footprint is scale x 4 MiB (1 = lab scale mini, 16 = full, the seed's 768M/1G limits)",
+    },
+    KnobSpec {
         name: "workload.pattern",
         kind: KnobKind::Enum(&["seq", "random", "stride", "hot", "runs"]),
         default: "seq",
@@ -50,7 +62,7 @@ pub static KNOBS: &[KnobSpec] = &[
         name: "workload.passes",
         kind: KnobKind::U64 { min: 1, max: 1000 },
         default: "3",
-        help: "thrash: accesses per task = passes x the task's pages",
+        help: "thrash: accesses per task = passes x the task's pages; trace: replays of each trace; compile: jobs each slot runs one after the other",
     },
     KnobSpec {
         name: "workload.write_pct",
@@ -117,6 +129,12 @@ pub static KNOBS: &[KnobSpec] = &[
         kind: BOOL,
         default: "0",
         help: "proactive writeback of cold zswap entries to disk during reclaim (Linux zswap shrinker; the seed ran with it off)",
+    },
+    KnobSpec {
+        name: "sched.deterministic",
+        kind: BOOL,
+        default: "0",
+        help: "no interrupts: time slices by the clock, the disk polled; with QEMU -icount (faultline run --deterministic, the lab) runs are reproducible",
     },
     KnobSpec {
         name: "swap.zswap_bypass",

@@ -2,6 +2,7 @@
 //! `handle_mm_fault` → `handle_pte_fault` → `do_anonymous_page` for a
 //! missing page, `do_swap_page` for a PTE that holds a swap entry.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use super::fault_latency::FaultKind;
@@ -14,12 +15,12 @@ use super::page_io::wait_on_page_locked;
 use super::pgtable::{anon_pte_flags, MapError, Pte};
 use super::state::{current_mm_id, with_mm_state, MmState};
 use super::swap::{pte_to_swp_entry, SwapEntry};
-use super::swap_state::{swap_cache_get_folio, swap_update_readahead, swapin_readahead};
+use super::swap_state::{swap_cache_get_folio, swap_update_readahead, swapin_readahead, RaPage};
 use super::vmscan::delete_from_swap_cache;
 use super::vmstat::{count_vm_event, VmEvent};
 use super::{page_align_down, phys_to_virt, PAGE_SIZE};
-use crate::arch::cpu::rdtsc;
 use crate::arch::paging::{_PAGE_ACCESSED, _PAGE_DIRTY};
+use crate::sched::clock::sched_clock;
 
 /// What the hardware told us about the access (Linux `FAULT_FLAG_*`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,22 +63,56 @@ impl fmt::Display for FaultError {
     }
 }
 
+/// A swap fault that must sleep until the read into `pfn` finishes (Linux
+/// `VM_FAULT_RETRY`): it returns with the mm lock released, the task
+/// sleeps, and the fault runs again from the start (Linux
+/// `FAULT_FLAG_TRIED`), keeping what the first attempt did.
+pub struct Retry {
+    pfn: Pfn,
+    /// What the first attempt was (a major fault stays major).
+    kind: FaultKind,
+    /// The neighbours the first attempt's readahead read (for map-around).
+    ra_batch: Vec<RaPage>,
+}
+
+/// How one attempt at a fault ended.
+enum Handled {
+    /// Resolved; the kind of fault, if it did any work.
+    Done(Option<FaultKind>),
+    Retry(Retry),
+}
+
 /// Linux `handle_mm_fault`: resolve a fault at `address` in the current
-/// address space.
+/// address space. A task sleeps (lock released) while its page is read;
+/// outside the scheduler (boot, unit tests) the fault waits in place.
 pub fn handle_mm_fault(address: u64, flags: FaultFlags) -> Result<(), FaultError> {
     let mm = current_mm_id().ok_or(FaultError::NoMm)?;
-    let start = rdtsc();
-    with_mm_state(|st| {
-        let vma = st.find_vma(mm, address).ok_or(FaultError::NoVma)?;
-        access_error(&vma, flags)?;
-        let kind = handle_pte_fault(st, mm, &vma, page_align_down(address), flags)?;
-        if let Some(kind) = kind {
-            st.latency.record(kind, rdtsc() - start);
+    let start = sched_clock();
+    let mut tried: Option<Retry> = None;
+    loop {
+        let first_kind = tried.as_ref().map(|r| r.kind);
+        let handled = with_mm_state(|st| {
+            let vma = st.find_vma(mm, address).ok_or(FaultError::NoVma)?;
+            access_error(&vma, flags)?;
+            let addr = page_align_down(address);
+            let handled = handle_pte_fault(st, mm, &vma, addr, flags, tried.take())?;
+            if let Handled::Done(kind) = handled {
+                if let Some(kind) = first_kind.or(kind) {
+                    st.latency.record(kind, sched_clock() - start);
+                }
+            }
+            // io-complete map-around's bottom half, outside the timed part.
+            run_deferred_maps(st);
+            Ok(handled)
+        })?;
+        match handled {
+            Handled::Done(_) => break,
+            Handled::Retry(retry) => {
+                crate::sched::sleep_on_page(retry.pfn);
+                tried = Some(retry);
+            }
         }
-        // io-complete map-around's bottom half, outside the timed part.
-        run_deferred_maps(st);
-        Ok(())
-    })?;
+    }
     count_vm_event(VmEvent::PgFault);
     Ok(())
 }
@@ -99,13 +134,15 @@ fn handle_pte_fault(
     vma: &Vma,
     address: u64,
     flags: FaultFlags,
-) -> Result<Option<FaultKind>, FaultError> {
+    tried: Option<Retry>,
+) -> Result<Handled, FaultError> {
     let pte = st.mm(mm).pgtable().get_pte(address).unwrap_or(Pte::NONE);
     if pte.is_none() {
-        return do_anonymous_page(st, mm, vma, address).map(|()| Some(FaultKind::Anon));
+        do_anonymous_page(st, mm, vma, address)?;
+        return Ok(Handled::Done(Some(FaultKind::Anon)));
     }
     if pte.is_software() {
-        return do_swap_page(st, mm, vma, address, pte, flags).map(Some);
+        return do_swap_page(st, mm, vma, address, pte, flags, tried);
     }
     // Present: the page was mapped meanwhile (Linux would only update the
     // accessed/dirty bits). A write to a read-only page of a writable VMA
@@ -113,7 +150,7 @@ fn handle_pte_fault(
     if flags.is_write && !pte.is_writable() {
         return Err(FaultError::AccessError);
     }
-    Ok(None)
+    Ok(Handled::Done(None))
 }
 
 /// Allocates a frame and charges it to the memory cgroup (which may
@@ -175,7 +212,8 @@ fn do_anonymous_page(
 /// 1. Look the entry up in the swap cache. A hit is a minor fault
 ///    (`swap_update_readahead` scores a readahead hit); a miss reads the
 ///    page with readahead and is a major fault.
-/// 2. Wait until the page's read finished (only this page's).
+/// 2. Wait until the page's read finished (only this page's). A task
+///    sleeps instead: it returns [`Handled::Retry`] and runs again later.
 /// 3. Revalidate: the PTE must be unchanged and the page must still be the
 ///    cache page of this entry, because the world may have changed while
 ///    we waited (reclaim run by a readahead charge, for one).
@@ -188,18 +226,26 @@ fn do_swap_page(
     address: u64,
     orig_pte: Pte,
     fault: FaultFlags,
-) -> Result<FaultKind, FaultError> {
+    tried: Option<Retry>,
+) -> Result<Handled, FaultError> {
     let Some((entry, is_exclusive)) = pte_to_swp_entry(orig_pte) else {
         return Err(FaultError::UnknownPte(orig_pte.raw()));
     };
     // Neighbours recorded by an earlier fault that ended early belong to
-    // that fault, not to this one.
-    st.ra_batch.clear();
+    // that fault, not to this one; a retried fault gets its own back.
+    let tried_kind = tried.as_ref().map(|r| r.kind);
+    st.ra_batch = tried.map(|r| r.ra_batch).unwrap_or_default();
     let (pfn, kind) = match swap_cache_get_folio(st, entry) {
         Some(pfn) => {
             swap_update_readahead(st, pfn, mm, address);
-            count_vm_event(VmEvent::PgFaultSwapcache);
-            (pfn, FaultKind::SwapcacheHit)
+            match tried_kind {
+                // The retry of a fault that was counted already.
+                Some(kind) => (pfn, kind),
+                None => {
+                    count_vm_event(VmEvent::PgFaultSwapcache);
+                    (pfn, FaultKind::SwapcacheHit)
+                }
+            }
         }
         None => {
             let is_zswap = zswap_present_test(st, entry);
@@ -218,6 +264,14 @@ fn do_swap_page(
             (pfn, kind)
         }
     };
+    if st.mem_map.get(pfn).test(flags::LOCKED) && crate::sched::in_task() {
+        let ra_batch = core::mem::take(&mut st.ra_batch);
+        return Ok(Handled::Retry(Retry {
+            pfn,
+            kind,
+            ra_batch,
+        }));
+    }
     wait_on_page_locked(st, pfn);
     run_deferred_maps(st);
     let pte_now = st.mm(mm).pgtable().get_pte(address).unwrap_or(Pte::NONE);
@@ -226,14 +280,14 @@ fn do_swap_page(
     if pte_now != orig_pte || !still_cached {
         // Someone else resolved it, or the page left the cache while we
         // slept: return and let the access fault again if it must.
-        return Ok(kind);
+        return Ok(Handled::Done(Some(kind)));
     }
     if !page.test(flags::UPTODATE) {
         return Err(FaultError::SwapReadError);
     }
     map_swap_page(st, mm, vma, address, pfn, entry, is_exclusive, fault, false);
     after_swap_fault(st, mm, vma, address);
-    Ok(kind)
+    Ok(Handled::Done(Some(kind)))
 }
 
 /// The miss-path choice of `do_swap_page`: synchronous swap-in with no

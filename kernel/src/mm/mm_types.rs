@@ -251,11 +251,20 @@ pub fn current_task_name() -> String {
 /// Linux `switch_mm`: makes `mm` current and loads its pgd, or goes back
 /// to the kernel's own tables with `None`.
 pub fn switch_mm(mm: Option<&MmHandle>) {
-    let pgd = match mm {
-        Some(m) => with_mm_state(|st| st.mm(m.id).pgtable().pgd_pa()),
+    let id = mm.map(|m| m.id);
+    load_mm(id);
+    crate::sched::set_current_mm(id);
+}
+
+/// Loads address space `id` (or the kernel's tables) into CR3 and makes
+/// it current, without telling the scheduler: the context switch uses it
+/// to load the next task's own mm.
+pub fn load_mm(id: Option<usize>) {
+    let pgd = match id {
+        Some(id) => with_mm_state(|st| st.mm(id).pgtable().pgd_pa()),
         None => super::init::init_mm_pgd_pa(),
     };
-    set_current_mm_id(mm.map(|m| m.id));
+    set_current_mm_id(id);
     // SAFETY: every pgd we load shares the kernel half (see `MmStruct::new`),
     // so the running code, stack and data stay mapped.
     unsafe { write_cr3(pgd) };

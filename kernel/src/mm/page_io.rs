@@ -56,6 +56,16 @@ fn wait_some(st: &mut MmState) {
     bdev.wait_and_poll(|t, r| end_io(mem_map, t, r));
 }
 
+/// Waits for at least one completion if any request is in flight (the
+/// idle task, when every task sleeps on I/O). Returns whether it waited.
+pub fn wait_for_io(st: &mut MmState) -> bool {
+    if !st.swap.as_ref().is_some_and(|s| s.nr_in_flight() > 0) {
+        return false;
+    }
+    wait_some(st);
+    true
+}
+
 /// Processes completions that are ready, without waiting.
 pub fn poll_completions(st: &mut MmState) {
     let MmState { swap, mem_map, .. } = st;

@@ -101,6 +101,12 @@ pub fn with_mm_state<R>(f: impl FnOnce(&mut MmState) -> R) -> R {
     f(guard.as_mut().expect("mm state not initialised"))
 }
 
+/// Is the mm state locked right now? The scheduler checks that nobody
+/// switches tasks while holding it.
+pub fn mm_state_is_locked() -> bool {
+    MM_STATE.is_locked()
+}
+
 /// Id of the current address space (Linux `current->mm`).
 pub fn current_mm_id() -> Option<usize> {
     let id = CURRENT_MM.load(Ordering::Relaxed);

@@ -1,37 +1,64 @@
 //! `workload=compile`: a model of a parallel build (`make -jN`).
 //!
-//! `workload.tasks` slots each run compile jobs one after the other,
-//! `workload.passes` jobs per slot. A job is a process: it gets a fresh
-//! address space of `workload.size / workload.tasks` bytes and goes
-//! through the phases of a compiler, then exits (its memory and swap
-//! slots are freed) and the next job takes the slot:
+//! `workload.jobs` slots (make's `-j`, 16 like the seed's build) run
+//! `workload.jobs` x `workload.passes` compile jobs: like make, a slot
+//! whose job exited takes the next job of the build. A job is a process:
+//! it gets a fresh address space and goes through the phases of a
+//! compiler, then exits (its memory and swap slots are freed):
 //!
 //! 1. load: read its input (the source file) into a buffer (first touch);
 //! 2. parse: grow the heap page after page (the AST), re-reading input;
-//! 3. optimize: a hot working set with skewed reuse (80 % of accesses in
-//!    the newest quarter of the heap, 30 % writes);
-//! 4. codegen: a streaming pass over the heap, writing the output;
-//! 5. link: read the output back, then exit.
+//! 3. optimize: pointer chasing over the IR, a hot working set with skewed
+//!    reuse (80 % of accesses in the newest quarter of the heap, 30 %
+//!    writes): scattered faults, where readahead guesses wrong;
+//! 4. codegen: the IR function by function (runs of heap pages from
+//!    random starts: call-graph order is not allocation order), writing
+//!    the output;
+//! 5. debug info: half as many heap reads again, function by function;
+//! 6. link: read the output back in order, then exit.
+//!
+//! Sizes: a job's footprint is `workload.scale` x 4 MiB on average, drawn
+//! between 0.75 and 1.25 times that (translation units differ),
+//! which also keeps the slots from moving in lock step. The input and the
+//! heap hold compressible data (`workload.random_pct`); the output (object
+//! code, debug info) is modelled as incompressible, so zswap rejects it
+//! and it goes to the disk, the way the part of a build that does not
+//! compress does. That gives readahead a job where it pays: link reads the
+//! output back sequentially from the disk.
 //!
 //! Why it resembles a build: memory grows, is reused with locality, is
 //! streamed, and is thrown away, many times over, by jobs that overlap in
 //! time, so reclaim sees short-lived and long-lived pages, sequential runs
 //! (which readahead likes) and scattered reuse (which it does not). Every
-//! read is verified like in `thrash`; jobs take turns every
-//! `SLICE_ACCESSES` accesses (no preemption yet).
+//! read is verified like in `thrash`. Each slot is a [`crate::sched`]
+//! task, like one `make` job slot: time slices, and a job waiting for swap
+//! I/O lets the others run.
 
+use alloc::boxed::Box;
 use alloc::format;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::thrash::SLICE_ACCESSES;
-use super::{fill_page, mix64, verify_counted, WorkloadError, WorkloadResult, WORKLOAD_BASE};
-use crate::arch::cpu::rdtsc;
+use super::WORKLOAD_BASE;
+use super::{fill_page_pct, mix64, verify_counted_pct, WorkloadError, WorkloadResult};
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
-use crate::mm::{page_align_up, PAGE_SIZE};
+use crate::mm::PAGE_SIZE;
+use crate::sched::clock::sched_clock;
+use crate::sched::{cond_resched, run_tasks, TaskBody};
 
+/// What a job slot gives back: pages (checked, corrupt).
+type SlotResult = Result<(u64, u64), WorkloadError>;
+
+/// Mean footprint of one job at `workload.scale=1`: 4 MiB.
+const JOB_PAGES_PER_SCALE: u64 = 1024;
 /// Optimize makes this many accesses per heap page.
 const OPTIMIZE_ROUNDS: u64 = 2;
+/// Codegen walks one function's IR at a time: this many heap pages.
+const FUNCTION_PAGES: u64 = 8;
+/// The output does not compress (see the module comment).
+const OUTPUT_RANDOM_PCT: u64 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -39,6 +66,7 @@ enum Phase {
     Parse,
     Optimize,
     Codegen,
+    DebugInfo,
     Link,
     Done,
 }
@@ -54,14 +82,22 @@ struct Job {
     input: u64,
     heap: u64,
     output: u64,
+    /// `workload.random_pct`, for the input and the heap.
+    random_pct: u64,
+    /// Codegen: first heap page of the function being compiled.
+    func: u64,
 }
 
 impl Job {
-    fn new(id: u64, pages: u64, seed: u64) -> Result<Job, WorkloadError> {
+    /// A job of `mean_pages` on average (between 0.75 and 1.25 times).
+    fn new(id: u64, mean_pages: u64, seed: u64, random_pct: u64) -> Result<Job, WorkloadError> {
+        let mut rng = mix64(seed ^ id.wrapping_mul(0x9e37));
+        let pages = (mean_pages * (75 + rng % 51) / 100).max(16);
+        rng = mix64(rng);
         let mm = new_anon_mm(&format!("cc-{id}"), WORKLOAD_BASE, pages * PAGE_SIZE)
             .map_err(|e| WorkloadError(e.into()))?;
         let input = (pages / 4).max(1);
-        let output = (pages / 10).max(1);
+        let output = (pages / 8).max(1);
         let heap = pages.saturating_sub(input + output).max(1);
         Ok(Job {
             id,
@@ -69,11 +105,32 @@ impl Job {
             writes: alloc::vec![0; (input + heap + output) as usize],
             phase: Phase::Load,
             step: 0,
-            rng: mix64(seed ^ id.wrapping_mul(0x9e37)),
+            rng,
             input,
             heap,
             output,
+            random_pct,
+            func: 0,
         })
+    }
+
+    /// How compressible `page` is: the output is not.
+    fn random_pct_of(&self, page: u64) -> u64 {
+        if page >= self.input + self.heap {
+            OUTPUT_RANDOM_PCT
+        } else {
+            self.random_pct
+        }
+    }
+
+    /// The heap page at step `s` of a walk over the IR one function at a
+    /// time: runs of `FUNCTION_PAGES` pages from random starts.
+    fn function_walk(&mut self, s: u64) -> u64 {
+        if s.is_multiple_of(FUNCTION_PAGES) {
+            self.rng = mix64(self.rng);
+            self.func = self.rng % self.heap;
+        }
+        self.input + (self.func + s % FUNCTION_PAGES) % self.heap
     }
 
     /// The next access (page, is_write), or `None` when the job exited.
@@ -100,11 +157,16 @@ impl Job {
                     };
                     Some((page, (r >> 40) % 100 < 30))
                 }
+                // One function at a time: a run of FUNCTION_PAGES heap
+                // pages from a random start (call-graph order is not
+                // allocation order); every 8th step writes output.
                 Phase::Codegen if s < self.heap => Some(if s % 8 == 7 {
                     (out0 + (s / 8) % self.output, true)
                 } else {
-                    (heap0 + s, false)
+                    (self.function_walk(s), false)
                 }),
+                // Debug info: the IR once more, function by function.
+                Phase::DebugInfo if s < self.heap / 2 => Some((self.function_walk(s), false)),
                 Phase::Link if s < self.output => Some((out0 + s, false)),
                 Phase::Done => return None,
                 _ => None,
@@ -117,7 +179,8 @@ impl Job {
                 Phase::Load => Phase::Parse,
                 Phase::Parse => Phase::Optimize,
                 Phase::Optimize => Phase::Codegen,
-                Phase::Codegen => Phase::Link,
+                Phase::Codegen => Phase::DebugInfo,
+                Phase::DebugInfo => Phase::Link,
                 _ => Phase::Done,
             };
             self.step = 0;
@@ -133,66 +196,62 @@ fn tag(seed: u64, job: u64, page: u64, count: u32) -> u64 {
 fn access(job: &mut Job, page: u64, is_write: bool, seed: u64) -> (u64, u64) {
     let va = WORKLOAD_BASE + page * PAGE_SIZE;
     let count = job.writes[page as usize];
+    let pct = job.random_pct_of(page);
     if is_write {
         // SAFETY: `va` is inside the job's VMA; its address space is current.
-        unsafe { fill_page(va, tag(seed, job.id, page, count + 1)) };
+        unsafe { fill_page_pct(va, tag(seed, job.id, page, count + 1), pct) };
         job.writes[page as usize] = count + 1;
         return (0, 0);
     }
     // SAFETY: as above.
-    let is_ok = unsafe { verify_counted(va, count, |c| tag(seed, job.id, page, c)) };
+    let is_ok = unsafe { verify_counted_pct(va, count, |c| tag(seed, job.id, page, c), pct) };
     (1, u64::from(!is_ok))
 }
 
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
-    let size = page_align_up(config.number("workload.size"));
-    let slots = config.number("workload.tasks");
-    let pages = size / PAGE_SIZE / slots;
-    if pages < 8 {
-        return Err(WorkloadError(format!(
-            "workload.size={size} gives fewer than 8 pages per compile job"
-        )));
-    }
+    let slots = config.number("workload.jobs");
+    let pages = config.number("workload.scale") * JOB_PAGES_PER_SCALE;
     let seed = config.number("workload.seed");
     let jobs_per_slot = config.number("workload.passes");
-    let mut next_id = 0u64;
-    let mut running: Vec<Option<(Job, u64)>> = Vec::new();
-    for _ in 0..slots {
-        running.push(Some((Job::new(next_id, pages, seed)?, 1)));
-        next_id += 1;
-    }
-    let (mut checked, mut corrupt) = (0, 0);
-    let start = rdtsc();
-    while running.iter().any(Option::is_some) {
-        for slot in running.iter_mut() {
-            let Some((job, started)) = slot.as_mut() else {
-                continue;
+    let random_pct = config.number("workload.random_pct");
+    let nr_jobs = slots * jobs_per_slot;
+    // The build's job queue (make's jobserver): the next job to start.
+    let next_job = Arc::new(AtomicU64::new(0));
+    let bodies: Vec<(_, TaskBody<SlotResult>)> = (0..slots)
+        .map(|slot| {
+            let next_job = next_job.clone();
+            let body = move || {
+                let (mut checked, mut corrupt) = (0, 0);
+                loop {
+                    let id = next_job.fetch_add(1, Ordering::Relaxed);
+                    if id >= nr_jobs {
+                        break;
+                    }
+                    let mut job = Job::new(id, pages, seed, random_pct)?;
+                    switch_mm(Some(&job.mm));
+                    while let Some((page, is_write)) = job.next() {
+                        let (c, bad) = access(&mut job, page, is_write, seed);
+                        checked += c;
+                        corrupt += bad;
+                        cond_resched();
+                    }
+                    switch_mm(None);
+                    drop(job); // the job exits: its memory and slots are freed
+                }
+                Ok((checked, corrupt))
             };
-            switch_mm(Some(&job.mm));
-            let mut exited = false;
-            for _ in 0..SLICE_ACCESSES {
-                let Some((page, is_write)) = job.next() else {
-                    exited = true;
-                    break;
-                };
-                let (c, bad) = access(job, page, is_write, seed);
-                checked += c;
-                corrupt += bad;
-            }
-            if !exited {
-                continue;
-            }
-            switch_mm(None);
-            let done = *started;
-            *slot = None; // the job exits: its memory and slots are freed
-            if done < jobs_per_slot {
-                *slot = Some((Job::new(next_id, pages, seed)?, done + 1));
-                next_id += 1;
-            }
-        }
+            (format!("slot-{slot}"), Box::new(body) as _)
+        })
+        .collect();
+    let start = sched_clock();
+    let done = run_tasks(bodies);
+    let elapsed_cycles = sched_clock() - start;
+    let (mut checked, mut corrupt) = (0, 0);
+    for r in done {
+        let (c, bad) = r?;
+        checked += c;
+        corrupt += bad;
     }
-    let elapsed_cycles = rdtsc() - start;
-    switch_mm(None);
     Ok(WorkloadResult {
         elapsed_cycles,
         checked_pages: checked,

@@ -159,8 +159,17 @@ pub unsafe fn fill_page_raw(va: u64, tag: u64, random_pct: u64) {
 /// `va` must be a page-aligned address inside a writable VMA of the
 /// current address space (a missing page is demand-faulted in).
 pub unsafe fn fill_page(va: u64, tag: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { fill_page_pct(va, tag, RANDOM_PCT.load(Ordering::Relaxed)) }
+}
+
+/// [`fill_page`] with an explicit randomness (`random_pct`, 1..=100)
+/// instead of `workload.random_pct`: 100 makes an incompressible page.
+///
+/// # Safety
+/// As for [`fill_page`].
+pub unsafe fn fill_page_pct(va: u64, tag: u64, pct: u64) {
     let base = mix64(tag);
-    let pct = RANDOM_PCT.load(Ordering::Relaxed);
     let p = va as *mut u64;
     for i in 0..WORDS_PER_PAGE {
         // SAFETY: guaranteed by the caller; volatile so that every word
@@ -177,12 +186,26 @@ pub unsafe fn fill_page(va: u64, tag: u64) {
 /// # Safety
 /// As for [`verify_page`].
 pub unsafe fn verify_counted(va: u64, count: u32, tag_of: impl FnOnce(u32) -> u64) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe { verify_counted_pct(va, count, tag_of, RANDOM_PCT.load(Ordering::Relaxed)) }
+}
+
+/// [`verify_counted`] for pages filled by [`fill_page_pct`] with `pct`.
+///
+/// # Safety
+/// As for [`verify_page`].
+pub unsafe fn verify_counted_pct(
+    va: u64,
+    count: u32,
+    tag_of: impl FnOnce(u32) -> u64,
+    pct: u64,
+) -> bool {
     if count == 0 {
         // SAFETY: guaranteed by the caller.
         return unsafe { (va as *const u64).read_volatile() } == 0;
     }
     // SAFETY: guaranteed by the caller.
-    unsafe { verify_page(va, tag_of(count)) }
+    unsafe { verify_page_pct(va, tag_of(count), pct) }
 }
 
 /// Checks that the page at `va` holds the pattern of `tag`.
@@ -190,8 +213,16 @@ pub unsafe fn verify_counted(va: u64, count: u32, tag_of: impl FnOnce(u32) -> u6
 /// # Safety
 /// As for [`fill_page`], with a readable VMA.
 pub unsafe fn verify_page(va: u64, tag: u64) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe { verify_page_pct(va, tag, RANDOM_PCT.load(Ordering::Relaxed)) }
+}
+
+/// [`verify_page`] for a page filled by [`fill_page_pct`] with `pct`.
+///
+/// # Safety
+/// As for [`verify_page`].
+pub unsafe fn verify_page_pct(va: u64, tag: u64, pct: u64) -> bool {
     let base = mix64(tag);
-    let pct = RANDOM_PCT.load(Ordering::Relaxed);
     let p = va as *const u64;
     (0..WORDS_PER_PAGE).all(|i| {
         // SAFETY: guaranteed by the caller.

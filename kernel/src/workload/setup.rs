@@ -114,6 +114,9 @@ pub fn setup_mm(config: &Config) -> Result<Calibration, WorkloadError> {
     };
     check_memory(config, max_pages)?;
     super::set_random_pct(config.number("workload.random_pct"));
+    if config.flag("sched.deterministic") {
+        crate::sched::set_deterministic();
+    }
     let choice = match config.word("swap.device") {
         "zram" => DeviceChoice::Zram {
             disksize: config.number("zram.disksize"),

@@ -4,10 +4,10 @@
 //! and verified.
 
 use super::{fill_page, verify_page, WorkloadError, WorkloadResult, WORKLOAD_BASE};
-use crate::arch::cpu::rdtsc;
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm};
 use crate::mm::{page_align_up, PAGE_SIZE};
+use crate::sched::clock::sched_clock;
 
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let size = page_align_up(config.number("workload.size"));
@@ -15,7 +15,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let nr_pages = size / PAGE_SIZE;
     let mm = new_anon_mm("smoke", WORKLOAD_BASE, size).map_err(|e| WorkloadError(e.into()))?;
     switch_mm(Some(&mm));
-    let start = rdtsc();
+    let start = sched_clock();
     for page in 0..nr_pages {
         // SAFETY: the page lies inside the VMA just created in the current
         // address space; the first write faults it in.
@@ -27,7 +27,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
         let ok = unsafe { verify_page(WORKLOAD_BASE + page * PAGE_SIZE, seed ^ (page << 20)) };
         corrupt += u64::from(!ok);
     }
-    let elapsed_cycles = rdtsc() - start;
+    let elapsed_cycles = sched_clock() - start;
     switch_mm(None);
     drop(mm);
     Ok(WorkloadResult {

@@ -6,20 +6,19 @@
 //! Every page carries a pattern derived from (seed, task, page, write
 //! count): a read verifies it, a write bumps the count. So a page that
 //! comes back from swap stale, from the wrong slot or zeroed is counted as
-//! corrupt. Tasks take turns, `SLICE_ACCESSES` accesses at a time
-//! (round-robin, no preemption: a later issue adds a scheduler).
+//! corrupt. The tasks run on the scheduler ([`crate::sched`]): time
+//! slices, and a task that waits for swap I/O lets the others run.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::vec::Vec;
 
 use super::{fill_page, mix64, verify_page, WorkloadError, WorkloadResult, WORKLOAD_BASE};
-use crate::arch::cpu::rdtsc;
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use crate::mm::{page_align_up, PAGE_SIZE};
-
-/// Accesses a task makes before the next task runs.
-pub const SLICE_ACCESSES: u64 = 64;
+use crate::sched::clock::sched_clock;
+use crate::sched::{cond_resched, run_tasks, TaskBody};
 /// In the hot pattern, the share of accesses that go to the hot set.
 const HOT_ACCESS_PCT: u64 = 80;
 
@@ -175,24 +174,37 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
             done: 0,
         });
     }
+    let bodies: Vec<(_, TaskBody<(Task, Tally)>)> = tasks
+        .into_iter()
+        .map(|mut t| {
+            let name = format!("thrash-{}", t.id);
+            let body = move || {
+                switch_mm(Some(&t.mm));
+                let mut tally = Tally::default();
+                while t.done < per_task {
+                    let page = t.next_page(pattern);
+                    access(&mut t, page, seed, write_pct, &mut tally);
+                    t.done += 1;
+                    cond_resched();
+                }
+                switch_mm(None);
+                (t, tally)
+            };
+            (name, Box::new(body) as _)
+        })
+        .collect();
+    let start = sched_clock();
+    let mut tasks = run_tasks(bodies);
+    let elapsed_cycles = sched_clock() - start;
     let mut tally = Tally::default();
-    let start = rdtsc();
-    while tasks.iter().any(|t| t.done < per_task) {
-        for t in tasks.iter_mut().filter(|t| t.done < per_task) {
-            switch_mm(Some(&t.mm));
-            let n = SLICE_ACCESSES.min(per_task - t.done);
-            for _ in 0..n {
-                let page = t.next_page(pattern);
-                access(t, page, seed, write_pct, &mut tally);
-            }
-            t.done += n;
-        }
+    for (_, t) in &tasks {
+        tally.checked += t.checked;
+        tally.corrupt += t.corrupt;
     }
-    let elapsed_cycles = rdtsc() - start;
     let measured = super::measured::capture();
     // Final check: every page ever written must still hold its last
     // pattern. Not part of the measured phase (see `measured`).
-    for t in &mut tasks {
+    for (t, _) in &mut tasks {
         switch_mm(Some(&t.mm));
         for page in 0..pages {
             let count = t.writes[page as usize];

@@ -4,22 +4,23 @@
 //!
 //! The host passes the traces as fw_cfg files `opt/faultline/trace0`,
 //! `trace1`, ... (`faultline run --trace FILE`, repeatable). Task `i`
-//! replays trace `i` `workload.passes` times, `SLICE_ACCESSES` accesses at
-//! a time in turn with the others. A write gives the page a new pattern
+//! replays trace `i` `workload.passes` times, as a [`crate::sched`] task
+//! interleaved with the others. A write gives the page a new pattern
 //! (seed, task, page, write count); a read verifies the page, including
 //! pages never written, which must read as zeros.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::thrash::SLICE_ACCESSES;
 use super::{fill_page, mix64, verify_counted, WorkloadError, WorkloadResult, WORKLOAD_BASE};
-use crate::arch::cpu::rdtsc;
 use crate::drivers::fw_cfg;
 use crate::knobs::Config;
-use crate::mm::mm_types::{new_anon_mm, switch_mm};
+use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use crate::mm::PAGE_SIZE;
+use crate::sched::clock::sched_clock;
+use crate::sched::{cond_resched, run_tasks, TaskBody};
 
 const MAGIC: &[u8; 8] = b"FLTRACE1";
 const VERSION: u32 = 1;
@@ -159,30 +160,19 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let traces = load_traces()?;
     let seed = config.number("workload.seed");
     let passes = config.number("workload.passes");
-    let mut tasks = Vec::new();
-    for (i, t) in traces.iter().enumerate() {
+    let mut bodies = Vec::new();
+    for (i, t) in traces.into_iter().enumerate() {
         let mm = new_anon_mm(
             &format!("trace-{i}"),
             WORKLOAD_BASE,
             t.n_pages as u64 * PAGE_SIZE,
         )
         .map_err(|e| WorkloadError(e.into()))?;
-        tasks.push((mm, alloc::vec![0u32; t.n_pages as usize], 0usize));
-    }
-    let (mut checked, mut corrupt) = (0u64, 0u64);
-    let start = rdtsc();
-    loop {
-        let mut busy = false;
-        for (i, (mm, writes, pos)) in tasks.iter_mut().enumerate() {
-            let t = &traces[i];
-            let total = t.len() * passes as usize;
-            if *pos >= total {
-                continue;
-            }
-            busy = true;
-            switch_mm(Some(mm));
-            let end = (*pos + SLICE_ACCESSES as usize).min(total);
-            for k in *pos..end {
+        let body = move || {
+            let mut writes = alloc::vec![0u32; t.n_pages as usize];
+            let (mut checked, mut corrupt) = (0u64, 0u64);
+            switch_mm(Some(&mm));
+            for k in 0..t.len() * passes as usize {
                 let a = t.access(k % t.len());
                 let page = (a & !WRITE_BIT) as u64;
                 let va = WORKLOAD_BASE + page * PAGE_SIZE;
@@ -192,23 +182,26 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
                     // address space is current.
                     unsafe { fill_page(va, tag(seed, i as u64, page, count + 1)) };
                     writes[page as usize] = count + 1;
-                    continue;
+                } else {
+                    // SAFETY: as above.
+                    let ok = unsafe { verify_counted(va, count, |c| tag(seed, i as u64, page, c)) };
+                    checked += 1;
+                    corrupt += u64::from(!ok);
                 }
-                // SAFETY: as above.
-                let ok = unsafe { verify_counted(va, count, |c| tag(seed, i as u64, page, c)) };
-                checked += 1;
-                corrupt += u64::from(!ok);
+                cond_resched();
             }
-            *pos = end;
-        }
-        if !busy {
-            break;
-        }
+            switch_mm(None);
+            (mm, checked, corrupt)
+        };
+        bodies.push((format!("trace-{i}"), Box::new(body) as TaskBody<_>));
     }
-    let elapsed_cycles = rdtsc() - start;
+    let start = sched_clock();
+    let done: Vec<(MmHandle, u64, u64)> = run_tasks(bodies);
+    let elapsed_cycles = sched_clock() - start;
     let measured = super::measured::capture();
-    switch_mm(None);
-    drop(tasks);
+    let checked = done.iter().map(|d| d.1).sum();
+    let corrupt = done.iter().map(|d| d.2).sum();
+    drop(done);
     Ok(WorkloadResult {
         elapsed_cycles,
         checked_pages: checked,

@@ -16,6 +16,7 @@ use crate::arch::cpu::rdtsc;
 use crate::drivers::pci;
 use crate::mm::page_alloc::alloc_zeroed_page;
 use crate::mm::{phys_to_virt, PAGE_SIZE};
+use crate::sched::clock::{sched_clock, skip_to, stolen};
 
 pub const SECTOR_SIZE: u64 = 512;
 const VIRTIO_BLK_T_IN: u32 = 0;
@@ -84,6 +85,15 @@ pub struct QueueFull;
 /// Only one driver instance may own the device at a time.
 static CLAIMED: AtomicBool = AtomicBool::new(false);
 
+/// Completions the host delivered after their modelled deadline had
+/// passed: then host timing, not the model, decided when they ended.
+static LATE_COMPLETIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many completions came after their modelled deadline (see above).
+pub fn late_completions() -> u64 {
+    LATE_COMPLETIONS.load(Ordering::Relaxed)
+}
+
 /// Set by the interrupt handler, cleared by the waiter.
 static IRQ_SEEN: AtomicBool = AtomicBool::new(false);
 /// Virtual address of the ISR register, for the interrupt handler.
@@ -113,7 +123,11 @@ pub struct VirtioBlk {
     /// Heads submitted while plugged, not yet announced to the device.
     unannounced: Vec<u16>,
     /// Completed by the device but held back until their deadline.
-    delayed: Vec<(u64, u64, Result<(), BlkError>)>,
+    delayed: Vec<Completion>,
+    /// Scratch list for [`Self::poll`], allocated once: no allocation may
+    /// happen in stolen time, or the heap's layout (and so the cost of
+    /// later allocations) would depend on host timing.
+    expired: Vec<Completion>,
     latency: DeviceLatency,
     /// Deadline of the last request (serial devices queue behind it).
     last_deadline: u64,
@@ -123,6 +137,9 @@ pub struct VirtioBlk {
     /// Nesting depth of [`Self::plug`]; 0 = requests go out at once.
     plug_depth: u32,
 }
+
+/// A request the device finished: (deadline, token, result).
+type Completion = (u64, u64, Result<(), BlkError>);
 
 /// One request on its way through the device.
 #[derive(Debug, Clone, Copy)]
@@ -163,7 +180,8 @@ impl VirtioBlk {
             capacity_sectors,
             req_page_pa: alloc_zeroed_page().expect("no memory for virtio-blk"),
             tokens: alloc::vec![None; size],
-            delayed: Vec::new(),
+            delayed: Vec::with_capacity(size),
+            expired: Vec::with_capacity(size),
             latency: DeviceLatency::default(),
             last_deadline: 0,
             in_flight: 0,
@@ -222,7 +240,7 @@ impl VirtioBlk {
     /// completes together.
     fn announce(&mut self) {
         self.queue.publish();
-        let now = rdtsc();
+        let now = sched_clock();
         for head in self.unannounced.drain(..) {
             let req = self.tokens[head as usize].as_mut().expect("queued request");
             req.deadline = if self.latency.is_serial {
@@ -244,7 +262,9 @@ impl VirtioBlk {
         page_pa: u64,
         token: u64,
     ) -> Result<(), QueueFull> {
-        if self.queue.num_free() < DESCS_PER_REQUEST {
+        // Counted by requests in flight, not by free descriptors: those come
+        // back when the host finishes, at moments only the host knows.
+        if (self.in_flight + 1) * DESCS_PER_REQUEST as usize > self.queue.size() as usize {
             return Err(QueueFull);
         }
         let head = self.peek_head();
@@ -307,7 +327,48 @@ impl VirtioBlk {
 
     /// Processes every finished request whose deadline has passed:
     /// `done(token, result)`. Returns how many were processed.
+    ///
+    /// How many entries the used ring holds, and in which order, depends on
+    /// host timing; so draining it and picking the expired requests is
+    /// stolen time (see [`crate::sched::clock`]), and the expired ones are
+    /// completed in (deadline, token) order.
     pub fn poll(&mut self, mut done: impl FnMut(u64, Result<(), BlkError>)) -> usize {
+        let mut expired = core::mem::take(&mut self.expired);
+        stolen(|| {
+            let now = sched_clock();
+            self.drain_used();
+            // The model says every request due by now is done: if the
+            // host has not delivered one yet, wait for it.
+            let start = rdtsc();
+            while self.host_is_late() {
+                if rdtsc() - start > WAIT_TIMEOUT_CYCLES {
+                    panic!("virtio-blk: the host never completed a request due long ago");
+                }
+                self.idle();
+                self.drain_used();
+            }
+            expired.clear();
+            let mut i = 0;
+            while i < self.delayed.len() {
+                if self.delayed[i].0 > now {
+                    i += 1;
+                    continue;
+                }
+                expired.push(self.delayed.swap_remove(i));
+            }
+            expired.sort_unstable_by_key(|&(deadline, token, _)| (deadline, token));
+        });
+        for &(_, token, result) in &expired {
+            self.in_flight -= 1;
+            done(token, result);
+        }
+        let n = expired.len();
+        self.expired = expired;
+        n
+    }
+
+    /// Moves what the device finished from the used ring to `delayed`.
+    fn drain_used(&mut self) {
         while let Some((head, _len)) = self.queue.pop_used() {
             let status_va = phys_to_virt(self.req_page_pa + STATUS_AREA + head as u64);
             // SAFETY: the status byte of this request, written by the device
@@ -316,28 +377,40 @@ impl VirtioBlk {
             let req = self.tokens[head as usize]
                 .take()
                 .expect("completion for a head that is not in flight");
+            if sched_clock() > req.deadline {
+                LATE_COMPLETIONS.fetch_add(1, Ordering::Relaxed);
+            }
             self.delayed
                 .push((req.deadline, req.token, status_to_result(status)));
         }
-        let now = rdtsc();
-        let mut n = 0;
-        let mut i = 0;
-        while i < self.delayed.len() {
-            if self.delayed[i].0 > now {
-                i += 1;
-                continue;
-            }
-            let (_, token, result) = self.delayed.swap_remove(i);
-            self.in_flight -= 1;
-            n += 1;
-            done(token, result);
-        }
-        n
     }
 
-    /// Waits until at least one completion is ready (interrupt, or polling
-    /// when there is no IRQ line), then processes all that are. Panics with
-    /// a clear message if the device stops answering.
+    /// The earliest deadline of the requests in flight.
+    fn next_deadline(&self) -> u64 {
+        let pending = self.tokens.iter().flatten().map(|r| r.deadline);
+        let delayed = self.delayed.iter().map(|d| d.0);
+        pending.chain(delayed).min().unwrap_or(0)
+    }
+
+    /// Has a request passed its deadline without the host delivering it?
+    /// Then waiting for it is the host's delay, not the model's.
+    fn host_is_late(&self) -> bool {
+        let now = sched_clock();
+        self.tokens
+            .iter()
+            .flatten()
+            .any(|r| r.deadline != u64::MAX && r.deadline <= now)
+    }
+
+    /// Waits until at least one completion is ready, then processes all
+    /// that are. Panics with a clear message if the device stops answering.
+    ///
+    /// Nothing else can run while we wait here (the caller holds the mm
+    /// lock, or is the idle task), so instead of spinning until the next
+    /// modelled deadline the clock jumps to it, as a tickless idle CPU
+    /// sleeps until its next event. Only if the host is late do we really
+    /// wait (interrupt, or polling when there is no IRQ line), as stolen
+    /// time.
     pub fn wait_and_poll(&mut self, mut done: impl FnMut(u64, Result<(), BlkError>)) -> usize {
         assert!(self.in_flight > 0, "waiting for I/O with nothing in flight");
         // Waiting on a request that never reached the device would hang.
@@ -356,23 +429,33 @@ impl VirtioBlk {
                     self.in_flight
                 );
             }
-            self.idle();
+            // Nothing is due yet (`poll` waited for the host if it was late).
+            let next = stolen(|| self.next_deadline());
+            skip_to(next);
         }
     }
 
-    /// Sleeps until the next interrupt, or spins briefly without one (or
-    /// while a finished request waits for its modelled deadline, which is
-    /// far shorter than the timer tick).
+    /// Waits for the host (stolen time): sleeps until the next interrupt,
+    /// or spins briefly without an IRQ line. Sleeping matters under QEMU:
+    /// a spinning CPU can keep the host's I/O thread from running.
     fn idle(&self) {
-        if self.irq.is_none() || !self.delayed.is_empty() {
+        if self.irq.is_none() {
             core::hint::spin_loop();
             return;
         }
+        use x86_64::instructions::interrupts;
+        // A task may wait with interrupts on: turn them off for the check,
+        // so an interrupt cannot slip in between the check and the `hlt`.
+        let were_enabled = interrupts::are_enabled();
+        interrupts::disable();
         if !IRQ_SEEN.swap(false, Ordering::AcqRel) {
             // `sti; hlt` atomically: an interrupt that is already pending
             // wakes the hlt, so no completion is missed.
-            x86_64::instructions::interrupts::enable_and_hlt();
-            x86_64::instructions::interrupts::disable();
+            interrupts::enable_and_hlt();
+            interrupts::disable();
+        }
+        if were_enabled {
+            interrupts::enable();
         }
     }
 }
