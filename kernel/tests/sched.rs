@@ -48,7 +48,7 @@ fn timer_slices_interleave_tasks_and_results_keep_their_order() {
         .map(|id| {
             let last = last.clone();
             let body = move || {
-                let mut saw_other = 0;
+                let mut saw_other = 0u64;
                 let start = rdtsc();
                 while rdtsc() - start < 100_000_000 {
                     if last.swap(id, Ordering::Relaxed) != id {
@@ -104,7 +104,7 @@ fn a_task_waiting_for_swap_io_sleeps_while_another_computes() {
             cond_resched();
             core::hint::spin_loop();
         }
-        0
+        0u64
     };
     let out = run_tasks(alloc::vec![
         ("reader".into(), Box::new(reader) as TaskBody<u64>),
