@@ -212,7 +212,15 @@ fn knob_text(v: &Value) -> String {
     }
 }
 
-/// `results.csv`: one row per run, every counter.
+/// Scheduler figures appended to every CSV row (from the result's `sched`).
+const SCHED_COLUMNS: [&str; 4] = [
+    "context_switches",
+    "preemptions",
+    "io_sleeps",
+    "idle_cycles",
+];
+
+/// `results.csv`: one row per run, every counter and the scheduler figures.
 pub fn csv(exp: &Experiment, scale: &str, runs: &[RunResult]) -> String {
     let counters: Vec<String> = runs
         .first()
@@ -220,8 +228,9 @@ pub fn csv(exp: &Experiment, scale: &str, runs: &[RunResult]) -> String {
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
     let mut out = format!(
-        "experiment,scale,limit,policy,rep,wall_s,elapsed_cycles,checked_pages,corrupt_pages,{}\n",
-        counters.join(",")
+        "experiment,scale,limit,policy,rep,wall_s,elapsed_cycles,checked_pages,corrupt_pages,{},{}\n",
+        counters.join(","),
+        SCHED_COLUMNS.join(",")
     );
     for r in runs {
         let v = &r.result;
@@ -239,6 +248,9 @@ pub fn csv(exp: &Experiment, scale: &str, runs: &[RunResult]) -> String {
         );
         for c in &counters {
             let _ = write!(out, ",{}", v["vmstat"][c]);
+        }
+        for c in SCHED_COLUMNS {
+            let _ = write!(out, ",{}", v["sched"][c]);
         }
         out.push('\n');
     }

@@ -202,7 +202,10 @@ pub fn swap_writepage(st: &mut MmState, pfn: Pfn) {
     count_vm_event(VmEvent::PswpOut);
 }
 
-/// Linux `folio_wait_locked`: sleeps until the read into `pfn` finished.
+/// Linux `folio_wait_locked`, with the mm lock held: waits until the read
+/// into `pfn` finished. Only where no other task could run anyway (boot,
+/// tests, the fault path outside the scheduler); a task sleeps instead
+/// (`crate::sched::sleep_on_page`).
 pub fn wait_on_page_locked(st: &mut MmState, pfn: Pfn) {
     while st.mem_map.get(pfn).test(flags::LOCKED) {
         wait_some(st);

@@ -2,11 +2,13 @@
 //!
 //! Linux spreads this over many locks: `mmap_lock` per address space, a
 //! page-table lock per table, the lruvec lock, swap cluster locks, and a
-//! lock bit per folio. With one CPU and no preemption a single lock is
-//! enough for mutual exclusion. What cannot be simplified away are the
-//! *states* that span an I/O wait, and those we keep: a folio under read
-//! I/O is `LOCKED`, one being written is under `WRITEBACK`, and every
-//! fault revalidates its PTE after waiting (see `do_swap_page`).
+//! lock bit per folio. With one CPU, and tasks that only switch while
+//! nobody holds this lock (the scheduler checks), a single lock is enough
+//! for mutual exclusion. What cannot be simplified away are the *states*
+//! that span an I/O wait, and those we keep: a folio under read I/O is
+//! `LOCKED`, one being written is under `WRITEBACK`, and a fault that
+//! slept on a read (the lock released, Linux `VM_FAULT_RETRY`) runs again
+//! and revalidates everything (see `do_swap_page`).
 //!
 //! The address spaces live here too, in a registry indexed by a small id,
 //! so that reclaim can reach any of them through the reverse map.
