@@ -149,7 +149,7 @@ fn render_mm(m: &Measured, out: &mut impl Write) -> fmt::Result {
     write!(out, ",\"peak_pages\":{}}}", m.memcg_peak_pages)?;
     write!(
         out,
-        ",\"swap\":{{\"device\":{},\"slots\":{},\"used_slots\":{},\"late_completions\":{}}}",
+        ",\"swap\":{{\"device\":{},\"slots\":{},\"used_slots\":{},\"host_late_completions\":{}}}",
         JsonStr(m.swap_device),
         m.swap_slots,
         m.swap_used_slots,

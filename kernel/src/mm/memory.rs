@@ -67,6 +67,12 @@ impl fmt::Display for FaultError {
 /// `VM_FAULT_RETRY`): it returns with the mm lock released, the task
 /// sleeps, and the fault runs again from the start (Linux
 /// `FAULT_FLAG_TRIED`), keeping what the first attempt did.
+///
+/// Counting: `pgfault` counts the fault once; `pgmajfault` and
+/// `pgfault_swapcache` count what the first attempt found. If the page was
+/// reclaimed while the task waited for its turn, the retry misses again
+/// and is a new major fault with its own read, counted again, as Linux's
+/// `do_swap_page` counts `PGMAJFAULT` on every miss.
 pub struct Retry {
     pfn: Pfn,
     /// What the first attempt was (a major fault stays major).
@@ -85,9 +91,13 @@ enum Handled {
 /// Linux `handle_mm_fault`: resolve a fault at `address` in the current
 /// address space. A task sleeps (lock released) while its page is read;
 /// outside the scheduler (boot, unit tests) the fault waits in place.
+///
+/// The latency recorded is the fault's own: from the first attempt to the
+/// end, minus the time the task spent woken but waiting for its turn on
+/// the CPU (that is the scheduler's doing, not the fault path's).
 pub fn handle_mm_fault(address: u64, flags: FaultFlags) -> Result<(), FaultError> {
     let mm = current_mm_id().ok_or(FaultError::NoMm)?;
-    let start = sched_clock();
+    let mut start = sched_clock();
     let mut tried: Option<Retry> = None;
     loop {
         let first_kind = tried.as_ref().map(|r| r.kind);
@@ -108,7 +118,7 @@ pub fn handle_mm_fault(address: u64, flags: FaultFlags) -> Result<(), FaultError
         match handled {
             Handled::Done(_) => break,
             Handled::Retry(retry) => {
-                crate::sched::sleep_on_page(retry.pfn);
+                start += crate::sched::sleep_on_page(retry.pfn);
                 tried = Some(retry);
             }
         }

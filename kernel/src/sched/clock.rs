@@ -58,7 +58,10 @@ pub fn stolen<R>(f: impl FnOnce() -> R) -> R {
     let outermost = STOLEN_DEPTH.load(Ordering::Relaxed) == 0;
     let start = rdtsc();
     if outermost {
-        FROZEN_AT.store(sched_clock(), Ordering::Relaxed);
+        // From the same TSC read as `start`: when the section ends, the
+        // clock resumes exactly where it stood still, never before it.
+        let frozen = start + SKIPPED.load(Ordering::Relaxed) - STOLEN.load(Ordering::Relaxed);
+        FROZEN_AT.store(frozen, Ordering::Relaxed);
     }
     STOLEN_DEPTH.fetch_add(1, Ordering::Relaxed);
     let r = f();

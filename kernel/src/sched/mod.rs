@@ -89,6 +89,8 @@ struct Task {
     stack: Vec<u64>,
     /// Address space id (Linux `task->mm`); `None` = kernel page tables.
     mm: Option<usize>,
+    /// When it was last woken (clock), to tell run-queue wait from sleep.
+    woken_at: u64,
     entry: Option<Box<dyn FnOnce() + Send>>,
 }
 
@@ -188,16 +190,27 @@ pub fn set_current_mm(mm: Option<usize>) {
 }
 
 /// Linux `folio_wait_locked` after `VM_FAULT_RETRY`: sleep until the read
-/// into `pfn` has completed. The caller holds no mm lock.
-pub fn sleep_on_page(pfn: Pfn) {
+/// into `pfn` has completed. The caller holds no mm lock. Returns how long
+/// the task waited in the run queue after it was woken.
+pub fn sleep_on_page(pfn: Pfn) -> u64 {
     {
         let mut guard = RQ.lock();
         let rq = guard.as_mut().expect("sleep outside run_tasks");
         let task = rq.tasks[rq.current].as_mut().expect("current task");
         task.state = State::Sleeping(pfn);
+        task.woken_at = u64::MAX;
     }
     IO_SLEEPS.fetch_add(1, Ordering::Relaxed);
     schedule();
+    let woken_at = {
+        let guard = RQ.lock();
+        let rq = guard.as_ref().expect("run queue");
+        rq.tasks[rq.current]
+            .as_ref()
+            .expect("current task")
+            .woken_at
+    };
+    sched_clock().saturating_sub(woken_at)
 }
 
 /// Processes finished I/O and wakes the tasks whose page is unlocked
@@ -210,6 +223,7 @@ fn wake_sleepers(rq: &mut RunQueue) {
             if let State::Sleeping(pfn) = task.state {
                 if !st.mem_map.get(pfn).test(flags::LOCKED) {
                     task.state = State::Runnable;
+                    task.woken_at = sched_clock();
                     // The caller of `schedule` queues itself if runnable.
                     if i != rq.current {
                         rq.queue.push_back(i);
@@ -303,6 +317,7 @@ fn spawn(rq: &mut RunQueue, name: String, entry: Box<dyn FnOnce() + Send>) {
         rsp,
         stack,
         mm: None,
+        woken_at: 0,
         entry: Some(entry),
     })));
     rq.queue.push_back(rq.tasks.len() - 1);
@@ -336,6 +351,7 @@ pub fn run_tasks<T: Send + 'static>(bodies: Vec<(String, TaskBody<T>)>) -> Vec<T
             rsp: 0,
             stack: Vec::new(),
             mm: crate::mm::state::current_mm_id(),
+            woken_at: 0,
             entry: None,
         });
         let mut rq = RunQueue {
