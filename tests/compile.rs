@@ -30,3 +30,44 @@ fn compile_jobs_swap_exit_and_stay_intact() {
         v["sched"]
     );
 }
+
+/// `--deterministic` (QEMU -icount, `sched.deterministic=1`): the same run
+/// twice, at the same time on a busy host, gives the same counters and the
+/// same elapsed cycles, although the disk's host timing differs.
+#[test]
+fn deterministic_runs_repeat_exactly() {
+    let args = [
+        "run",
+        "--json",
+        "--deterministic",
+        "--set",
+        "workload=compile",
+        "--set",
+        "workload.jobs=4",
+        "--set",
+        "workload.passes=1",
+        "--set",
+        "memcg.max=8M",
+        "--set",
+        "zswap.enabled=1",
+    ];
+    let runs: Vec<serde_json::Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| common::faultline(&args)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let out = h.join().unwrap();
+                assert!(out.status.success(), "{}", common::stderr(&out));
+                serde_json::from_slice(&out.stdout).unwrap()
+            })
+            .collect()
+    });
+    let (a, b) = (&runs[0], &runs[1]);
+    assert!(common::counter(a, "pswpin") > 0, "the disk was used");
+    assert_eq!(a["vmstat"], b["vmstat"]);
+    assert_eq!(a["elapsed_cycles"], b["elapsed_cycles"]);
+    assert_eq!(a["fault_latency"], b["fault_latency"]);
+    assert_eq!(a["config"]["sched.deterministic"], "1");
+}
