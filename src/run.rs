@@ -90,23 +90,28 @@ fn write_config_file(path: &Path, knobs: &[String]) -> Result<(), String> {
 
 /// Builds (if needed) and boots the release kernel once.
 pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
-    check_knobs(&opts.knobs)?;
+    check_options(opts)?;
     boot::find_qemu()?;
     let elf = build_release_kernel()?;
     run_elf(opts, &elf)
 }
 
-fn check_knobs(knobs: &[String]) -> Result<(), String> {
-    match knobs.iter().find(|k| !k.contains('=')) {
-        Some(k) => Err(format!("--set expects key=value, got '{k}'")),
-        None => Ok(()),
+/// Rejects what the host can see is wrong before anything is built or
+/// created: a knob without `=`, a trace file that does not exist.
+fn check_options(opts: &RunOptions) -> Result<(), String> {
+    if let Some(k) = opts.knobs.iter().find(|k| !k.contains('=')) {
+        return Err(format!("--set expects key=value, got '{k}'"));
     }
+    if let Some(t) = opts.traces.iter().find(|t| !t.is_file()) {
+        return Err(format!("--trace {}: no such file", t.display()));
+    }
+    Ok(())
 }
 
 /// Boots an already built kernel ELF once (for callers that run many
 /// boots in parallel and build once).
 pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
-    check_knobs(&opts.knobs)?;
+    check_options(opts)?;
     // One image and one config file per run: QEMU write-locks its disk
     // image, so concurrent runs must not share one.
     let image = run_file("kernel", "img")?;
@@ -135,9 +140,6 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     qemu.fw_cfg_files
         .push(("opt/faultline/config".into(), config_file.clone()));
     for (i, t) in opts.traces.iter().enumerate() {
-        if !t.is_file() {
-            return Err(format!("--trace {}: no such file", t.display()));
-        }
         qemu.fw_cfg_files
             .push((format!("opt/faultline/trace{i}"), t.clone()));
     }

@@ -17,7 +17,7 @@ use kernel::mm::swap_state::ReadaheadMode;
 use kernel::mm::vmstat::{self, VmEvent};
 use kernel::mm::zswap::{page_bytes, shrink_pool, Reject};
 use kernel::testing::fixtures::{page_of, swap_out_all, virtio_swap, TestMm};
-use kernel::workload::fill_page_raw;
+use kernel::workload::fill_page_pct;
 
 kernel::test_kernel!(test_main);
 
@@ -57,7 +57,7 @@ fn store_load_round_trip_and_incompressible_reject() {
     configure(true, vma_policy());
     let pa = alloc_page().unwrap();
     // SAFETY: our frame, in the direct map.
-    unsafe { fill_page_raw(phys_to_virt(pa), 7, 25) };
+    unsafe { fill_page_pct(phys_to_virt(pa), 7, 25) };
     let copy: alloc::vec::Vec<u8> = unsafe { page_bytes(pa) }.to_vec();
     let (stored, loaded, rejected) = with_mm_state(|st| {
         let z = &mut st.swap.as_mut().unwrap().zswap;
@@ -73,7 +73,7 @@ fn store_load_round_trip_and_incompressible_reject() {
             "round trip changed the page"
         );
         // SAFETY: as above; every word random: does not compress.
-        unsafe { fill_page_raw(phys_to_virt(pa), 8, 100) };
+        unsafe { fill_page_pct(phys_to_virt(pa), 8, 100) };
         // SAFETY: as above.
         let rejected = z.store(9001, unsafe { page_bytes(pa) });
         (stored, loaded, rejected)
@@ -227,7 +227,7 @@ fn mixed_backends_mm(name: &str) -> TestMm {
     for p in (0..64).step_by(2) {
         let e = mm.entry(p);
         // SAFETY: our frame; the pattern of tag p, as fill_page wrote it.
-        unsafe { fill_page_raw(phys_to_virt(pa), p, 25) };
+        unsafe { fill_page_pct(phys_to_virt(pa), p, 25) };
         with_mm_state(|st| {
             let z = &mut st.swap.as_mut().unwrap().zswap;
             z.enabled = true;

@@ -71,9 +71,3 @@ pub fn stolen<R>(f: impl FnOnce() -> R) -> R {
     }
     r
 }
-
-/// Total cycles stolen since boot (reported, so that a user can see how
-/// much host timing was taken out of the figures).
-pub fn stolen_cycles() -> u64 {
-    STOLEN.load(Ordering::Relaxed)
-}

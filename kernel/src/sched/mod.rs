@@ -390,18 +390,11 @@ pub fn run_tasks<T: Send + 'static>(bodies: Vec<(String, TaskBody<T>)>) -> Vec<T
 /// next I/O completion. Returns when all tasks have exited.
 fn idle_loop() {
     loop {
+        // Runs tasks until none is runnable (`schedule` woke every sleeper
+        // it could just before it chose the idle task).
+        schedule();
         if RQ.lock().as_mut().map_or(0, reap) == 0 {
             return;
-        }
-        schedule();
-        let has_runnable = {
-            let mut guard = RQ.lock();
-            let rq = guard.as_mut().expect("run queue");
-            wake_sleepers(rq);
-            !rq.queue.is_empty() || reap(rq) == 0
-        };
-        if has_runnable {
-            continue;
         }
         let start = sched_clock();
         let waited = with_mm_state(wait_for_io);

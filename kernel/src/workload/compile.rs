@@ -41,15 +41,16 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::WORKLOAD_BASE;
-use super::{fill_page_pct, mix64, verify_counted_pct, WorkloadError, WorkloadResult};
+use super::{
+    fill_page_pct, mix64, run_timed, verify_counted_pct, Tally, WorkloadError, WorkloadResult,
+};
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use crate::mm::PAGE_SIZE;
-use crate::sched::clock::sched_clock;
-use crate::sched::{cond_resched, run_tasks, TaskBody};
+use crate::sched::{cond_resched, TaskBody};
 
-/// What a job slot gives back: pages (checked, corrupt).
-type SlotResult = Result<(u64, u64), WorkloadError>;
+/// What a job slot gives back.
+type SlotResult = Result<Tally, WorkloadError>;
 
 /// Mean footprint of one job at `workload.scale=1`: 4 MiB.
 const JOB_PAGES_PER_SCALE: u64 = 1024;
@@ -94,8 +95,7 @@ impl Job {
         let mut rng = mix64(seed ^ id.wrapping_mul(0x9e37));
         let pages = (mean_pages * (75 + rng % 51) / 100).max(16);
         rng = mix64(rng);
-        let mm = new_anon_mm(&format!("cc-{id}"), WORKLOAD_BASE, pages * PAGE_SIZE)
-            .map_err(|e| WorkloadError(e.into()))?;
+        let mm = new_anon_mm(&format!("cc-{id}"), WORKLOAD_BASE, pages * PAGE_SIZE)?;
         let input = (pages / 4).max(1);
         let output = (pages / 8).max(1);
         let heap = pages.saturating_sub(input + output).max(1);
@@ -238,24 +238,20 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
                     switch_mm(None);
                     drop(job); // the job exits: its memory and slots are freed
                 }
-                Ok((checked, corrupt))
+                Ok(Tally { checked, corrupt })
             };
             (format!("slot-{slot}"), Box::new(body) as _)
         })
         .collect();
-    let start = sched_clock();
-    let done = run_tasks(bodies);
-    let elapsed_cycles = sched_clock() - start;
-    let (mut checked, mut corrupt) = (0, 0);
-    for r in done {
-        let (c, bad) = r?;
-        checked += c;
-        corrupt += bad;
+    let (done, elapsed_cycles) = run_timed(bodies);
+    let mut tally = Tally::default();
+    for slot in done {
+        tally += slot?;
     }
     Ok(WorkloadResult {
         elapsed_cycles,
-        checked_pages: checked,
-        corrupt_pages: corrupt,
+        checked_pages: tally.checked,
+        corrupt_pages: tally.corrupt,
         ..WorkloadResult::default()
     })
 }

@@ -54,6 +54,36 @@ impl WorkloadResult {
 #[derive(Debug, Clone)]
 pub struct WorkloadError(pub alloc::string::String);
 
+impl From<&'static str> for WorkloadError {
+    fn from(msg: &'static str) -> Self {
+        WorkloadError(msg.into())
+    }
+}
+
+/// Pages read back and checked, and how many of them were wrong.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub checked: u64,
+    pub corrupt: u64,
+}
+
+impl core::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.checked += other.checked;
+        self.corrupt += other.corrupt;
+    }
+}
+
+/// Runs the workload's tasks on the scheduler; returns their results and
+/// the cycles the measured phase took.
+pub fn run_timed<T: Send + 'static>(
+    bodies: alloc::vec::Vec<(alloc::string::String, crate::sched::TaskBody<T>)>,
+) -> (alloc::vec::Vec<T>, u64) {
+    let start = crate::sched::clock::sched_clock();
+    let results = crate::sched::run_tasks(bodies);
+    (results, crate::sched::clock::sched_clock() - start)
+}
+
 /// Runs the configured workload.
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     // Swap-on allocates the device's rings for good: take the leak
@@ -137,21 +167,6 @@ fn pattern_word(base: u64, i: usize, random_pct: u64) -> u64 {
     }
 }
 
-/// Fills the 4 KiB at `va` (a kernel address, e.g. in the direct map)
-/// with the pattern of `tag` at a given randomness, for calibration pages.
-///
-/// # Safety
-/// `va` must be a writable, page-aligned kernel mapping of a frame the
-/// caller owns.
-pub unsafe fn fill_page_raw(va: u64, tag: u64, random_pct: u64) {
-    let base = mix64(tag);
-    let p = va as *mut u64;
-    for i in 0..WORDS_PER_PAGE {
-        // SAFETY: guaranteed by the caller.
-        unsafe { p.add(i).write(pattern_word(base, i, random_pct)) };
-    }
-}
-
 /// Fills the page at `va` with the pattern of `tag` (any value that
 /// identifies what should be there: seed, task, page, write count).
 ///
@@ -165,9 +180,11 @@ pub unsafe fn fill_page(va: u64, tag: u64) {
 
 /// [`fill_page`] with an explicit randomness (`random_pct`, 1..=100)
 /// instead of `workload.random_pct`: 100 makes an incompressible page.
+/// Also fills calibration and test pages through the direct map.
 ///
 /// # Safety
-/// As for [`fill_page`].
+/// As for [`fill_page`], or `va` is a writable, page-aligned kernel
+/// mapping (e.g. the direct map) of a frame the caller owns.
 pub unsafe fn fill_page_pct(va: u64, tag: u64, pct: u64) {
     let base = mix64(tag);
     let p = va as *mut u64;

@@ -5,7 +5,7 @@
 
 use alloc::format;
 
-use super::{fill_page_raw, WorkloadError};
+use super::{fill_page_pct, WorkloadError};
 use crate::drivers::virtio::blk::DeviceLatency;
 use crate::knobs::Config;
 use crate::mm::fault_latency::FaultLatency;
@@ -56,7 +56,7 @@ fn measure_lz4() -> (u64, u64) {
         return (0, 0);
     };
     // SAFETY: the frame was just allocated for us; the direct map maps it.
-    unsafe { fill_page_raw(crate::mm::phys_to_virt(pa), 0xca1b, CALIBRATION_RANDOM_PCT) };
+    unsafe { fill_page_pct(crate::mm::phys_to_virt(pa), 0xca1b, CALIBRATION_RANDOM_PCT) };
     // SAFETY: the frame was just allocated for us.
     let costs = zcomp::measure(unsafe { page_bytes(pa) });
     page_alloc::free_page(pa);

@@ -13,7 +13,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let size = page_align_up(config.number("workload.size"));
     let seed = config.number("workload.seed");
     let nr_pages = size / PAGE_SIZE;
-    let mm = new_anon_mm("smoke", WORKLOAD_BASE, size).map_err(|e| WorkloadError(e.into()))?;
+    let mm = new_anon_mm("smoke", WORKLOAD_BASE, size)?;
     switch_mm(Some(&mm));
     let start = sched_clock();
     for page in 0..nr_pages {

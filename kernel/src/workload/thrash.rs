@@ -13,12 +13,13 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::vec::Vec;
 
-use super::{fill_page, mix64, verify_page, WorkloadError, WorkloadResult, WORKLOAD_BASE};
+use super::{
+    fill_page, mix64, run_timed, verify_page, Tally, WorkloadError, WorkloadResult, WORKLOAD_BASE,
+};
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use crate::mm::{page_align_up, PAGE_SIZE};
-use crate::sched::clock::sched_clock;
-use crate::sched::{cond_resched, run_tasks, TaskBody};
+use crate::sched::{cond_resched, TaskBody};
 /// In the hot pattern, the share of accesses that go to the hot set.
 const HOT_ACCESS_PCT: u64 = 80;
 
@@ -101,13 +102,6 @@ impl Task {
     }
 }
 
-/// Verification tallies.
-#[derive(Default)]
-struct Tally {
-    checked: u64,
-    corrupt: u64,
-}
-
 /// One access: first touch writes, later touches verify and sometimes
 /// write again.
 fn access(t: &mut Task, page: u64, seed: u64, write_pct: u64, tally: &mut Tally) {
@@ -161,8 +155,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let pattern = pattern_of(config, pages);
     let mut tasks = Vec::new();
     for id in 0..nr_tasks {
-        let mm = new_anon_mm(&format!("thrash-{id}"), WORKLOAD_BASE, pages * PAGE_SIZE)
-            .map_err(|e| WorkloadError(e.into()))?;
+        let mm = new_anon_mm(&format!("thrash-{id}"), WORKLOAD_BASE, pages * PAGE_SIZE)?;
         tasks.push(Task {
             id,
             mm,
@@ -193,13 +186,10 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
             (name, Box::new(body) as _)
         })
         .collect();
-    let start = sched_clock();
-    let mut tasks = run_tasks(bodies);
-    let elapsed_cycles = sched_clock() - start;
+    let (mut tasks, elapsed_cycles) = run_timed(bodies);
     let mut tally = Tally::default();
-    for (_, t) in &tasks {
-        tally.checked += t.checked;
-        tally.corrupt += t.corrupt;
+    for (_, task_tally) in &tasks {
+        tally += *task_tally;
     }
     let measured = super::measured::capture();
     // Final check: every page ever written must still hold its last

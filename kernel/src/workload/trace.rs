@@ -14,13 +14,15 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{fill_page, mix64, verify_counted, WorkloadError, WorkloadResult, WORKLOAD_BASE};
+use super::{
+    fill_page, mix64, run_timed, verify_counted, Tally, WorkloadError, WorkloadResult,
+    WORKLOAD_BASE,
+};
 use crate::drivers::fw_cfg;
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use crate::mm::PAGE_SIZE;
-use crate::sched::clock::sched_clock;
-use crate::sched::{cond_resched, run_tasks, TaskBody};
+use crate::sched::{cond_resched, TaskBody};
 
 const MAGIC: &[u8; 8] = b"FLTRACE1";
 const VERSION: u32 = 1;
@@ -166,8 +168,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
             &format!("trace-{i}"),
             WORKLOAD_BASE,
             t.n_pages as u64 * PAGE_SIZE,
-        )
-        .map_err(|e| WorkloadError(e.into()))?;
+        )?;
         let body = move || {
             let mut writes = alloc::vec![0u32; t.n_pages as usize];
             let (mut checked, mut corrupt) = (0u64, 0u64);
@@ -191,21 +192,21 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
                 cond_resched();
             }
             switch_mm(None);
-            (mm, checked, corrupt)
+            (mm, Tally { checked, corrupt })
         };
         bodies.push((format!("trace-{i}"), Box::new(body) as TaskBody<_>));
     }
-    let start = sched_clock();
-    let done: Vec<(MmHandle, u64, u64)> = run_tasks(bodies);
-    let elapsed_cycles = sched_clock() - start;
+    let (done, elapsed_cycles): (Vec<(MmHandle, Tally)>, _) = run_timed(bodies);
     let measured = super::measured::capture();
-    let checked = done.iter().map(|d| d.1).sum();
-    let corrupt = done.iter().map(|d| d.2).sum();
+    let mut tally = Tally::default();
+    for (_, task_tally) in &done {
+        tally += *task_tally;
+    }
     drop(done);
     Ok(WorkloadResult {
         elapsed_cycles,
-        checked_pages: checked,
-        corrupt_pages: corrupt,
+        checked_pages: tally.checked,
+        corrupt_pages: tally.corrupt,
         measured: Some(measured),
         ..WorkloadResult::default()
     })
