@@ -58,6 +58,14 @@ pub enum MapAroundMode {
     IoComplete,
 }
 
+impl MapAroundMode {
+    /// Does this mode map from the readahead batch (so readahead must
+    /// record the neighbours it reads)?
+    pub fn maps_ra_batch(self) -> bool {
+        matches!(self, MapAroundMode::ZswapSync | MapAroundMode::IoComplete)
+    }
+}
+
 /// Called by `do_swap_page` after it mapped the faulting page at `faddr`.
 pub fn after_swap_fault(st: &mut MmState, mm: usize, vma: &Vma, faddr: u64) {
     match st.policy.map_around {

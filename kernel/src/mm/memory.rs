@@ -244,7 +244,10 @@ fn do_swap_page(
     // Neighbours recorded by an earlier fault that ended early belong to
     // that fault, not to this one; a retried fault gets its own back.
     let tried_kind = tried.as_ref().map(|r| r.kind);
-    st.ra_batch = tried.map(|r| r.ra_batch).unwrap_or_default();
+    match tried {
+        Some(r) => st.ra_batch = r.ra_batch,
+        None => st.ra_batch.clear(),
+    }
     let (pfn, kind) = match swap_cache_get_folio(st, entry) {
         Some(pfn) => {
             swap_update_readahead(st, pfn, mm, address);

@@ -66,6 +66,18 @@ pub fn wait_for_io(st: &mut MmState) -> bool {
     true
 }
 
+/// Linux `blk_start_plug` / `blk_finish_plug` around a batch of requests
+/// (readahead, reclaim's writes): held back until the outermost unplug.
+pub fn plug(st: &mut MmState, on: bool) {
+    if let Some(bdev) = st.swap.as_mut().and_then(|s| s.virtio_mut()) {
+        if on {
+            bdev.plug();
+        } else {
+            bdev.unplug();
+        }
+    }
+}
+
 /// Processes completions that are ready, without waiting.
 pub fn poll_completions(st: &mut MmState) {
     let MmState { swap, mem_map, .. } = st;

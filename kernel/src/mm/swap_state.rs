@@ -14,7 +14,7 @@
 use super::memcontrol::{mem_cgroup_charge, ChargeFailed};
 use super::page::{flags, pa_to_pfn, Pfn};
 use super::page_alloc::{alloc_page, free_page};
-use super::page_io::swap_read_folio;
+use super::page_io::{plug, swap_read_folio};
 use super::state::MmState;
 use super::swap::{pte_to_swp_entry, SwapEntry};
 use super::vmstat::{count_vm_event, VmEvent};
@@ -353,7 +353,7 @@ fn swap_vma_readahead(st: &mut MmState, mm: usize, faddr: u64) -> Result<(), Cha
         };
         let is_neighbour = addr != faddr;
         if let Some(pfn) = read_neighbour(st, entry, is_neighbour) {
-            if is_neighbour {
+            if is_neighbour && st.policy.map_around.maps_ra_batch() {
                 // Map-around (zswap-sync, io-complete) maps from this list.
                 let is_sync = !st.mem_map.get(pfn).test(flags::LOCKED);
                 st.ra_batch.push(RaPage {
@@ -367,17 +367,6 @@ fn swap_vma_readahead(st: &mut MmState, mm: usize, faddr: u64) -> Result<(), Cha
     }
     plug(st, false);
     Ok(())
-}
-
-/// Linux `blk_start_plug` / `blk_finish_plug` around a readahead batch.
-fn plug(st: &mut MmState, on: bool) {
-    if let Some(bdev) = st.swap.as_mut().and_then(|s| s.virtio_mut()) {
-        if on {
-            bdev.plug();
-        } else {
-            bdev.unplug();
-        }
-    }
 }
 
 #[cfg(test)]

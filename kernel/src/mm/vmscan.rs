@@ -25,7 +25,7 @@ use alloc::vec::Vec;
 use super::memcontrol::{mem_cgroup_uncharge, SWAP_CLUSTER_MAX};
 use super::page::{flags, pfn_to_pa, Pfn};
 use super::page_alloc::free_page;
-use super::page_io::{poll_completions, swap_writeout, wait_on_page_writeback, Writeout};
+use super::page_io::{plug, poll_completions, swap_writeout, wait_on_page_writeback, Writeout};
 use super::pgtable::Pte;
 use super::state::MmState;
 use super::swap::{swp_entry_to_pte, SwapEntry};
@@ -76,9 +76,10 @@ fn shrink_slab(st: &mut MmState, priority: u32) {
     let Some(swap) = st.swap.as_ref().filter(|s| s.zswap.shrinker_enabled) else {
         return;
     };
-    let z = &swap.zswap;
-    let freeable = z.stored_pages() * z.pool_bytes() / (z.stored_pages() * super::PAGE_SIZE).max(1);
-    let nr = ((freeable * 4 / 2) >> priority) as usize;
+    // Linux scales the stored pages by the compression ratio: that is the
+    // pool's size in pages.
+    let freeable = swap.zswap.pool_bytes() / super::PAGE_SIZE;
+    let nr = ((freeable * 2) >> priority) as usize;
     if nr > 0 {
         zswap_shrinker_scan(st, nr);
     }
@@ -316,18 +317,6 @@ fn pageout_batch(st: &mut MmState, pages: &[Pfn]) -> usize {
         freed += 1;
     }
     freed
-}
-
-/// Linux `blk_start_plug` / `blk_finish_plug` around a batch of writes.
-fn plug(st: &mut MmState, on: bool) {
-    let Some(bdev) = st.swap.as_mut().and_then(|s| s.virtio_mut()) else {
-        return;
-    };
-    if on {
-        bdev.plug();
-    } else {
-        bdev.unplug();
-    }
 }
 
 /// Linux `__remove_mapping` + free: the page leaves the swap cache (its

@@ -62,7 +62,6 @@ pub struct ZPool {
     pages: BTreeMap<Pfn, PoolPage>,
     /// Bytes of live objects (compressed sizes).
     stored_bytes: u64,
-    nr_objects: u64,
 }
 
 fn class_of(len: usize) -> usize {
@@ -83,7 +82,6 @@ impl ZPool {
             classes: (0..NR_CLASSES).map(|_| SizeClass::default()).collect(),
             pages: BTreeMap::new(),
             stored_bytes: 0,
-            nr_objects: 0,
         }
     }
 
@@ -95,10 +93,6 @@ impl ZPool {
     /// Bytes of compressed data stored.
     pub fn stored_bytes(&self) -> u64 {
         self.stored_bytes
-    }
-
-    pub fn nr_objects(&self) -> u64 {
-        self.nr_objects
     }
 
     /// Linux `zs_malloc` + copy: stores `data` (at most a page).
@@ -118,7 +112,6 @@ impl ZPool {
         // SAFETY: the slot lies inside a frame the pool owns, and is ours.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), self.obj_ptr(handle), data.len()) };
         self.stored_bytes += data.len() as u64;
-        self.nr_objects += 1;
         Ok(handle)
     }
 
@@ -179,7 +172,6 @@ impl ZPool {
         page.used &= !(1 << h.slot());
         page.nr_used -= 1;
         self.stored_bytes -= len as u64;
-        self.nr_objects -= 1;
         if page.nr_used == 0 {
             self.pages.remove(&h.pfn());
             self.classes[class].partial.retain(|&p| p != h.pfn());

@@ -196,10 +196,6 @@ impl VirtioBlk {
         self.latency = latency;
     }
 
-    pub fn latency(&self) -> DeviceLatency {
-        self.latency
-    }
-
     /// Size of the disk in bytes.
     pub fn capacity_bytes(&self) -> u64 {
         self.capacity_sectors * SECTOR_SIZE
