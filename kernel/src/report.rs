@@ -115,6 +115,16 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
             ("page_copy_cycles", c.page_copy_cycles),
             ("lz4_compress_cycles", c.lz4_compress_cycles),
             ("lz4_decompress_cycles", c.lz4_decompress_cycles),
+            (
+                "zstd_measured_compress_cycles",
+                c.zstd_measured_compress_cycles,
+            ),
+            (
+                "zstd_measured_decompress_cycles",
+                c.zstd_measured_decompress_cycles,
+            ),
+            ("zstd_compress_scale_1024ths", c.zstd_compress_scale),
+            ("zstd_decompress_scale_1024ths", c.zstd_decompress_scale),
             ("device_read_cycles", c.device_read_cycles),
             ("device_write_cycles", c.device_write_cycles),
         ],
@@ -149,10 +159,12 @@ fn render_mm(m: &Measured, out: &mut impl Write) -> fmt::Result {
     write!(out, ",\"peak_pages\":{}}}", m.memcg_peak_pages)?;
     write!(
         out,
-        ",\"swap\":{{\"device\":{},\"slots\":{},\"used_slots\":{},\"host_late_completions\":{}}}",
+        ",\"swap\":{{\"device\":{},\"slots\":{},\"used_slots\":{},\"peak_used_slots\":{},\"full_cycles\":{},\"host_late_completions\":{}}}",
         JsonStr(m.swap_device),
         m.swap_slots,
         m.swap_used_slots,
+        m.swap_peak_used_slots,
+        m.swap_full_cycles,
         crate::drivers::virtio::blk::late_completions()
     )?;
     render_zswap(m, out)?;
@@ -189,6 +201,13 @@ fn render_zswap(m: &Measured, out: &mut impl Write) -> fmt::Result {
         out,
         [
             ("pool_pages", m.zswap_pool_pages),
+            (
+                "zswap_stored_incompressible_pages",
+                m.zswap_stored_incompressible_pages,
+            ),
+            ("incompressible_stores", z.incompressible_stores),
+            ("cgroup_limit_hit", z.cgroup_limit_hit),
+            ("reject_cgroup_limit", z.reject_cgroup_limit),
             ("pool_pages_peak", z.pool_pages_peak),
             ("stored_pages_peak", z.stored_pages_peak),
             ("stored_bytes_in", z.stored_in_bytes),
@@ -208,7 +227,8 @@ fn render_zswap(m: &Measured, out: &mut impl Write) -> fmt::Result {
     } else {
         z.stored_in_bytes as f64 / z.stored_out_bytes as f64
     };
-    write!(out, ",\"zswap_compression_ratio\":{ratio:.2}")
+    write!(out, ",\"zswap_compression_ratio\":{ratio:.2}")?;
+    write!(out, ",\"zswap_compressor\":{}", JsonStr(m.zswap_compressor))
 }
 
 /// Adapter so that `render` can print straight to the serial console.

@@ -1,6 +1,7 @@
-//! Address spaces and demand paging: faults inside an anonymous VMA map
-//! zeroed frames, counted as `pgfault`; tearing the address space down
-//! returns every frame.
+//! Address spaces and demand paging: a read fault inside an anonymous VMA
+//! maps the shared zero page, a write fault a zeroed private frame, each
+//! counted as `pgfault`; tearing the address space down returns every
+//! frame.
 
 #![no_std]
 #![no_main]
@@ -10,8 +11,12 @@
 
 extern crate alloc;
 
-use kernel::mm::mm_types::{new_anon_mm, switch_mm, MmStruct, MmapError, VmFlags};
+use kernel::mm::memcontrol::memcg_usage;
+use kernel::mm::mm_types::{new_anon_mm, switch_mm, MmHandle, MmStruct, MmapError, VmFlags};
+use kernel::mm::page::pa_to_pfn;
 use kernel::mm::page_alloc::nr_free_pages;
+use kernel::mm::pgtable::Pte;
+use kernel::mm::state::with_mm_state;
 use kernel::mm::vmstat::{self, VmEvent};
 use kernel::mm::PAGE_SIZE;
 use kernel::workload::{fill_page, verify_page};
@@ -28,19 +33,22 @@ fn demand_zero_over_a_large_range() {
     let mm = new_anon_mm("dz", BASE, len).unwrap();
     switch_mm(Some(&mm));
     vmstat::reset();
-    // Reads first: a read fault maps a zeroed page.
+    // Reads first: a read fault maps the shared zero page.
     for p in 0..pages {
         // SAFETY: inside the VMA of the current address space.
         let v = unsafe { ((BASE + p * PAGE_SIZE + 8) as *const u64).read_volatile() };
         assert_eq!(v, 0, "page {p} not zeroed");
     }
     assert_eq!(vmstat::read(VmEvent::PgFault), pages, "one fault per page");
-    // Writes to pages that are already present do not fault again.
+    assert_eq!(vmstat::read(VmEvent::PgFaultZeroPage), pages);
+    assert_eq!(mm.rss_anon(), 0, "the zero page is nobody's");
+    // The first write to each page faults once more (do_wp_page).
     for p in 0..pages {
         // SAFETY: as above.
         unsafe { fill_page(BASE + p * PAGE_SIZE, p) };
     }
-    assert_eq!(vmstat::read(VmEvent::PgFault), pages);
+    assert_eq!(vmstat::read(VmEvent::PgFault), 2 * pages);
+    assert_eq!(vmstat::read(VmEvent::PgFaultWpCopy), pages);
     for p in 0..pages {
         // SAFETY: as above.
         assert!(
@@ -52,6 +60,49 @@ fn demand_zero_over_a_large_range() {
     switch_mm(None);
     drop(mm);
     assert_eq!(nr_free_pages(), free_before, "frames leaked by exit_mmap");
+}
+
+fn pte_of(mm: &MmHandle, va: u64) -> Pte {
+    let pte = with_mm_state(|st| st.mm(mm.id()).pgtable().get_pte(va));
+    pte.filter(|p| p.is_present()).expect("mapped")
+}
+
+#[test_case]
+fn read_maps_the_zero_page_and_a_write_gets_a_charged_private_copy() {
+    let mm = new_anon_mm("zp", BASE, 4 * PAGE_SIZE).unwrap();
+    switch_mm(Some(&mm));
+    let (usage0, zero_pfn) = with_mm_state(|st| (memcg_usage(st), st.zero_pfn));
+    vmstat::reset();
+    // SAFETY: inside the VMA of the current address space.
+    let v = unsafe { ((BASE + 64) as *const u64).read_volatile() };
+    assert_eq!(v, 0);
+    let pte = pte_of(&mm, BASE);
+    assert_eq!(pa_to_pfn(pte.pa()), zero_pfn, "the shared zero page");
+    assert!(!pte.is_writable(), "mapped read-only");
+    assert_eq!(with_mm_state(|st| memcg_usage(st)), usage0, "not charged");
+    assert_eq!(mm.rss_anon(), 0);
+    let lru0 = with_mm_state(|st| st.lru.len());
+    // SAFETY: as above: the write faults on the read-only zero page.
+    unsafe { ((BASE + 8) as *mut u64).write_volatile(0xfeed) };
+    let pte = pte_of(&mm, BASE);
+    assert!(pa_to_pfn(pte.pa()) != zero_pfn, "a private copy");
+    assert!(pte.is_writable() && pte.is_dirty());
+    assert_eq!(with_mm_state(|st| memcg_usage(st)), usage0 + 1, "charged");
+    assert_eq!(with_mm_state(|st| st.lru.len()), lru0 + 1, "on the LRU");
+    assert_eq!(mm.rss_anon(), 1);
+    assert_eq!(vmstat::read(VmEvent::PgFaultWpCopy), 1);
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(((BASE + 8) as *const u64).read_volatile(), 0xfeed);
+        assert_eq!(
+            (BASE as *const u64).read_volatile(),
+            0,
+            "the rest is zeroed"
+        );
+        // Another page's read still sees zeros: the zero page was not written.
+        assert_eq!(((BASE + PAGE_SIZE + 8) as *const u64).read_volatile(), 0);
+    }
+    switch_mm(None);
 }
 
 #[test_case]

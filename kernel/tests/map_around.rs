@@ -78,8 +78,9 @@ fn maps_ready_neighbours_and_skips_the_rest() {
     }
     assert_eq!(vmstat::read(VmEvent::SwapMapAround), 3);
     assert_eq!(vmstat::read(VmEvent::PgMajFault), 1, "only page 16 faulted");
-    // Mapped neighbours are old (accessed clear) and behave like swap-ins.
-    assert!(!mm.pte(12).is_young());
+    // Mapped neighbours are young, as the PoC's mk_pte(page,
+    // vma->vm_page_prot) makes them on x86, and behave like swap-ins.
+    assert!(mm.pte(12).is_young());
     assert_eq!(mm.rss_anon(), 5); // 11, 16 and the three neighbours
     with_mm_state(|st| {
         st.mem_map.get_mut(locked).clear(flags::LOCKED);
@@ -109,9 +110,15 @@ fn maps_ready_neighbours_and_skips_the_rest() {
 #[test_case]
 fn unused_old_mappings_are_reported_wasted() {
     let mm = setup("wasted", 32, MapAroundMode::Cached);
+    // Our departure from the PoC: neighbours mapped old.
+    with_mm_state(|st| st.policy.map_around_old = true);
     prefetch(&mm, 9);
     prefetch(&mm, 10);
     mm.touch(8);
+    assert!(
+        mm.pte(10).is_present() && !mm.pte(10).is_young(),
+        "mapped old"
+    );
     vmstat::reset();
     mm.touch(9); // used: its accessed bit gets set by the CPU
     swap_out_all();

@@ -17,9 +17,11 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel::arch::cpu::rdtsc;
-use kernel::mm::state::SwapPolicy;
+use kernel::drivers::virtio::blk::DeviceLatency;
+use kernel::mm::state::{with_mm_state, SwapPolicy};
 use kernel::mm::swap::pte_to_swp_entry;
 use kernel::mm::swap_state::ReadaheadMode;
+use kernel::mm::swapfile::SwapDevice;
 use kernel::sched::clock::{sched_clock, stolen};
 use kernel::sched::{cond_resched, run_tasks, stats, TaskBody};
 use kernel::testing::fixtures::{virtio_swap, TestMm};
@@ -81,6 +83,18 @@ fn a_task_waiting_for_swap_io_sleeps_while_another_computes() {
         readahead: ReadaheadMode::Off,
         ..SwapPolicy::default()
     });
+    // Reads take a while (a slow disk): with no latency a read can be done
+    // before the reader is off the CPU, and a woken task runs first.
+    with_mm_state(|st| {
+        let swap = st.swap.as_mut().expect("swap");
+        if let SwapDevice::Virtio(b) = swap.device() {
+            b.set_latency(DeviceLatency {
+                read_cycles: 2_000_000,
+                write_cycles: 0,
+                is_serial: false,
+            });
+        }
+    });
     let reader_done = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(AtomicU64::new(0));
     let (done, prog) = (reader_done.clone(), progress.clone());
@@ -111,6 +125,11 @@ fn a_task_waiting_for_swap_io_sleeps_while_another_computes() {
         ("worker".into(), Box::new(worker) as _),
     ]);
     let s = stats();
+    with_mm_state(|st| {
+        if let SwapDevice::Virtio(b) = st.swap.as_mut().expect("swap").device() {
+            b.set_latency(DeviceLatency::default());
+        }
+    });
     assert!(s.io_sleeps >= 1, "the reader slept on I/O: {s:?}");
     assert!(
         out[0] > 0,

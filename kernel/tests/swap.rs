@@ -21,6 +21,7 @@ use kernel::mm::swap_state::{swap_cache_read_folio, ReadaheadMode};
 use kernel::mm::swapfile::{SwapInfo, SWAPFILE_CLUSTER};
 use kernel::mm::vmscan::shrink_all_memory;
 use kernel::mm::vmstat::{self, VmEvent};
+use kernel::mm::workingset::{anon_workingset_size, refault_distance};
 use kernel::testing::fixtures::{page_of, virtio_swap, TestMm};
 
 kernel::test_kernel!(test_main);
@@ -75,7 +76,7 @@ fn slots_are_allocated_in_cluster_order_until_exhausted() {
     // Freeing a slot (count and cache both gone) makes it allocatable again.
     let e = SwapEntry::new(700);
     si.swap_duplicate(e);
-    si.cache_remove(e);
+    si.cache_remove(e, 0);
     assert_eq!(si.nr_used(), total, "still referenced by a PTE");
     si.swap_free(e);
     assert_eq!(si.nr_used(), total - 1);
@@ -243,4 +244,62 @@ fn reclaim_under_a_small_limit_keeps_every_page_intact() {
         let peak = with_mm_state(|st| st.memcg.peak_pages);
         assert!(peak <= 512, "{extra}: memcg limit exceeded: {peak} pages");
     }
+}
+
+#[test_case]
+fn refaults_within_the_active_list_are_activated() {
+    // Linux mm/workingset.c: reclaim leaves a shadow (the eviction age) in
+    // each slot; a page coming back into the swap cache is activated if
+    // no more pages were evicted or activated since than the active list
+    // holds.
+    let mm = swapped_out_mm("ws", 64, ReadaheadMode::Off);
+    for p in 0..64 {
+        let e = mm.entry(p);
+        let shadow = with_mm_state(|st| st.swap.as_ref().unwrap().shadow(e));
+        assert!(shadow != 0, "page {p}: eviction left no shadow");
+    }
+    // Bring the first half back and make 16 of them the active list (as
+    // if hot): smaller than the spread of the other half's distances.
+    for p in 0..32 {
+        assert!(mm.holds(p, p));
+    }
+    with_mm_state(|st| {
+        for p in 0..16 {
+            let pfn = pa_to_pfn(st.mm(mm.id()).pgtable().get_pte(mm.va(p)).unwrap().pa());
+            let kernel::mm::state::MmState { lru, mem_map, .. } = st;
+            assert!(lru.del(mem_map, pfn));
+            lru.add_active(mem_map, pfn);
+        }
+    });
+    vmstat::reset();
+    let (mut activated, mut not) = (0, 0);
+    for p in 32..64 {
+        let e = mm.entry(p);
+        let (distance, size) = with_mm_state(|st| {
+            let shadow = st.swap.as_ref().unwrap().shadow(e);
+            (refault_distance(st, shadow), anon_workingset_size(st))
+        });
+        assert!(mm.holds(p, p));
+        let pfn = pa_to_pfn(mm.pte(p).pa());
+        let active = page_of(pfn).test(flags::ACTIVE);
+        assert_eq!(
+            active,
+            distance <= size,
+            "page {p}: distance {distance}, active list {size}"
+        );
+        if active {
+            activated += 1;
+        } else {
+            not += 1;
+        }
+        assert_eq!(
+            with_mm_state(|st| st.swap.as_ref().unwrap().shadow(e)),
+            0,
+            "the refault consumed the shadow"
+        );
+    }
+    assert!(activated > 0 && not > 0, "{activated} activated, {not} not");
+    assert_eq!(vmstat::read(VmEvent::WorkingsetRefaultAnon), 32);
+    assert_eq!(vmstat::read(VmEvent::WorkingsetActivateAnon), activated);
+    drop(mm);
 }

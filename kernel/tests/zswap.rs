@@ -53,41 +53,193 @@ fn vma_policy() -> SwapPolicy {
 }
 
 #[test_case]
-fn store_load_round_trip_and_incompressible_reject() {
+fn store_load_round_trip() {
     configure(true, vma_policy());
     let pa = alloc_page().unwrap();
     // SAFETY: our frame, in the direct map.
     unsafe { fill_page_pct(phys_to_virt(pa), 7, 25) };
     let copy: alloc::vec::Vec<u8> = unsafe { page_bytes(pa) }.to_vec();
-    let (stored, loaded, rejected) = with_mm_state(|st| {
+    with_mm_state(|st| {
         let z = &mut st.swap.as_mut().unwrap().zswap;
         // SAFETY: as above.
-        let stored = z.store(9000, unsafe { page_bytes(pa) });
+        assert_eq!(z.store(9000, unsafe { page_bytes(pa) }, true), Ok(()));
+        assert_eq!(z.stored_incompressible_pages(), 0, "it compressed");
         // SAFETY: as above.
         unsafe { page_bytes(pa) }.fill(0);
         // SAFETY: as above.
-        let loaded = z.load(9000, unsafe { page_bytes(pa) });
+        assert!(
+            z.load(9000, unsafe { page_bytes(pa) }),
+            "the entry was there"
+        );
         // SAFETY: as above.
         assert!(
             unsafe { page_bytes(pa) } == &copy[..],
             "round trip changed the page"
         );
-        // SAFETY: as above; every word random: does not compress.
-        unsafe { fill_page_pct(phys_to_virt(pa), 8, 100) };
-        // SAFETY: as above.
-        let rejected = z.store(9001, unsafe { page_bytes(pa) });
-        (stored, loaded, rejected)
-    });
-    assert_eq!(stored, Ok(()));
-    assert!(loaded, "the entry was there");
-    assert_eq!(rejected, Err(Reject::CompressPoor));
-    with_mm_state(|st| {
-        assert!(
-            !st.swap.as_ref().unwrap().zswap.is_present(9000),
-            "exclusive load frees the entry"
-        )
+        assert!(!z.is_present(9000), "exclusive load frees the entry");
     });
     free_page(pa);
+}
+
+#[test_case]
+fn incompressible_page_is_stored_as_is_unless_writeback_is_off() {
+    configure(true, vma_policy());
+    let pa = alloc_page().unwrap();
+    // SAFETY: our frame, in the direct map; every word random.
+    unsafe { fill_page_pct(phys_to_virt(pa), 8, 100) };
+    let copy: alloc::vec::Vec<u8> = unsafe { page_bytes(pa) }.to_vec();
+    with_mm_state(|st| {
+        let z = &mut st.swap.as_mut().unwrap().zswap;
+        let bytes_before = z.pool_bytes();
+        // Linux 6.18 zswap_compress: memory.zswap.writeback=1 keeps it as-is.
+        // SAFETY: as above.
+        assert_eq!(z.store(9001, unsafe { page_bytes(pa) }, true), Ok(()));
+        assert_eq!(z.stored_incompressible_pages(), 1);
+        assert_eq!(
+            z.pool_bytes() - bytes_before,
+            4096,
+            "an as-is entry is charged a whole page"
+        );
+        // SAFETY: as above.
+        unsafe { page_bytes(pa) }.fill(0);
+        // SAFETY: as above.
+        assert!(z.load(9001, unsafe { page_bytes(pa) }));
+        // SAFETY: as above.
+        assert!(
+            unsafe { page_bytes(pa) } == &copy[..],
+            "as-is copy changed the page"
+        );
+        assert_eq!(z.stored_incompressible_pages(), 0, "the load freed it");
+        // memory.zswap.writeback=0: rejected, the page goes nowhere.
+        // SAFETY: as above.
+        let rejected = z.store(9002, unsafe { page_bytes(pa) }, false);
+        assert_eq!(rejected, Err(Reject::CompressPoor));
+        assert!(!z.is_present(9002));
+        assert_eq!(z.stats.reject_compress_poor, 1);
+    });
+    free_page(pa);
+}
+
+#[test_case]
+fn writeback_off_keeps_incompressible_pages_resident() {
+    // Linux swap_writeout: zswap refused and writeback is disabled, so the
+    // folio is redirtied and activated (AOP_WRITEPAGE_ACTIVATE), never
+    // written to the disk.
+    configure(
+        true,
+        SwapPolicy {
+            readahead: ReadaheadMode::Off,
+            ..vma_policy()
+        },
+    );
+    kernel::workload::set_random_pct(100);
+    with_mm_state(|st| st.memcg.zswap_writeback = false);
+    vmstat::reset();
+    let mm = swapped_out_mm("nowb", 16);
+    with_mm_state(|st| st.memcg.zswap_writeback = true);
+    assert_eq!(vmstat::read(VmEvent::PswpOut), 0, "nothing went to disk");
+    assert_eq!(vmstat::read(VmEvent::Zswpout), 0, "nothing compressed");
+    // As in Linux, reclaim unmapped them before pageout failed: each stays
+    // in memory, in the swap cache, and comes back with a minor fault.
+    for p in 0..16 {
+        assert!(mm.is_cached(p), "page {p} left memory");
+    }
+    vmstat::reset();
+    for p in 0..16 {
+        assert!(mm.holds(p, p), "page {p}");
+    }
+    assert_eq!(
+        vmstat::read(VmEvent::PgMajFault),
+        0,
+        "no page came from swap"
+    );
+    assert_eq!(vmstat::read(VmEvent::PswpIn), 0);
+    drop(mm);
+}
+
+#[test_case]
+fn zswap_max_writes_back_the_coldest_entries() {
+    configure(
+        true,
+        SwapPolicy {
+            readahead: ReadaheadMode::Off,
+            ..vma_policy()
+        },
+    );
+    // About 1 KiB per page at 25 % random: 4 pages of charge hold ~16.
+    with_mm_state(|st| st.memcg.zswap_max_pages = 4);
+    vmstat::reset();
+    let mm = swapped_out_mm("zmax", 96);
+    let (hit, rejected, bytes) = with_mm_state(|st| {
+        st.memcg.zswap_max_pages = u64::MAX;
+        let z = &st.swap.as_ref().unwrap().zswap;
+        (
+            z.stats.cgroup_limit_hit,
+            z.stats.reject_cgroup_limit,
+            z.pool_bytes(),
+        )
+    });
+    assert!(hit > 0, "the cgroup's zswap limit was reached");
+    assert!(rejected > 0, "referenced entries get a second chance first");
+    assert!(
+        bytes <= 5 * 4096,
+        "pool holds {bytes} bytes, over the limit"
+    );
+    assert!(
+        vmstat::read(VmEvent::Zswpwb) > 0,
+        "the coldest went to disk"
+    );
+    assert!(!in_zswap(&mm, 0), "the first page stored is the coldest");
+    vmstat::reset();
+    for p in 0..96 {
+        assert!(mm.holds(p, p), "page {p}");
+    }
+    assert!(
+        vmstat::read(VmEvent::PswpIn) > 0,
+        "written-back pages come from the disk"
+    );
+    drop(mm);
+}
+
+#[test_case]
+fn charge_retries_while_reclaim_makes_progress() {
+    // Incompressible pages stored as-is: reclaiming one frees a page and
+    // charges a page of pool, so usage stays at the limit round after
+    // round. Linux's try_charge_memcg retries on any progress; a rule
+    // that needed usage to drop would give up after 16 such rounds, long
+    // before the pool fills and pages start going to disk.
+    configure(
+        true,
+        SwapPolicy {
+            readahead: ReadaheadMode::Off,
+            ..vma_policy()
+        },
+    );
+    kernel::workload::set_random_pct(100);
+    with_mm_state(|st| {
+        st.memcg.max_pages = kernel::mm::memcontrol::memcg_usage(st) + 600;
+        let z = &mut st.swap.as_mut().unwrap().zswap;
+        z.max_pool_pages = 560;
+        z.accept_thr_pages = 500;
+    });
+    vmstat::reset();
+    let mm = TestMm::new("retry", BASE, 1200);
+    for p in 0..1200 {
+        mm.write(p, p);
+    }
+    let peak = with_mm_state(|st| {
+        st.memcg.max_pages = u64::MAX;
+        st.swap.as_ref().unwrap().zswap.stats.stored_pages_peak
+    });
+    assert!(peak > 16 * 32, "only {peak} pages were ever in the pool");
+    assert!(
+        vmstat::read(VmEvent::PswpOut) > 0,
+        "the full pool sent pages to disk"
+    );
+    for p in 0..1200 {
+        assert!(mm.holds(p, p), "page {p}");
+    }
+    drop(mm);
 }
 
 #[test_case]
@@ -130,10 +282,10 @@ fn reused_slot_has_no_zswap_entry() {
     let a = si.folio_alloc_swap(1).unwrap();
     let _b = si.folio_alloc_swap(2).unwrap();
     let page = [0x5au8; 4096];
-    si.zswap.store(a.offset, &page).unwrap();
+    si.zswap.store(a.offset, &page, true).unwrap();
     // The page is unmapped (count 1), then its PTE goes away (count 0).
     si.swap_duplicate(a);
-    si.cache_remove(a);
+    si.cache_remove(a, 0);
     si.swap_free(a);
     assert!(
         !si.zswap.is_present(a.offset),
@@ -232,7 +384,7 @@ fn mixed_backends_mm(name: &str) -> TestMm {
             let z = &mut st.swap.as_mut().unwrap().zswap;
             z.enabled = true;
             // SAFETY: as above.
-            z.store(e.offset, unsafe { page_bytes(pa) }).unwrap();
+            z.store(e.offset, unsafe { page_bytes(pa) }, true).unwrap();
         });
     }
     free_page(pa);

@@ -89,6 +89,18 @@ pub static KNOBS: &[KnobSpec] = &[
         help: "memory limit of the workload's cgroup (Linux memory.max): over it, direct reclaim swaps pages out; max = no limit",
     },
     KnobSpec {
+        name: "memcg.zswap_max",
+        kind: KnobKind::SizeOrMax { min: 0, max: 64 * GIB },
+        default: "max",
+        help: "the cgroup's zswap limit (Linux memory.zswap.max), compared with its compressed bytes; a store over it first writes back one cold entry (shrink_memcg) and is rejected to the disk if that fails; max = no limit, 0 = no zswap",
+    },
+    KnobSpec {
+        name: "memcg.zswap_writeback",
+        kind: BOOL,
+        default: "1",
+        help: "Linux memory.zswap.writeback: 1 = pages may reach the swap device (zswap writeback, and pages zswap refused; incompressible pages are stored in zswap as-is, Linux 6.18); 0 = never: incompressible pages are rejected and, like anything zswap refuses, stay in RAM (reclaim activates them)",
+    },
+    KnobSpec {
         name: "vm.page_cluster",
         kind: KnobKind::U64 { min: 0, max: 31 },
         default: "3",
@@ -110,7 +122,13 @@ pub static KNOBS: &[KnobSpec] = &[
         name: "zswap.enabled",
         kind: BOOL,
         default: "0",
-        help: "compress reclaimed pages into a RAM pool (lz4) before any disk write; swap-in decompresses (Linux zswap)",
+        help: "compress reclaimed pages into a RAM pool (zswap.compressor) before any disk write; swap-in decompresses (Linux zswap)",
+    },
+    KnobSpec {
+        name: "zswap.compressor",
+        kind: KnobKind::Enum(&["lz4", "zstd"]),
+        default: "lz4",
+        help: "zswap's compressor (Linux /sys/module/zswap/parameters/compressor); the seed ran zstd; zram always uses lz4",
     },
     KnobSpec {
         name: "zswap.max_pool_percent",
@@ -157,8 +175,14 @@ pub static KNOBS: &[KnobSpec] = &[
     KnobSpec {
         name: "swap.map_around_old",
         kind: BOOL,
-        default: "1",
-        help: "map-around maps neighbours with the accessed bit clear, so unused ones age out and show up as swap_map_around_wasted (0: young, as x86 Linux maps fault-around PTEs)",
+        default: "0",
+        help: "1: map-around maps neighbours with the accessed bit clear, so unused ones age out and show up as swap_map_around_wasted; 0 (the PoC): young, as mk_pte(page, vma->vm_page_prot) is on x86",
+    },
+    KnobSpec {
+        name: "swap.map_around_skip_writeback",
+        kind: BOOL,
+        default: "0",
+        help: "1: map-around skips neighbours under writeback; 0 (the PoC): maps them, read-only only on a SWP_STABLE_WRITES device (ours is not)",
     },
     KnobSpec {
         name: "swap.device",

@@ -11,7 +11,12 @@
 //!   after it (the PoC's `nr_around` window), clamped to the VMA and to the
 //!   page-table page (one PTE table, as the PoC holds one PTL), and map
 //!   every neighbour that is an exclusive swap entry whose swap-cache page
-//!   is uptodate, unlocked and not under writeback.
+//!   is uptodate and unlocked, as the PoC does line for line: young
+//!   (`mk_pte(page, vma->vm_page_prot)` is young on x86), pages under
+//!   writeback included, and the slot freed by `should_try_to_free_swap`
+//!   with the *faulting* fault's flags (so a write fault frees the
+//!   neighbours' slots too). `swap.map_around_old` and
+//!   `swap.map_around_skip_writeback` are our departures, as knobs.
 //! - `zswap-sync`: map, in the same fault, exactly the readahead neighbours
 //!   that this fault loaded synchronously (from zswap or the zero map):
 //!   they are ready, so there is no second fault and no moment where the
@@ -28,17 +33,17 @@
 //! `swap_ra_hit` and feeds the adaptive window; without that the window
 //! would shrink to nothing because mapped prefetches never fault. Those
 //! hits are also counted apart (`swap_map_around_ra_hit`), so they can be
-//! subtracted. Neighbours are mapped *old* (accessed bit clear) by default
-//! (`swap.map_around_old=1`), so an unused one still ages out, and reclaim
-//! can tell when it unmaps a page that was never touched
-//! (`swap_map_around_wasted`). With young mappings (x86 Linux's choice for
-//! fault-around) reclaim cannot tell, so that counter undercounts.
+//! subtracted. Neighbours are mapped young by default, as in the PoC;
+//! with `swap.map_around_old=1` they are mapped *old* (accessed bit
+//! clear), so an unused one still ages out, and reclaim can tell when it
+//! unmaps a page that was never touched (`swap_map_around_wasted`). With
+//! young mappings reclaim cannot tell, so that counter undercounts.
 //!
 //! Simplifications: VMA readahead only records neighbours by address;
 //! with `swap.readahead=cluster` the neighbours belong to no known address,
 //! so `zswap-sync` and `io-complete` map nothing extra there.
 
-use super::memory::map_swap_page;
+use super::memory::{map_swap_page, FaultFlags, MapHow};
 use super::mm_types::Vma;
 use super::page::flags;
 use super::pgtable::Pte;
@@ -67,11 +72,13 @@ impl MapAroundMode {
 }
 
 /// Called by `do_swap_page` after it mapped the faulting page at `faddr`.
-pub fn after_swap_fault(st: &mut MmState, mm: usize, vma: &Vma, faddr: u64) {
+/// `fault`: the faulting fault's flags (the PoC frees a neighbour's slot
+/// by them).
+pub fn after_swap_fault(st: &mut MmState, mm: usize, vma: &Vma, faddr: u64, fault: FaultFlags) {
     match st.policy.map_around {
         MapAroundMode::Off => {}
-        MapAroundMode::Cached => do_swap_map_around(st, mm, vma, faddr),
-        MapAroundMode::ZswapSync | MapAroundMode::IoComplete => map_ra_batch(st, mm, vma),
+        MapAroundMode::Cached => do_swap_map_around(st, mm, vma, faddr, fault),
+        MapAroundMode::ZswapSync | MapAroundMode::IoComplete => map_ra_batch(st, mm, vma, fault),
     }
 }
 
@@ -88,24 +95,24 @@ pub fn map_around_window(faddr: u64, vm_start: u64, vm_end: u64, page_cluster: u
 }
 
 /// Linux (PoC) `do_swap_map_around`.
-fn do_swap_map_around(st: &mut MmState, mm: usize, vma: &Vma, faddr: u64) {
+fn do_swap_map_around(st: &mut MmState, mm: usize, vma: &Vma, faddr: u64, fault: FaultFlags) {
     let (start, end) = map_around_window(faddr, vma.vm_start, vma.vm_end, st.policy.page_cluster);
     let faddr = page_align_down(faddr);
     for addr in (start..end).step_by(PAGE_SIZE as usize) {
         if addr != faddr {
-            map_neighbour(st, mm, vma, addr, None);
+            map_neighbour(st, mm, vma, addr, None, fault);
         }
     }
 }
 
 /// `zswap-sync` / `io-complete`: map what this fault's readahead loaded
 /// synchronously; defer the rest (io-complete).
-fn map_ra_batch(st: &mut MmState, mm: usize, vma: &Vma) {
+fn map_ra_batch(st: &mut MmState, mm: usize, vma: &Vma, fault: FaultFlags) {
     let batch = core::mem::take(&mut st.ra_batch);
     let is_io_complete = st.policy.map_around == MapAroundMode::IoComplete;
     for p in &batch {
         if p.is_sync {
-            map_neighbour(st, mm, vma, p.addr, Some(p.entry));
+            map_neighbour(st, mm, vma, p.addr, Some(p.entry), fault);
         } else if is_io_complete {
             // Mapped by `run_deferred_maps` once its read has completed
             // (which, for a batch the fault waited on, may be right away).
@@ -128,7 +135,8 @@ pub fn run_deferred_maps(st: &mut MmState) {
             return true; // still in flight
         }
         if let Some(vma) = st.find_vma(mm, p.addr) {
-            map_neighbour(st, mm, &vma, p.addr, Some(p.entry));
+            // Not inside a fault: no fault flags.
+            map_neighbour(st, mm, &vma, p.addr, Some(p.entry), FaultFlags::default());
         }
         false
     });
@@ -144,6 +152,7 @@ fn map_neighbour(
     vma: &Vma,
     addr: u64,
     expect: Option<SwapEntry>,
+    fault: FaultFlags,
 ) -> bool {
     let orig = st.mm(mm).pgtable().get_pte(addr).unwrap_or(Pte::NONE);
     let Some((entry, is_exclusive)) = pte_to_swp_entry(orig) else {
@@ -156,8 +165,11 @@ fn map_neighbour(
         return false;
     };
     let page = *st.mem_map.get(pfn);
-    let is_ready =
-        page.test(flags::UPTODATE) && !page.test(flags::LOCKED) && !page.test(flags::WRITEBACK);
+    // The PoC: uptodate and not locked; a page under writeback is mapped
+    // too (only not exclusive on a SWP_STABLE_WRITES device, which a
+    // virtio disk is not), unless `swap.map_around_skip_writeback`.
+    let skip_writeback = st.policy.map_around_skip_writeback && page.test(flags::WRITEBACK);
+    let is_ready = page.test(flags::UPTODATE) && !page.test(flags::LOCKED) && !skip_writeback;
     let matches = page.test(flags::SWAPCACHE) && page.swap_offset == entry.offset;
     if !is_ready || !matches || page.mapping.is_some() {
         return false;
@@ -167,18 +179,12 @@ fn map_neighbour(
         return false;
     }
     let was_readahead = page.test(flags::READAHEAD);
-    let is_old = st.policy.map_around_old;
-    map_swap_page(
-        st,
-        mm,
-        vma,
-        addr,
-        pfn,
-        entry,
-        is_exclusive,
-        Default::default(),
-        is_old,
-    );
+    let how = MapHow {
+        is_young: !st.policy.map_around_old,
+        is_dirty: false,
+        is_write_fault: fault.is_write,
+    };
+    map_swap_page(st, mm, vma, addr, pfn, entry, is_exclusive, how);
     swap_update_readahead(st, pfn, mm, addr);
     st.mem_map.get_mut(pfn).set(flags::MAPAROUND);
     count_vm_event(VmEvent::SwapMapAround);

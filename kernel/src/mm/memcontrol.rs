@@ -3,8 +3,9 @@
 //! `mem_cgroup_swapin_charge_folio`, `memory.max`).
 //!
 //! Charging a page over the limit first reclaims from the group (direct
-//! reclaim), retrying up to `MAX_RECLAIM_RETRIES` rounds without progress,
-//! and then fails: the memcg OOM. Readahead pages are charged like any
+//! reclaim), retrying while reclaim reclaims pages and up to
+//! `MAX_RECLAIM_RETRIES` rounds that reclaim none, and then fails: the
+//! memcg OOM. Readahead pages are charged like any
 //! other page, so useless prefetches cost memory pressure, as in Linux.
 //!
 //! Simplifications: one group; page tables and kernel memory are not
@@ -28,6 +29,12 @@ pub struct MemCgroup {
     pub usage_pages: u64,
     /// Highest `usage_pages` seen.
     pub peak_pages: u64,
+    /// `memory.zswap.max` in pages (`u64::MAX`: no limit): compared with
+    /// the cgroup's compressed bytes in `obj_cgroup_may_zswap`.
+    pub zswap_max_pages: u64,
+    /// `memory.zswap.writeback`: may pages of this cgroup go to the swap
+    /// device (zswap writeback, and pages zswap did not take)?
+    pub zswap_writeback: bool,
 }
 
 impl MemCgroup {
@@ -36,6 +43,8 @@ impl MemCgroup {
             max_pages: u64::MAX,
             usage_pages: 0,
             peak_pages: 0,
+            zswap_max_pages: u64::MAX,
+            zswap_writeback: true,
         }
     }
 }
@@ -52,23 +61,32 @@ pub fn mem_cgroup_charge(st: &mut MmState, pfn: Pfn) -> Result<(), ChargeFailed>
     Ok(())
 }
 
-/// Pages charged to the group: anonymous pages plus the frames of the
-/// zswap pool (Linux charges zswap's compressed memory to the cgroup too,
-/// so a prefetch that is decompressed and later recompressed costs twice).
+/// Pages charged to the group: anonymous pages plus zswap's compressed
+/// bytes, rounded up to pages. Linux charges each entry's compressed
+/// length (`obj_cgroup_charge_zswap(objcg, entry->length)`), so a
+/// prefetch that is decompressed and later recompressed costs twice, and
+/// a page stored as-is costs a whole page. The pool's own fragmentation
+/// (our single-page size classes) is not charged, as in Linux.
 pub fn memcg_usage(st: &MmState) -> u64 {
-    let zswap = st.swap.as_ref().map_or(0, |s| s.zswap.pool_pages());
+    let zswap = st
+        .swap
+        .as_ref()
+        .map_or(0, |s| s.zswap.pool_bytes().div_ceil(super::PAGE_SIZE));
     st.memcg.usage_pages + zswap
 }
 
-/// Linux `try_charge_memcg`: make room for one more page. Progress is
-/// judged by the usage going down (a page moved into zswap frees less
-/// than a page), not by pages freed.
+/// Linux `try_charge_memcg`: make room for one more page. As in Linux, a
+/// round of reclaim that reclaimed anything is progress and retries at
+/// once, even if the usage did not go down (a page stored as-is in zswap
+/// frees nothing net); only rounds that reclaim nothing count down
+/// `MAX_RECLAIM_RETRIES`. This ends: every reclaimed page leaves the LRU,
+/// which is finite.
 pub fn try_charge(st: &mut MmState) -> Result<(), ChargeFailed> {
     let mut retries = MAX_RECLAIM_RETRIES;
     while memcg_usage(st) >= st.memcg.max_pages {
-        let before = memcg_usage(st);
-        try_to_free_mem_cgroup_pages(st, SWAP_CLUSTER_MAX);
-        if memcg_usage(st) < before {
+        // Linux: `if (mem_cgroup_margin(mem_over_limit) >= nr_pages) goto retry;`
+        // and `if (nr_reclaimed && nr_pages <= (1 << PAGE_ALLOC_COSTLY_ORDER)) goto retry;`
+        if try_to_free_mem_cgroup_pages(st, SWAP_CLUSTER_MAX) > 0 {
             continue;
         }
         retries -= 1;

@@ -148,19 +148,76 @@ fn handle_pte_fault(
 ) -> Result<Handled, FaultError> {
     let pte = st.mm(mm).pgtable().get_pte(address).unwrap_or(Pte::NONE);
     if pte.is_none() {
-        do_anonymous_page(st, mm, vma, address)?;
+        if !flags.is_write {
+            do_anonymous_zero_page(st, mm, address)?;
+        } else {
+            do_anonymous_page(st, mm, vma, address)?;
+        }
         return Ok(Handled::Done(Some(FaultKind::Anon)));
     }
     if pte.is_software() {
         return do_swap_page(st, mm, vma, address, pte, flags, tried);
     }
-    // Present: the page was mapped meanwhile (Linux would only update the
-    // accessed/dirty bits). A write to a read-only page of a writable VMA
-    // would be `do_wp_page`; without fork there is no COW, so it cannot be.
+    // Present: a write to a read-only page of a writable VMA is
+    // `do_wp_page`. Without fork the only read-only anonymous page is the
+    // zero page; otherwise the page was mapped meanwhile (Linux would only
+    // update the accessed/dirty bits).
     if flags.is_write && !pte.is_writable() {
+        if pa_to_pfn(pte.pa()) == st.zero_pfn {
+            do_wp_page_zero(st, mm, vma, address)?;
+            return Ok(Handled::Done(Some(FaultKind::Anon)));
+        }
         return Err(FaultError::AccessError);
     }
     Ok(Handled::Done(None))
+}
+
+/// The read branch of Linux `do_anonymous_page`: map the shared zero page
+/// read-only (`pte_mkspecial(pfn_pte(my_zero_pfn(..)))`). Nothing is
+/// allocated or charged, the page is on no LRU and never swapped, and
+/// `MM_ANONPAGES` does not count it.
+fn do_anonymous_zero_page(st: &mut MmState, mm: usize, address: u64) -> Result<(), FaultError> {
+    let zero_pa = pfn_to_pa(st.zero_pfn);
+    match st
+        .mm_mut(mm)
+        .pgtable_mut()
+        .map_page(address, zero_pa, anon_pte_flags(false))
+    {
+        Ok(()) => {}
+        Err(MapError::OutOfMemory) => return Err(FaultError::OutOfMemory),
+        Err(other) => panic!("do_anonymous_page({address:#x}, zero page): {other:?}"),
+    }
+    count_vm_event(VmEvent::PgFaultZeroPage);
+    Ok(())
+}
+
+/// Linux `do_wp_page` → `wp_page_copy` for the zero page: the first write
+/// gets a private zeroed page, charged and on the LRU, mapped writable in
+/// place of the zero page.
+fn do_wp_page_zero(st: &mut MmState, mm: usize, vma: &Vma, address: u64) -> Result<(), FaultError> {
+    let pfn = alloc_zeroed_charged_page(st)?;
+    let flags = anon_pte_flags(vma.is_writable()) | _PAGE_ACCESSED | _PAGE_DIRTY;
+    st.mm_mut(mm)
+        .pgtable_mut()
+        .set_pte(address, Pte::new(pfn_to_pa(pfn), flags))
+        .expect("the table holding the zero-page PTE exists");
+    add_new_anon_page(st, mm, pfn, address);
+    count_vm_event(VmEvent::PgFaultWpCopy);
+    Ok(())
+}
+
+/// A new anonymous page is mapped at `address`: rmap, LRU and rss (Linux
+/// `folio_add_new_anon_rmap` + `folio_add_lru_vma` + `MM_ANONPAGES`).
+fn add_new_anon_page(st: &mut MmState, mm: usize, pfn: Pfn, address: u64) {
+    let page = st.mem_map.get_mut(pfn);
+    page.set(flags::UPTODATE | flags::DIRTY);
+    page.mapping = Some(Rmap {
+        mm: mm as u16,
+        va: address,
+    });
+    let MmState { lru, mem_map, .. } = st;
+    lru.add_inactive(mem_map, pfn);
+    st.mm_mut(mm).rss_anon += 1;
 }
 
 /// Allocates a frame and charges it to the memory cgroup (which may
@@ -175,14 +232,8 @@ fn alloc_charged_page(st: &mut MmState) -> Result<Pfn, FaultError> {
     Ok(pfn)
 }
 
-/// Linux `do_anonymous_page`: map a freshly zeroed, charged page and put
-/// it on the inactive LRU.
-fn do_anonymous_page(
-    st: &mut MmState,
-    mm: usize,
-    vma: &Vma,
-    address: u64,
-) -> Result<(), FaultError> {
+/// A charged page filled with zeros (Linux `vma_alloc_zeroed_movable_folio`).
+fn alloc_zeroed_charged_page(st: &mut MmState) -> Result<Pfn, FaultError> {
     let pfn = alloc_charged_page(st)?;
     // SAFETY: the frame was just allocated for us and is in the direct map.
     unsafe {
@@ -192,6 +243,18 @@ fn do_anonymous_page(
             PAGE_SIZE as usize,
         )
     };
+    Ok(pfn)
+}
+
+/// Linux `do_anonymous_page`, write fault: map a freshly zeroed, charged
+/// page and put it on the inactive LRU.
+fn do_anonymous_page(
+    st: &mut MmState,
+    mm: usize,
+    vma: &Vma,
+    address: u64,
+) -> Result<(), FaultError> {
+    let pfn = alloc_zeroed_charged_page(st)?;
     let flags = anon_pte_flags(vma.is_writable());
     if let Err(e) = st
         .mm_mut(mm)
@@ -205,15 +268,7 @@ fn do_anonymous_page(
             other => panic!("do_anonymous_page({address:#x}): {other:?}"),
         };
     }
-    let page = st.mem_map.get_mut(pfn);
-    page.set(flags::UPTODATE | flags::DIRTY);
-    page.mapping = Some(Rmap {
-        mm: mm as u16,
-        va: address,
-    });
-    let MmState { lru, mem_map, .. } = st;
-    lru.add_inactive(mem_map, pfn);
-    st.mm_mut(mm).rss_anon += 1;
+    add_new_anon_page(st, mm, pfn, address);
     Ok(())
 }
 
@@ -298,8 +353,13 @@ fn do_swap_page(
     if !page.test(flags::UPTODATE) {
         return Err(FaultError::SwapReadError);
     }
-    map_swap_page(st, mm, vma, address, pfn, entry, is_exclusive, fault, false);
-    after_swap_fault(st, mm, vma, address);
+    let how = MapHow {
+        is_young: true,
+        is_dirty: fault.is_write,
+        is_write_fault: fault.is_write,
+    };
+    map_swap_page(st, mm, vma, address, pfn, entry, is_exclusive, how);
+    after_swap_fault(st, mm, vma, address, fault);
     Ok(Handled::Done(Some(kind)))
 }
 
@@ -324,9 +384,20 @@ fn swapin_sync(st: &mut MmState, entry: SwapEntry) -> Result<Pfn, super::memcont
     Ok(pfn.expect("the faulting entry is swapped out"))
 }
 
+/// How [`map_swap_page`] maps a page: the faulting page of
+/// `do_swap_page` is young, and dirty on a write fault; a map-around
+/// neighbour is not dirty, young or old by policy, and its slot is freed
+/// by the *faulting* fault's flags (the PoC passes `vmf->flags` to
+/// `should_try_to_free_swap`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MapHow {
+    pub is_young: bool,
+    pub is_dirty: bool,
+    pub is_write_fault: bool,
+}
+
 /// Steps 11-16 of `do_swap_page`: install the PTE, rmap, swap count, and
-/// the free-the-slot decision. Map-around uses it too; `is_old` maps the
-/// PTE with the accessed bit clear.
+/// the free-the-slot decision. Map-around uses it too.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn map_swap_page(
     st: &mut MmState,
@@ -336,13 +407,12 @@ pub(super) fn map_swap_page(
     pfn: Pfn,
     entry: SwapEntry,
     is_exclusive: bool,
-    fault: FaultFlags,
-    is_old: bool,
+    how: MapHow,
 ) {
     let is_writable = is_exclusive && vma.is_writable();
-    let young = if is_old { 0 } else { _PAGE_ACCESSED };
+    let young = if how.is_young { _PAGE_ACCESSED } else { 0 };
     let mut pte_flags = anon_pte_flags(is_writable) | young;
-    if fault.is_write && is_writable {
+    if how.is_dirty && is_writable {
         pte_flags |= _PAGE_DIRTY;
     }
     st.mm_mut(mm)
@@ -355,7 +425,7 @@ pub(super) fn map_swap_page(
         va: address,
     });
     st.swap.as_mut().expect("swap").swap_free(entry);
-    if should_try_to_free_swap(st, pfn, fault, is_exclusive) {
+    if should_try_to_free_swap(st, pfn, how.is_write_fault, is_exclusive) {
         folio_free_swap(st, pfn);
     }
 }
@@ -369,7 +439,7 @@ pub(super) fn map_swap_page(
 /// from zswap is dirty either way (exclusive load), so it gains nothing
 /// from keeping the slot but keeps it by the same rule, as in Linux (the
 /// test uses the backing device's flags, not zswap's). No mlock here.
-fn should_try_to_free_swap(st: &MmState, pfn: Pfn, fault: FaultFlags, is_exclusive: bool) -> bool {
+fn should_try_to_free_swap(st: &MmState, pfn: Pfn, is_write: bool, is_exclusive: bool) -> bool {
     if !st.mem_map.get(pfn).test(flags::SWAPCACHE) {
         return false;
     }
@@ -377,7 +447,7 @@ fn should_try_to_free_swap(st: &MmState, pfn: Pfn, fault: FaultFlags, is_exclusi
     if swap.is_synchronous() || swap.vm_swap_full() {
         return true;
     }
-    fault.is_write && is_exclusive
+    is_write && is_exclusive
 }
 
 /// Linux `folio_free_swap`: if no PTE refers to the slot any more and no

@@ -187,6 +187,9 @@ fn exit_mmap(st: &mut MmState, id: usize) {
     for (_, pte) in leaves {
         if pte.is_present() {
             let pfn = pa_to_pfn(pte.pa());
+            if pfn == st.zero_pfn {
+                continue; // shared, never freed
+            }
             st.mem_map.get_mut(pfn).mapping = None;
             delete_from_swap_cache(st, pfn);
             release_page(st, pfn);

@@ -31,6 +31,7 @@ pub mod swap_state;
 pub mod swapfile;
 pub mod vmscan;
 pub mod vmstat;
+pub mod workingset;
 pub mod zcomp;
 pub mod zpool;
 pub mod zswap;

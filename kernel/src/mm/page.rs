@@ -44,6 +44,9 @@ pub mod flags {
     /// Mapped by map-around and not yet seen accessed (for
     /// `swap_map_around_wasted`).
     pub const MAPAROUND: u16 = 1 << 11;
+    /// Was on the active list once (`PG_workingset`): set when reclaim
+    /// deactivates it, carried in its shadow, restored on refault.
+    pub const WORKINGSET: u16 = 1 << 12;
 }
 
 /// Reverse map of an anonymous page: which address space maps it where.

@@ -145,7 +145,8 @@ pub enum Writeout {
     Done,
     /// A write to the disk is in flight: the page is under writeback.
     Submitted,
-    /// Could not be stored (zram out of memory): the page stays dirty.
+    /// Could not be stored (zram out of memory, or zswap refused it and
+    /// the cgroup forbids the device): the page stays dirty and active.
     Failed,
 }
 
@@ -156,7 +157,10 @@ fn is_zero_filled(page: &[u8]) -> bool {
 }
 
 /// Linux `swap_writeout`: stores the dirty swap-cache page `pfn` in its
-/// slot: a zero page as a bit, else in zswap, else on the device.
+/// slot: a zero page as a bit, else in zswap, else on the device. If
+/// zswap did not take it and the cgroup's `memory.zswap.writeback` is 0,
+/// the page may not go to the device: it stays dirty in RAM and reclaim
+/// activates it (Linux returns `AOP_WRITEPAGE_ACTIVATE`).
 pub fn swap_writeout(st: &mut MmState, pfn: Pfn) -> Writeout {
     let entry = SwapEntry::new(st.mem_map.get(pfn).swap_offset);
     // SAFETY: reclaim has the page isolated and unmapped: nobody writes it.
@@ -168,10 +172,12 @@ pub fn swap_writeout(st: &mut MmState, pfn: Pfn) -> Writeout {
         swap.zswap.invalidate(entry.offset);
         count_vm_event(VmEvent::SwpoutZero);
         true
-    } else if swap.zswap.store(entry.offset, src).is_ok() {
+    } else if super::zswap::zswap_store(st, entry.offset, src).is_ok() {
         count_vm_event(VmEvent::Zswpout);
         true
-    } else if let SwapDevice::Zram(z) = swap.device() {
+    } else if !st.memcg.zswap_writeback {
+        return Writeout::Failed;
+    } else if let SwapDevice::Zram(z) = st.swap.as_mut().expect("swap").device() {
         if z.write(entry.offset, src).is_err() {
             return Writeout::Failed;
         }
@@ -180,7 +186,7 @@ pub fn swap_writeout(st: &mut MmState, pfn: Pfn) -> Writeout {
     } else {
         false
     };
-    if swap.zswap.needs_shrink() {
+    if st.swap.as_ref().expect("swap").zswap.needs_shrink() {
         super::zswap::shrink_pool(st);
     }
     if done {

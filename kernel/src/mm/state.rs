@@ -40,6 +40,8 @@ pub struct SwapPolicy {
     pub map_around: MapAroundMode,
     /// `swap.map_around_old`: map neighbours with the accessed bit clear.
     pub map_around_old: bool,
+    /// `swap.map_around_skip_writeback`: leave neighbours under writeback.
+    pub map_around_skip_writeback: bool,
 }
 
 impl Default for SwapPolicy {
@@ -50,7 +52,8 @@ impl Default for SwapPolicy {
             zswap_bypass: false,
             ra_skip_zswap: false,
             map_around: MapAroundMode::Off,
-            map_around_old: true,
+            map_around_old: false,
+            map_around_skip_writeback: false,
         }
     }
 }
@@ -69,6 +72,12 @@ pub struct MmState {
     /// Readahead pages to map when their read completes
     /// (`swap.map_around=io-complete`), with the address space they belong to.
     pub deferred_maps: Vec<(usize, RaPage)>,
+    /// Linux `zero_pfn`: the shared page of zeros that read faults on
+    /// never-written anonymous memory map (allocated at boot, never freed,
+    /// not charged, never on the LRU).
+    pub zero_pfn: super::page::Pfn,
+    /// Linux `lruvec->nonresident_age`: the workingset clock.
+    pub nonresident_age: u64,
     mms: Vec<Option<MmStruct>>,
 }
 
@@ -80,7 +89,17 @@ pub const NO_MM: usize = usize::MAX;
 
 /// Sets up the shared state for `nr_frames` physical frames (at boot).
 pub fn init(nr_frames: usize) {
+    let zero_pa = super::page_alloc::alloc_page().expect("no frame for the zero page");
+    // SAFETY: the frame was just allocated and is in the direct map.
+    unsafe {
+        core::ptr::write_bytes(
+            super::phys_to_virt(zero_pa) as *mut u8,
+            0,
+            super::PAGE_SIZE as usize,
+        )
+    };
     *MM_STATE.lock() = Some(MmState {
+        zero_pfn: super::page::pa_to_pfn(zero_pa),
         mem_map: MemMap::new(nr_frames),
         lru: Lru::default(),
         memcg: MemCgroup::unlimited(),
@@ -90,6 +109,7 @@ pub fn init(nr_frames: usize) {
         latency: FaultLatency::new(),
         ra_batch: Vec::new(),
         deferred_maps: Vec::new(),
+        nonresident_age: 0,
         mms: Vec::new(),
     });
 }

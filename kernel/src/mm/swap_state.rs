@@ -18,6 +18,7 @@ use super::page_io::{plug, swap_read_folio};
 use super::state::MmState;
 use super::swap::{pte_to_swp_entry, SwapEntry};
 use super::vmstat::{count_vm_event, VmEvent};
+use super::workingset::workingset_refault;
 use super::{page_align_down, PAGE_SHIFT, PAGE_SIZE};
 use crate::arch::paging::PMD_SIZE;
 
@@ -267,9 +268,17 @@ fn read_swap_cache(
     if is_readahead {
         page.set(flags::READAHEAD);
     }
-    st.swap.as_mut().expect("checked").cache_insert(entry, pfn);
+    let swap = st.swap.as_mut().expect("checked");
+    swap.cache_insert(entry, pfn);
+    // The folio takes the place of the slot's shadow, if reclaim left one.
+    let shadow = swap.take_shadow(entry);
+    let activate = shadow.is_some_and(|shadow| workingset_refault(st, pfn, shadow));
     let super::state::MmState { lru, mem_map, .. } = st;
-    lru.add_inactive(mem_map, pfn);
+    if activate {
+        lru.add_active(mem_map, pfn);
+    } else {
+        lru.add_inactive(mem_map, pfn);
+    }
     swap_read_folio(st, pfn, entry);
     if is_readahead {
         count_vm_event(VmEvent::SwapRa);

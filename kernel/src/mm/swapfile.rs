@@ -26,6 +26,7 @@ use super::zswap::Zswap;
 use crate::drivers::virtio::blk::VirtioBlk;
 use crate::drivers::zram::Zram;
 use crate::mm::PAGE_SIZE;
+use crate::sched::clock::sched_clock;
 
 /// What stores the slots.
 pub enum SwapDevice {
@@ -91,6 +92,16 @@ pub struct SwapInfo {
     current: Option<(u32, u32)>,
     /// Slots in use (count > 0 or cached), header excluded.
     nr_used: u32,
+    /// Per slot: the workingset shadow left when reclaim evicted the
+    /// slot's page, or 0 (Linux keeps it in the swap table, in the place
+    /// of the folio: `__swap_cache_del_folio(.., shadow)`).
+    shadows: Vec<u32>,
+    /// Most slots in use at once since the last [`Self::reset_stats`].
+    pub peak_used: u32,
+    /// Time (sched_clock cycles) spent with more than half of the slots in
+    /// use (`vm_swap_full`), and since when it is so now.
+    full_cycles: u64,
+    full_since: Option<u64>,
 }
 
 impl SwapInfo {
@@ -193,7 +204,49 @@ impl SwapInfo {
             nonfull_clusters,
             current: None,
             nr_used: 0,
+            shadows: alloc::vec![0; nr_slots as usize],
+            peak_used: 0,
+            full_cycles: 0,
+            full_since: None,
         }
+    }
+
+    /// Starts the swap-size figures afresh (the measured part of a run).
+    pub fn reset_stats(&mut self) {
+        self.peak_used = self.nr_used;
+        self.full_cycles = 0;
+        self.full_since = self.vm_swap_full().then(sched_clock);
+    }
+
+    /// Cycles spent so far with swap more than half full.
+    pub fn full_cycles(&self) -> u64 {
+        self.full_cycles + self.full_since.map_or(0, |t| sched_clock() - t)
+    }
+
+    /// Notes a change of `nr_used` for the peak and the half-full time.
+    fn note_usage(&mut self, was_full: bool) {
+        self.peak_used = self.peak_used.max(self.nr_used);
+        match (was_full, self.vm_swap_full()) {
+            (false, true) => self.full_since = Some(sched_clock()),
+            (true, false) => {
+                if let Some(t) = self.full_since.take() {
+                    self.full_cycles += sched_clock() - t;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes the workingset shadow of `entry`'s slot, if reclaim left one
+    /// (Linux: the swap table held a shadow where the folio now goes).
+    pub fn take_shadow(&mut self, entry: SwapEntry) -> Option<u32> {
+        let s = core::mem::take(&mut self.shadows[entry.offset as usize]);
+        (s != 0).then_some(s)
+    }
+
+    /// The workingset shadow of `entry`'s slot without taking it (0: none).
+    pub fn shadow(&self, entry: SwapEntry) -> u32 {
+        self.shadows[entry.offset as usize]
     }
 
     /// Slots in the area, the header included (Linux `si->max`).
@@ -279,7 +332,10 @@ impl SwapInfo {
 
     fn take_slot(&mut self, offset: u32) {
         self.clusters[(offset / SWAPFILE_CLUSTER) as usize].used += 1;
+        let was_full = self.vm_swap_full();
         self.nr_used += 1;
+        self.shadows[offset as usize] = 0;
+        self.note_usage(was_full);
     }
 
     /// Called when a slot may have become free (count 0, no cache). A freed
@@ -291,10 +347,13 @@ impl SwapInfo {
         }
         self.zswap.invalidate(offset);
         self.zeromap_set(SwapEntry::new(offset), false);
+        self.shadows[offset as usize] = 0;
         if let Some(SwapDevice::Zram(z)) = &mut self.device {
             z.discard(offset);
         }
+        let was_full = self.vm_swap_full();
         self.nr_used -= 1;
+        self.note_usage(was_full);
         let c = offset / SWAPFILE_CLUSTER;
         let cl = &mut self.clusters[c as usize];
         cl.used -= 1;
@@ -339,9 +398,11 @@ impl SwapInfo {
         *slot = pfn;
     }
 
-    /// Forgets the cache page of `entry`; frees the slot if unreferenced.
-    pub fn cache_remove(&mut self, entry: SwapEntry) {
+    /// Forgets the cache page of `entry`, leaving `shadow` (0: none) in
+    /// its place; frees the slot if unreferenced (the shadow goes with it).
+    pub fn cache_remove(&mut self, entry: SwapEntry, shadow: u32) {
         self.cache[entry.offset as usize] = NIL;
+        self.shadows[entry.offset as usize] = shadow;
         self.maybe_free_slot(entry.offset);
     }
 }

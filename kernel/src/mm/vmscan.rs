@@ -30,6 +30,7 @@ use super::pgtable::Pte;
 use super::state::MmState;
 use super::swap::{swp_entry_to_pte, SwapEntry};
 use super::vmstat::{count_vm_event, count_vm_events, VmEvent};
+use super::workingset::{workingset_age_nonresident, workingset_eviction};
 use super::zswap::zswap_shrinker_scan;
 use crate::arch::paging::{_PAGE_ACCESSED, _PAGE_DIRTY};
 
@@ -127,7 +128,10 @@ fn shrink_active_list(st: &mut MmState, nr: usize) {
         let Some(pfn) = st.lru.active.pop_tail(&mut st.mem_map) else {
             break;
         };
-        st.mem_map.get_mut(pfn).clear(flags::LRU | flags::ACTIVE);
+        // Linux: "we are de-activating"; it was in the workingset.
+        let page = st.mem_map.get_mut(pfn);
+        page.clear(flags::LRU | flags::ACTIVE);
+        page.set(flags::WORKINGSET);
         folio_referenced(st, pfn);
         let super::state::MmState { lru, mem_map, .. } = st;
         lru.add_inactive(mem_map, pfn);
@@ -234,11 +238,13 @@ fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> usize {
     reclaimed + pageout_batch(st, &to_write)
 }
 
-/// Returns an isolated page to the LRU (inactive head, or active).
+/// Returns an isolated page to the LRU (inactive head, or active). An
+/// activation ages the workingset clock (Linux `move_folios_to_lru`).
 fn putback(st: &mut MmState, pfn: Pfn, activate: bool) {
     let super::state::MmState { lru, mem_map, .. } = st;
     if activate {
         lru.add_active(mem_map, pfn);
+        workingset_age_nonresident(st, 1);
     } else {
         lru.add_inactive(mem_map, pfn);
     }
@@ -320,24 +326,31 @@ fn pageout_batch(st: &mut MmState, pages: &[Pfn]) -> usize {
 }
 
 /// Linux `__remove_mapping` + free: the page leaves the swap cache (its
-/// slot lives on if PTEs still refer to it) and returns to the allocator.
+/// slot lives on if PTEs still refer to it, with a workingset shadow in
+/// place of the page) and returns to the allocator.
 fn free_reclaimed_page(st: &mut MmState, pfn: Pfn) {
     if st.mem_map.get(pfn).test(flags::READAHEAD) {
         count_vm_event(VmEvent::SwapRaWasted);
     }
-    delete_from_swap_cache(st, pfn);
+    let shadow = workingset_eviction(st, pfn);
+    swap_cache_del_folio(st, pfn, shadow);
     release_page(st, pfn);
     count_vm_event(VmEvent::PgSteal);
 }
 
-/// Linux `delete_from_swap_cache`.
+/// Linux `delete_from_swap_cache` (no shadow: not an eviction).
 pub fn delete_from_swap_cache(st: &mut MmState, pfn: Pfn) {
+    swap_cache_del_folio(st, pfn, 0);
+}
+
+/// Linux `__swap_cache_del_folio`: the slot keeps `shadow` (0: none).
+fn swap_cache_del_folio(st: &mut MmState, pfn: Pfn, shadow: u32) {
     let page = st.mem_map.get_mut(pfn);
     if !page.test_and_clear(flags::SWAPCACHE) {
         return;
     }
     let entry = SwapEntry::new(page.swap_offset);
-    st.swap.as_mut().expect("swap").cache_remove(entry);
+    st.swap.as_mut().expect("swap").cache_remove(entry, shadow);
 }
 
 /// Frees an anonymous page that is off the LRU, unmapped and out of the

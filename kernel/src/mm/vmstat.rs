@@ -55,6 +55,19 @@ pub enum VmEvent {
     /// Not in Linux: pages mapped by map-around, then unmapped by reclaim
     /// without ever being accessed (seen with the accessed bit).
     SwapMapAroundWasted,
+    /// Swap-ins whose slot held a workingset shadow.
+    WorkingsetRefaultAnon,
+    /// Of those, pages activated at once (refault distance within the
+    /// workingset).
+    WorkingsetActivateAnon,
+    /// Of those, pages that had been in the workingset before eviction.
+    WorkingsetRestoreAnon,
+    /// Read faults on never-written anonymous memory that mapped the
+    /// shared zero page (not in Linux's vmstat; a minor fault there).
+    PgFaultZeroPage,
+    /// Write faults that replaced the zero page with a private page
+    /// (`do_wp_page` → `wp_page_copy`; not in Linux's vmstat).
+    PgFaultWpCopy,
 }
 
 /// Names in /proc/vmstat, indexed by [`VmEvent`].
@@ -79,9 +92,14 @@ pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = [
     "swap_map_around",
     "swap_map_around_ra_hit",
     "swap_map_around_wasted",
+    "workingset_refault_anon",
+    "workingset_activate_anon",
+    "workingset_restore_anon",
+    "pgfault_zeropage",
+    "pgfault_wp_copy",
 ];
 
-pub const NR_VM_EVENTS: usize = 20;
+pub const NR_VM_EVENTS: usize = 25;
 
 static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 

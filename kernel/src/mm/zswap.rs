@@ -1,11 +1,17 @@
 //! zswap: a compressed cache of swapped-out pages in RAM, in front of the
 //! swap device (Linux mm/zswap.c).
 //!
-//! - [`Zswap::store`] (Linux `zswap_store`), at reclaim before any disk
-//!   write: compress with lz4 into the pool. A page that does not compress
-//!   to less than a page is rejected (`reject_compress_poor`) and goes to
-//!   disk. (Linux 6.18+ stores such pages as-is only when the cgroup has
-//!   writeback disabled; ours always has writeback.)
+//! - [`zswap_store`] (Linux `zswap_store`), at reclaim before any disk
+//!   write: compress into the pool. A page that does not compress to less
+//!   than a page is stored *as-is* (length `PAGE_SIZE`, copied on load,
+//!   `stored_incompressible_pages`) while the cgroup's
+//!   `memory.zswap.writeback` is 1, as Linux does since 6.18 (commit
+//!   dca4437a5861, `zswap_compress`), so that the LRU order of writeback is
+//!   kept; with writeback 0 it is rejected (`reject_compress_poor`) and
+//!   `swap_writeout` keeps the page in RAM, since it may not go to disk.
+//! - The cgroup's `memory.zswap.max` (`memcg.zswap_max`): a store over it
+//!   first writes back one entry of the cgroup (Linux `shrink_memcg`, one
+//!   LRU step with a second chance) and is rejected if that did not work.
 //! - The pool limit (`zswap.max_pool_percent` of RAM) with Linux's
 //!   hysteresis: once full, stores are rejected until the pool is below
 //!   `zswap.accept_threshold_percent` of the limit, and the oldest entries
@@ -19,9 +25,12 @@
 //! Zero-filled pages never get here: the swap core records them in a
 //! per-slot zero bit (see `SwapInfo::zeromap_*`).
 //!
-//! Simplifications: one pool, one tree (a map by slot), lz4 only, no
-//! per-memcg `zswap.max`; the pool's pages count toward the memory cgroup
-//! (Linux charges the compressed bytes), see `memcontrol::memcg_usage`.
+//! The memory cgroup is charged the stored (compressed) bytes of every
+//! entry, as Linux's `obj_cgroup_charge_zswap(objcg, entry->length)` does,
+//! not the pool's frames: see `memcontrol::memcg_usage`.
+//!
+//! Simplifications: one pool, one tree (a map by slot), one memory cgroup
+//! (so its zswap LRU is the pool's LRU).
 
 use alloc::collections::{BTreeMap, VecDeque};
 
@@ -30,7 +39,7 @@ use super::page_alloc::{alloc_page, free_page};
 use super::state::MmState;
 use super::swap::SwapEntry;
 use super::vmstat::{count_vm_event, VmEvent};
-use super::zcomp::{self, MAX_COMPRESSED};
+use super::zcomp::{self, Compressor, MAX_COMPRESSED};
 use super::zpool::{Handle, ZPool};
 use super::{phys_to_virt, PAGE_SIZE};
 
@@ -52,6 +61,9 @@ pub enum Reject {
     PoolLimit,
     CompressPoor,
     AllocFail,
+    /// Over `memory.zswap.max` and `shrink_memcg` could not make room
+    /// (Linux counts nothing for it; `reject_reclaim_fail` is the pool's).
+    CgroupLimit,
 }
 
 /// zswap statistics (Linux debugfs zswap/ and meminfo `Zswap`).
@@ -61,6 +73,13 @@ pub struct ZswapStats {
     pub reject_compress_poor: u64,
     pub reject_alloc_fail: u64,
     pub written_back_pages: u64,
+    /// Stores over the cgroup's `memory.zswap.max`, and how many of them
+    /// `shrink_memcg` could not make room for (rejected).
+    pub cgroup_limit_hit: u64,
+    pub reject_cgroup_limit: u64,
+    /// Incompressible pages stored as-is (a count of stores; Linux's
+    /// `stored_incompressible_pages` gauge is [`Zswap::stored_incompressible_pages`]).
+    pub incompressible_stores: u64,
     /// Uncompressed and compressed bytes of every successful store.
     pub stored_in_bytes: u64,
     pub stored_out_bytes: u64,
@@ -82,6 +101,10 @@ pub struct Zswap {
     next_seq: u64,
     /// Linux `zswap_pool_reached_full`.
     pool_reached_full: bool,
+    /// Entries stored as-is (Linux `zswap_stored_incompressible_pages`).
+    nr_incompressible: u64,
+    /// The compressor (`zswap.compressor`).
+    pub compressor: Compressor,
     pub stats: ZswapStats,
 }
 
@@ -97,6 +120,8 @@ impl Zswap {
             lru: VecDeque::new(),
             next_seq: 0,
             pool_reached_full: false,
+            nr_incompressible: 0,
+            compressor: Compressor::Lz4,
             stats: ZswapStats::default(),
         }
     }
@@ -114,6 +139,12 @@ impl Zswap {
     /// Pages stored.
     pub fn stored_pages(&self) -> u64 {
         self.entries.len() as u64
+    }
+
+    /// Pages stored as-is because they did not compress (Linux's debugfs
+    /// `stored_incompressible_pages`).
+    pub fn stored_incompressible_pages(&self) -> u64 {
+        self.nr_incompressible
     }
 
     /// Linux `zswap_present_test` (the seed's patch).
@@ -138,10 +169,13 @@ impl Zswap {
         self.pool_reached_full && self.pool.nr_pages() > self.accept_thr_pages
     }
 
-    /// Linux `zswap_store` for one page: compress `src` into the pool for
+    /// The pool part of Linux `zswap_store` for one page (the cgroup's
+    /// checks are in [`zswap_store`]): compress `src` into the pool for
     /// slot `offset`. Any older entry for the slot is dropped first
-    /// (Linux's `check_old`), whatever the outcome.
-    pub fn store(&mut self, offset: u32, src: &[u8]) -> Result<(), Reject> {
+    /// (Linux's `check_old`), whatever the outcome. A page that does not
+    /// compress is stored as-is if `writeback` (the cgroup's
+    /// `memory.zswap.writeback`) allows, as `zswap_compress` does.
+    pub fn store(&mut self, offset: u32, src: &[u8], writeback: bool) -> Result<(), Reject> {
         self.invalidate(offset);
         if !self.enabled {
             return Err(Reject::Disabled);
@@ -150,12 +184,25 @@ impl Zswap {
             return Err(Reject::PoolLimit);
         }
         let mut buf = [0u8; MAX_COMPRESSED];
-        let len = zcomp::compress(src, &mut buf);
-        if len >= PAGE_SIZE as usize {
+        let mut len = zcomp::compress_with(self.compressor, src, &mut buf);
+        let data = if len < PAGE_SIZE as usize {
+            &buf[..len]
+        } else if writeback {
+            // Linux 6.18: "save the content as is without a compression,
+            // to keep the LRU order of writebacks".
+            len = PAGE_SIZE as usize;
+            self.nr_incompressible += 1;
+            self.stats.incompressible_stores += 1;
+            src
+        } else {
             self.stats.reject_compress_poor += 1;
             return Err(Reject::CompressPoor);
-        }
-        let Ok(handle) = self.pool.store(&buf[..len]) else {
+        };
+        let Ok(handle) = self.pool.store(data) else {
+            if len == PAGE_SIZE as usize {
+                self.nr_incompressible -= 1;
+                self.stats.incompressible_stores -= 1;
+            }
             self.stats.reject_alloc_fail += 1;
             return Err(Reject::AllocFail);
         };
@@ -189,7 +236,7 @@ impl Zswap {
     fn restore(&mut self, offset: u32, src: &[u8]) {
         let limit = core::mem::replace(&mut self.max_pool_pages, u64::MAX);
         let reached = core::mem::replace(&mut self.pool_reached_full, false);
-        let stored = self.store(offset, src);
+        let stored = self.store(offset, src, true);
         self.max_pool_pages = limit;
         self.pool_reached_full = reached;
         stored.expect("re-storing a page that compressed before");
@@ -203,15 +250,29 @@ impl Zswap {
             return false;
         };
         let data = self.pool.read(e.handle, e.length as usize);
-        zcomp::decompress(data, dst).expect("zswap entry does not decompress");
-        self.pool.free(e.handle, e.length as usize);
+        if e.length as u64 == PAGE_SIZE {
+            // Stored as-is (Linux `zswap_decompress`: a copy, no decompressor).
+            dst.copy_from_slice(data);
+        } else {
+            zcomp::decompress_with(self.compressor, data, dst)
+                .expect("zswap entry does not decompress");
+        }
+        self.free_entry(e);
         true
+    }
+
+    /// Linux `zswap_entry_free`.
+    fn free_entry(&mut self, e: ZswapEntry) {
+        if e.length as u64 == PAGE_SIZE {
+            self.nr_incompressible -= 1;
+        }
+        self.pool.free(e.handle, e.length as usize);
     }
 
     /// Linux `zswap_invalidate`: the slot was freed (or is being reused).
     pub fn invalidate(&mut self, offset: u32) {
         if let Some(e) = self.entries.remove(&offset) {
-            self.pool.free(e.handle, e.length as usize);
+            self.free_entry(e);
         }
     }
 
@@ -221,6 +282,28 @@ impl Zswap {
         if let Some(e) = self.entries.get(&offset) {
             self.lru.push_back((offset, e.seq));
         }
+    }
+
+    /// One step of Linux's `list_lru_walk_one(.., shrink_memcg_cb, nr=1)`:
+    /// the oldest live entry, for writeback, unless it is referenced, in
+    /// which case it is cleared and rotated (`LRU_ROTATE`) and `Err(())`
+    /// says one entry was scanned without a candidate. `Ok(None)`: empty.
+    fn walk_one(&mut self) -> Result<Option<u32>, ()> {
+        while let Some((offset, seq)) = self.lru.pop_front() {
+            let Some(e) = self.entries.get_mut(&offset) else {
+                continue;
+            };
+            if e.seq != seq {
+                continue;
+            }
+            if e.referenced {
+                e.referenced = false;
+                self.lru.push_back((offset, seq));
+                return Err(());
+            }
+            return Ok(Some(offset));
+        }
+        Ok(None)
     }
 
     /// The oldest live entry, for writeback. With `second_chance`, a
@@ -291,9 +374,68 @@ pub fn zswap_writeback_entry(st: &mut MmState, offset: u32) -> bool {
     ok
 }
 
+/// Linux `shrink_memcg`: write back one entry of the (only) cgroup, one
+/// LRU step with a second chance. `false` (Linux -ENOENT / -EAGAIN) when
+/// writeback is disabled, the LRU is empty, the step only rotated a
+/// referenced entry, or the writeback was skipped.
+fn shrink_memcg(st: &mut MmState) -> bool {
+    if !st.memcg.zswap_writeback {
+        return false;
+    }
+    let Some(swap) = st.swap.as_mut().filter(|s| !s.is_synchronous()) else {
+        return false;
+    };
+    match swap.zswap.walk_one() {
+        Ok(Some(offset)) => {
+            if zswap_writeback_entry(st, offset) {
+                return true;
+            }
+            st.swap.as_mut().expect("swap").zswap.requeue(offset);
+            false
+        }
+        Ok(None) | Err(()) => false,
+    }
+}
+
+/// Linux `obj_cgroup_may_zswap` for our one cgroup: is its zswap usage
+/// (compressed bytes, in whole pages) below `memory.zswap.max`?
+fn obj_cgroup_may_zswap(st: &MmState) -> bool {
+    let max = st.memcg.zswap_max_pages;
+    if max == u64::MAX {
+        return true;
+    }
+    let pages = st.swap.as_ref().map_or(0, |s| s.zswap.pool_bytes()) / PAGE_SIZE;
+    max != 0 && pages < max
+}
+
+/// Linux `zswap_store` for one page: the cgroup's `memory.zswap.max`
+/// first (over it, `shrink_memcg` must write one entry back or the store
+/// is rejected), then the pool ([`Zswap::store`]).
+pub fn zswap_store(st: &mut MmState, offset: u32, src: &[u8]) -> Result<(), Reject> {
+    let enabled = st.swap.as_ref().is_some_and(|s| s.zswap.enabled);
+    if enabled && !obj_cgroup_may_zswap(st) {
+        let swap = st.swap.as_mut().expect("swap");
+        swap.zswap.stats.cgroup_limit_hit += 1;
+        if !shrink_memcg(st) {
+            let swap = st.swap.as_mut().expect("swap");
+            swap.zswap.invalidate(offset); // check_old
+            swap.zswap.stats.reject_cgroup_limit += 1;
+            return Err(Reject::CgroupLimit);
+        }
+    }
+    let writeback = st.memcg.zswap_writeback;
+    let swap = st.swap.as_mut().expect("swap");
+    swap.zswap.store(offset, src, writeback)
+}
+
 /// Linux `shrink_worker` (run synchronously here): write back the oldest
-/// entries until the pool is below the accept threshold.
+/// entries until the pool is below the accept threshold. Nothing is
+/// written back when the cgroup disabled writeback (`shrink_memcg`
+/// returns -ENOENT for it in Linux).
 pub fn shrink_pool(st: &mut MmState) {
+    if !st.memcg.zswap_writeback {
+        return;
+    }
     let mut failures = 0;
     while failures < 16 {
         // zram has no disk to write back to.
@@ -318,6 +460,9 @@ pub fn shrink_pool(st: &mut MmState) {
 /// ones a second chance. Returns entries written back.
 pub fn zswap_shrinker_scan(st: &mut MmState, nr: usize) -> usize {
     let mut done = 0;
+    if !st.memcg.zswap_writeback {
+        return 0; // Linux: zswap_shrinker_count() is 0 for such a cgroup
+    }
     for _ in 0..nr {
         let Some(swap) = st.swap.as_mut().filter(|s| !s.is_synchronous()) else {
             break;

@@ -17,6 +17,12 @@
 //! tickless idle CPU sleeps until its next event. The figures are the same
 //! as if we had spun; the run just takes less host time.
 //!
+//! And one piece is *charged*: work whose cost is modelled rather than
+//! measured ([`charge`]), such as zstd, whose pure-Rust implementation is
+//! slower than the reference library the model stands for (see
+//! `mm/zcomp.rs`): its own cycles are stolen and a calibrated cost is
+//! charged instead.
+//!
 //! Everything that measures or decides by time uses [`sched_clock`]:
 //! elapsed times, fault latencies, device deadlines, and in deterministic
 //! mode the time slices. With QEMU `-icount` (where the TSC counts guest
@@ -28,12 +34,14 @@ use crate::arch::cpu::rdtsc;
 
 static STOLEN: AtomicU64 = AtomicU64::new(0);
 static SKIPPED: AtomicU64 = AtomicU64::new(0);
+static CHARGED: AtomicU64 = AtomicU64::new(0);
 /// Nesting depth of [`stolen`] sections; the clock stands still inside.
 static STOLEN_DEPTH: AtomicU64 = AtomicU64::new(0);
 /// The clock's value while it stands still.
 static FROZEN_AT: AtomicU64 = AtomicU64::new(0);
 
-/// TSC cycles, minus the cycles stolen, plus the cycles skipped so far.
+/// TSC cycles, minus the cycles stolen, plus the cycles skipped and
+/// charged so far.
 /// Inside a [`stolen`] section it stands still: a decision made there
 /// must not depend on how long the host made it take.
 #[inline]
@@ -41,7 +49,23 @@ pub fn sched_clock() -> u64 {
     if STOLEN_DEPTH.load(Ordering::Relaxed) > 0 {
         return FROZEN_AT.load(Ordering::Relaxed);
     }
-    rdtsc() + SKIPPED.load(Ordering::Relaxed) - STOLEN.load(Ordering::Relaxed)
+    rdtsc().wrapping_add(offset())
+}
+
+/// What [`sched_clock`] adds to the TSC (wrapping: stolen may exceed the
+/// rest while the sum with the TSC never goes below zero).
+#[inline]
+fn offset() -> u64 {
+    SKIPPED
+        .load(Ordering::Relaxed)
+        .wrapping_add(CHARGED.load(Ordering::Relaxed))
+        .wrapping_sub(STOLEN.load(Ordering::Relaxed))
+}
+
+/// Moves the clock forward by `cycles` of modelled work (the CPU is taken
+/// to have been busy for them).
+pub fn charge(cycles: u64) {
+    CHARGED.fetch_add(cycles, Ordering::Relaxed);
 }
 
 /// Moves the clock forward to `t` if it is earlier (an idle wait for an
@@ -60,7 +84,7 @@ pub fn stolen<R>(f: impl FnOnce() -> R) -> R {
     if outermost {
         // From the same TSC read as `start`: when the section ends, the
         // clock resumes exactly where it stood still, never before it.
-        let frozen = start + SKIPPED.load(Ordering::Relaxed) - STOLEN.load(Ordering::Relaxed);
+        let frozen = start.wrapping_add(offset());
         FROZEN_AT.store(frozen, Ordering::Relaxed);
     }
     STOLEN_DEPTH.fetch_add(1, Ordering::Relaxed);

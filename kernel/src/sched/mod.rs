@@ -215,23 +215,45 @@ pub fn sleep_on_page(pfn: Pfn) -> u64 {
 
 /// Processes finished I/O and wakes the tasks whose page is unlocked
 /// (Linux: `end_swap_bio_read` → `folio_unlock` → `wake_up_page`).
-fn wake_sleepers(rq: &mut RunQueue) {
+///
+/// A woken task goes to the *front* of the run queue, ahead of tasks that
+/// used their slice, in the order they were woken. This models what
+/// Linux's fair scheduler (EEVDF since 6.6) does for a task that slept on
+/// I/O: `place_entity` puts it back with the lag it had, which a task that
+/// mostly sleeps keeps non-negative, so it is eligible with an early
+/// deadline and is picked soon (`check_preempt_wakeup_fair` may even
+/// preempt the current task; we let the current task finish its slice or
+/// sleep first). Without this a woken fault waited behind every other job
+/// (up to ~15 ms with 16), long enough for reclaim to take its clean page
+/// again and cost a second read.
+///
+/// Returns whether the caller of `schedule` itself was woken (it then
+/// queues itself at the front too).
+fn wake_sleepers(rq: &mut RunQueue) -> bool {
+    let mut current_woken = false;
     with_mm_state(|st| {
         poll_completions(st);
-        for (i, slot) in rq.tasks.iter_mut().enumerate() {
-            let Some(task) = slot.as_mut() else { continue };
+        let mut woken = 0;
+        for i in 0..rq.tasks.len() {
+            let Some(task) = rq.tasks[i].as_mut() else {
+                continue;
+            };
             if let State::Sleeping(pfn) = task.state {
                 if !st.mem_map.get(pfn).test(flags::LOCKED) {
                     task.state = State::Runnable;
                     task.woken_at = sched_clock();
                     // The caller of `schedule` queues itself if runnable.
                     if i != rq.current {
-                        rq.queue.push_back(i);
+                        rq.queue.insert(woken, i);
+                        woken += 1;
+                    } else {
+                        current_woken = true;
                     }
                 }
             }
         }
     });
+    current_woken
 }
 
 /// Linux `schedule`: run the next runnable task (round robin), or the idle
@@ -244,11 +266,15 @@ fn schedule() {
     let (prev_rsp, next_rsp, next_mm, next_is_task) = {
         let mut guard = RQ.lock();
         let rq = guard.as_mut().expect("schedule outside run_tasks");
-        wake_sleepers(rq);
+        let prev_woken = wake_sleepers(rq);
         let prev = rq.current;
         let prev_task = rq.tasks[prev].as_mut().expect("current task");
         if prev != IDLE && prev_task.state == State::Runnable {
-            rq.queue.push_back(prev);
+            if prev_woken {
+                rq.queue.push_front(prev);
+            } else {
+                rq.queue.push_back(prev);
+            }
         }
         if let Some(bottom) = prev_task.stack.first() {
             assert!(

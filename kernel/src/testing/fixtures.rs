@@ -102,13 +102,16 @@ pub fn swap_out_all() {
 }
 
 /// Turns the virtio swap disk on and sets a policy, with no memory limit,
-/// zswap off, and the default page content.
+/// no zswap limit, writeback allowed, zswap off, and the default page
+/// content.
 pub fn virtio_swap(policy: SwapPolicy) {
     swapon(DeviceChoice::Virtio).expect("the host attaches a swap disk");
     set_random_pct(25);
     with_mm_state(|st| {
         st.policy = policy;
         st.memcg.max_pages = u64::MAX;
+        st.memcg.zswap_max_pages = u64::MAX;
+        st.memcg.zswap_writeback = true;
         st.swap.as_mut().expect("swap").zswap.enabled = false;
     });
 }

@@ -21,10 +21,11 @@
 //! between 0.75 and 1.25 times that (translation units differ),
 //! which also keeps the slots from moving in lock step. The input and the
 //! heap hold compressible data (`workload.random_pct`); the output (object
-//! code, debug info) is modelled as incompressible, so zswap rejects it
-//! and it goes to the disk, the way the part of a build that does not
-//! compress does. That gives readahead a job where it pays: link reads the
-//! output back sequentially from the disk.
+//! code, debug info) is modelled as incompressible. Since Linux 6.18 zswap
+//! keeps such pages as-is in its pool while the cgroup allows writeback
+//! (`memcg.zswap_writeback=1`, the default), so they are charged a whole
+//! page each and reach the disk only when the pool is full or with
+//! `memcg.zswap_writeback=0` (then they stay resident).
 //!
 //! Why it resembles a build: memory grows, is reused with locality, is
 //! streamed, and is thrown away, many times over, by jobs that overlap in

@@ -29,6 +29,13 @@ pub struct Measured {
     pub swap_device: &'static str,
     pub swap_slots: u64,
     pub swap_used_slots: u64,
+    /// Most slots in use at once, and cycles spent with more than half in
+    /// use (Linux `vm_swap_full`: every swap-in then frees its slot).
+    pub swap_peak_used_slots: u64,
+    pub swap_full_cycles: u64,
+    /// Entries zswap holds as-is (Linux `stored_incompressible_pages`).
+    pub zswap_stored_incompressible_pages: u64,
+    pub zswap_compressor: &'static str,
 }
 
 /// Captures the figures now.
@@ -45,5 +52,15 @@ pub fn capture() -> Measured {
         swap_device: st.swap.as_ref().map_or("none", |s| s.device_name()),
         swap_slots: st.swap.as_ref().map_or(0, |s| s.total_slots() as u64),
         swap_used_slots: st.swap.as_ref().map_or(0, |s| s.nr_used() as u64),
+        swap_peak_used_slots: st.swap.as_ref().map_or(0, |s| s.peak_used as u64),
+        swap_full_cycles: st.swap.as_ref().map_or(0, |s| s.full_cycles()),
+        zswap_stored_incompressible_pages: st
+            .swap
+            .as_ref()
+            .map_or(0, |s| s.zswap.stored_incompressible_pages()),
+        zswap_compressor: st
+            .swap
+            .as_ref()
+            .map_or("none", |s| s.zswap.compressor.name()),
     })
 }

@@ -13,6 +13,7 @@ use crate::mm::map_around::MapAroundMode;
 use crate::mm::state::{with_mm_state, SwapPolicy};
 use crate::mm::swap_state::ReadaheadMode;
 use crate::mm::swapfile::{self, DeviceChoice, SwapDevice};
+use crate::mm::zcomp::Compressor;
 use crate::mm::zswap::page_bytes;
 use crate::mm::{page_alloc, vmstat, zcomp, PAGE_SIZE};
 
@@ -33,6 +34,12 @@ pub struct Calibration {
     /// Median cycles to lz4-compress / decompress one typical page.
     pub lz4_compress_cycles: u64,
     pub lz4_decompress_cycles: u64,
+    /// The same for our zstd as it really runs (before the cost model).
+    pub zstd_measured_compress_cycles: u64,
+    pub zstd_measured_decompress_cycles: u64,
+    /// zstd's cost model: cycles charged per measured cycle, in 1/1024ths.
+    pub zstd_compress_scale: u64,
+    pub zstd_decompress_scale: u64,
     /// The latency model in force, in cycles.
     pub device_read_cycles: u64,
     pub device_write_cycles: u64,
@@ -50,15 +57,21 @@ fn profile_units(profile: &str) -> (u64, u64, bool) {
     }
 }
 
-/// Measures (compress, decompress) cycles on a typical page.
-fn measure_lz4() -> (u64, u64) {
+/// Measures (compress, decompress) cycles on a typical page with lz4 and
+/// with zstd (the latter as our zstd really costs, before the model's
+/// scale: see `zcomp::calibrate_zstd_cost`).
+fn measure_compressors() -> [(u64, u64); 2] {
     let Ok(pa) = page_alloc::alloc_page() else {
-        return (0, 0);
+        return [(0, 0); 2];
     };
     // SAFETY: the frame was just allocated for us; the direct map maps it.
     unsafe { fill_page_pct(crate::mm::phys_to_virt(pa), 0xca1b, CALIBRATION_RANDOM_PCT) };
     // SAFETY: the frame was just allocated for us.
-    let costs = zcomp::measure(unsafe { page_bytes(pa) });
+    let page = unsafe { page_bytes(pa) };
+    let costs = [
+        zcomp::measure(Compressor::Lz4, page),
+        zcomp::measure(Compressor::Zstd, page),
+    ];
     page_alloc::free_page(pa);
     costs
 }
@@ -81,6 +94,7 @@ fn policy_of(config: &Config) -> SwapPolicy {
             _ => MapAroundMode::Off,
         },
         map_around_old: config.flag("swap.map_around_old"),
+        map_around_skip_writeback: config.flag("swap.map_around_skip_writeback"),
     }
 }
 
@@ -124,7 +138,9 @@ pub fn setup_mm(config: &Config) -> Result<Calibration, WorkloadError> {
         _ => DeviceChoice::Virtio,
     };
     let swap = swapfile::swapon(choice);
-    let (lz4_compress_cycles, lz4_decompress_cycles) = measure_lz4();
+    let [(lz4_compress_cycles, lz4_decompress_cycles), zstd] = measure_compressors();
+    let (zstd_compress_scale, zstd_decompress_scale) =
+        zcomp::calibrate_zstd_cost((lz4_compress_cycles, lz4_decompress_cycles), zstd);
     let (read_units, write_units, is_serial) = profile_units(config.word("swapdev.profile"));
     let read_units = Some(config.number("swapdev.read_latency_us"))
         .filter(|&v| v > 0)
@@ -141,16 +157,28 @@ pub fn setup_mm(config: &Config) -> Result<Calibration, WorkloadError> {
     with_mm_state(|st| {
         st.memcg.max_pages = max_pages;
         st.memcg.peak_pages = st.memcg.usage_pages;
+        let zswap_max = config.number("memcg.zswap_max");
+        st.memcg.zswap_max_pages = if zswap_max == u64::MAX {
+            u64::MAX
+        } else {
+            zswap_max / PAGE_SIZE
+        };
+        st.memcg.zswap_writeback = config.flag("memcg.zswap_writeback");
         st.policy = policy_of(config);
         st.latency = FaultLatency::new();
         if let Some(swap) = st.swap.as_mut() {
             let z = &mut swap.zswap;
             z.enabled = config.flag("zswap.enabled");
             z.shrinker_enabled = config.flag("zswap.shrinker");
+            z.compressor = match config.word("zswap.compressor") {
+                "zstd" => Compressor::Zstd,
+                _ => Compressor::Lz4,
+            };
             z.max_pool_pages = total_pages * config.number("zswap.max_pool_percent") / 100;
             z.accept_thr_pages =
                 z.max_pool_pages * config.number("zswap.accept_threshold_percent") / 100;
             z.stats = Default::default();
+            swap.reset_stats();
             if let SwapDevice::Virtio(b) = swap.device() {
                 b.set_latency(latency);
             }
@@ -169,6 +197,10 @@ pub fn setup_mm(config: &Config) -> Result<Calibration, WorkloadError> {
         page_copy_cycles: super::measure_page_copy_cycles(),
         lz4_compress_cycles,
         lz4_decompress_cycles,
+        zstd_measured_compress_cycles: zstd.0,
+        zstd_measured_decompress_cycles: zstd.1,
+        zstd_compress_scale,
+        zstd_decompress_scale,
         device_read_cycles: latency.read_cycles,
         device_write_cycles: latency.write_cycles,
     })

@@ -1,0 +1,127 @@
+//! Workingset refault detection for anonymous pages (Linux
+//! mm/workingset.c).
+//!
+//! When reclaim evicts a swap-cache page it leaves a *shadow* in the
+//! page's swap slot: the value of a clock, `nonresident_age`, that ticks
+//! once per eviction and once per activation (Linux `lruvec->nonresident_age`,
+//! `workingset_age_nonresident`). When the slot's data comes back into
+//! the swap cache (a fault or readahead), the *refault distance*
+//!
+//! ```text
+//! distance = age now - age at eviction
+//! ```
+//!
+//! is how many pages were evicted or activated in between: how much more
+//! memory the page would have needed to stay resident. If it is no larger
+//! than the workingset (for an anonymous refault with swap space left and
+//! no file pages: the active anon list), the page is activated at once
+//! instead of starting on the inactive list (`workingset_test_recent`,
+//! `workingset_refault`). Counters: `workingset_refault_anon` (every
+//! refault with a shadow), `workingset_activate_anon` (activated),
+//! `workingset_restore_anon` (activated and it had been in the workingset,
+//! `PG_workingset`, before eviction).
+//!
+//! Simplifications: one lruvec (one memory cgroup, one node), so the
+//! shadow holds no memcg or node id; the age is kept in 30 bits (Linux
+//! packs it with the ids into an xarray value, `EVICTION_MASK`, and uses
+//! `bucket_order` to coarsen it), and distances are taken modulo 2^30.
+
+use super::page::{flags, Pfn};
+use super::state::MmState;
+use super::vmstat::{count_vm_event, VmEvent};
+
+/// Bits of the eviction age kept in a shadow.
+const EVICTION_BITS: u32 = 30;
+const EVICTION_MASK: u64 = (1 << EVICTION_BITS) - 1;
+/// Shadow bit 0 is always set (0 means "no shadow"); bit 1 is
+/// `PG_workingset`; the age is above them.
+const SHADOW_PRESENT: u32 = 1;
+const SHADOW_WORKINGSET: u32 = 2;
+
+/// Linux `pack_shadow`.
+fn pack_shadow(eviction: u64, workingset: bool) -> u32 {
+    (((eviction & EVICTION_MASK) as u32) << 2)
+        | SHADOW_PRESENT
+        | if workingset { SHADOW_WORKINGSET } else { 0 }
+}
+
+/// Linux `unpack_shadow`: (eviction age, workingset).
+fn unpack_shadow(shadow: u32) -> (u64, bool) {
+    ((shadow >> 2) as u64, shadow & SHADOW_WORKINGSET != 0)
+}
+
+/// Linux `workingset_age_nonresident`: `nr` pages were evicted or
+/// activated.
+pub fn workingset_age_nonresident(st: &mut MmState, nr: u64) {
+    st.nonresident_age += nr;
+}
+
+/// Linux `workingset_eviction`: the shadow to leave in the slot of the
+/// page `pfn` that reclaim is evicting. Ages the clock by one page.
+pub fn workingset_eviction(st: &mut MmState, pfn: Pfn) -> u32 {
+    let eviction = st.nonresident_age;
+    workingset_age_nonresident(st, 1);
+    pack_shadow(eviction, st.mem_map.get(pfn).test(flags::WORKINGSET))
+}
+
+/// The refault distance of a page whose slot holds `shadow`: pages
+/// evicted or activated since it was evicted.
+pub fn refault_distance(st: &MmState, shadow: u32) -> u64 {
+    let (eviction, _) = unpack_shadow(shadow);
+    let refault = st.nonresident_age & EVICTION_MASK;
+    refault.wrapping_sub(eviction) & EVICTION_MASK
+}
+
+/// The workingset an anonymous refault is measured against: the active
+/// anon list (there are no file pages), counted only while swap has free
+/// slots (`mem_cgroup_get_nr_swap_pages() > 0`).
+pub fn anon_workingset_size(st: &MmState) -> u64 {
+    let swap_left = st
+        .swap
+        .as_ref()
+        .is_some_and(|s| s.nr_used() < s.total_slots());
+    if swap_left {
+        st.lru.active.len() as u64
+    } else {
+        0
+    }
+}
+
+/// Linux `workingset_test_recent` for an anonymous refault: is the refault
+/// distance within the workingset?
+fn workingset_test_recent(st: &MmState, shadow: u32) -> bool {
+    refault_distance(st, shadow) <= anon_workingset_size(st)
+}
+
+/// Linux `workingset_refault`: the page `pfn` was just inserted into the
+/// swap cache where `shadow` was. Returns whether to put it on the active
+/// list rather than the inactive one.
+pub fn workingset_refault(st: &mut MmState, pfn: Pfn, shadow: u32) -> bool {
+    count_vm_event(VmEvent::WorkingsetRefaultAnon);
+    if !workingset_test_recent(st, shadow) {
+        return false;
+    }
+    workingset_age_nonresident(st, 1);
+    count_vm_event(VmEvent::WorkingsetActivateAnon);
+    let (_, workingset) = unpack_shadow(shadow);
+    if workingset {
+        st.mem_map.get_mut(pfn).set(flags::WORKINGSET);
+        count_vm_event(VmEvent::WorkingsetRestoreAnon);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test_case]
+    fn shadows_round_trip_and_wrap() {
+        let s = pack_shadow(12345, true);
+        assert!(s != 0);
+        assert_eq!(unpack_shadow(s), (12345, true));
+        let s = pack_shadow(EVICTION_MASK + 7, false);
+        assert_eq!(unpack_shadow(s), (6, false), "the age wraps at 2^30");
+        assert!(pack_shadow(0, false) != 0, "a shadow is never 0");
+    }
+}
