@@ -25,12 +25,16 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                     (1af4:1001) instead of a modern-only one (1af4:1042)
 
        faultline bench faults|zswap [--set key=value]...
+       faultline bench compressors
        faultline trace import [--max-accesses N] LACKEY_LOG|- OUTPUT
 
   bench faults      cycles per major fault and per swap-cache-hit fault, at a
                     16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
   bench zswap       cycles per zswap swap-in fault next to one bare lz4 page
                     decompress, measured in the same run
+  bench compressors lz4, the kernel's zstd (ruzstd) and reference zstd
+                    (libzstd, levels 3 and 1) on the workloads' own page
+                    contents, on the host: size and time per page
 
 The serial log goes to stderr; the result goes to stdout. Exit status 0 only
 when the kernel reported success (QEMU exit 33 and no corrupt page).";
@@ -111,17 +115,28 @@ fn bench(args: &[String]) {
             let v = faultline::bench::zswap_cost(&opts.knobs).unwrap_or_else(|e| fail(&e));
             print!("{}", faultline::bench::render_zswap(&v));
         }
-        _ => fail(&format!("bench: expected 'faults' or 'zswap'\n\n{USAGE}")),
+        Some("compressors") => {
+            let sets = faultline::compressors::run().unwrap_or_else(|e| fail(&e));
+            print!("{}", faultline::compressors::render(&sets));
+        }
+        _ => fail(&format!(
+            "bench: expected 'faults', 'zswap' or 'compressors'\n\n{USAGE}"
+        )),
     }
 }
 
 const LAB_USAGE: &str = "\
 usage: faultline lab list
        faultline lab NAME [--scale mini|full] [--reps N] [--jobs J] [--out DIR] [--json]
+                          [--timeout SECS] [--swap SIZE] [--policies P1,P2,...]
 
   Runs experiments/NAME.json: its memory limits x policies, N repetitions
   each (default 3), J QEMU instances at once (default: the number of CPUs),
-  and prints seed-shaped tables (medians, min-max). Writes results.csv,
+  and prints seed-shaped tables (medians, min-max). Each run gets the
+  experiment's timeout and swap disk for the scale (its \"timeout\" and
+  \"swap\" fields; else 300 s and a 1G sparse disk), or --timeout and
+  --swap. --policies runs only the named policies (the first one named is
+  the one the others are compared with). Writes results.csv,
   results.json and one SVG chart per metric to DIR (default
   lab-results/NAME-SCALE). With --json, prints results.json on stdout.";
 
@@ -145,10 +160,13 @@ fn lab(args: &[String]) {
         }
         Some(_) => {}
     }
-    let exp = faultline::lab::Experiment::load(&args[0]).unwrap_or_else(|e| fail(&e));
+    let mut exp = faultline::lab::Experiment::load(&args[0]).unwrap_or_else(|e| fail(&e));
     let mut scale = "mini".to_string();
     let mut reps = 3usize;
-    let mut jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut opts = faultline::lab::LabOptions {
+        jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ..Default::default()
+    };
     let mut out: Option<std::path::PathBuf> = None;
     let mut json = false;
     let mut it = args[1..].iter();
@@ -167,19 +185,41 @@ fn lab(args: &[String]) {
         match a.as_str() {
             "--scale" => scale = value("--scale"),
             "--reps" => reps = number("--reps", value("--reps")),
-            "--jobs" => jobs = number("--jobs", value("--jobs")),
+            "--jobs" => opts.jobs = number("--jobs", value("--jobs")),
+            "--timeout" => {
+                let secs = number("--timeout", value("--timeout"));
+                opts.timeout = Some(std::time::Duration::from_secs(secs as u64));
+            }
+            "--swap" => {
+                let v = value("--swap");
+                let bytes = faultline::parse_size(&v)
+                    .filter(|&b| b >= 1 << 20)
+                    .unwrap_or_else(|| {
+                        fail(&format!(
+                            "--swap {v}: expected a size of at least 1M, like 4G"
+                        ))
+                    });
+                opts.swap_bytes = Some(bytes);
+            }
             "--out" => out = Some(value("--out").into()),
             "--json" => json = true,
+            "--policies" => {
+                let names = value("--policies");
+                exp.select_policies(&names).unwrap_or_else(|e| fail(&e));
+            }
             other => fail(&format!("lab: unknown option '{other}'\n\n{LAB_USAGE}")),
         }
     }
     let specs = faultline::lab::matrix(&exp, &scale, reps).unwrap_or_else(|e| fail(&e));
     eprintln!(
-        "lab: {} runs of experiment {} at scale {scale}, {jobs} at a time",
+        "lab: {} runs of experiment {} at scale {scale}, {} at a time, {} s per run at most, {} MiB swap",
         specs.len(),
-        exp.name
+        exp.name,
+        opts.jobs,
+        opts.timeout.unwrap_or_else(|| exp.run_timeout(&scale)).as_secs(),
+        opts.swap_bytes.unwrap_or_else(|| exp.swap_bytes(&scale)) >> 20,
     );
-    let runs = faultline::lab::run_matrix(&exp, &scale, &specs, jobs).unwrap_or_else(|e| fail(&e));
+    let runs = faultline::lab::run_matrix(&exp, &scale, &specs, &opts).unwrap_or_else(|e| fail(&e));
     let corrupt: u64 = runs
         .iter()
         .map(|r| r.result["integrity"]["corrupt_pages"].as_u64().unwrap_or(1))

@@ -18,10 +18,12 @@ fn compile_jobs_swap_exit_and_stay_intact() {
     assert_eq!(v["integrity"]["corrupt_pages"], 0);
     assert_eq!(v["meminfo"]["leaked_pages"], 0);
     assert!(v["integrity"]["checked_pages"].as_u64().unwrap() > 10_000);
-    // The output does not compress: it goes to the disk and comes back.
-    for c in ["zswpout", "zswpin", "pgmajfault", "swap_ra", "pswpout"] {
+    for c in ["zswpout", "zswpin", "pgmajfault", "swap_ra"] {
         assert!(v["vmstat"][c].as_u64().unwrap() > 0, "{c}: {}", v["vmstat"]);
     }
+    // The output does not compress: zswap keeps it as-is (Linux 6.18).
+    let z = &v["zswap"];
+    assert!(z["incompressible_stores"].as_u64().unwrap() > 0, "{z}");
     // Four slots ran as tasks on the scheduler and took turns.
     assert_eq!(v["sched"]["tasks"], 4);
     assert!(
@@ -50,6 +52,10 @@ fn deterministic_runs_repeat_exactly() {
         "memcg.max=8M",
         "--set",
         "zswap.enabled=1",
+        // A small cgroup zswap limit sends the coldest entries to the disk,
+        // whose host timing the determinism must not depend on.
+        "--set",
+        "memcg.zswap_max=1M",
     ];
     let runs: Vec<serde_json::Value> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)

@@ -18,7 +18,11 @@ fn seed_mini_bypass_cuts_readahead_and_zswapin_at_the_thrash_limit() {
         2,
         "seed.json has a thrash limit, baseline and bypass"
     );
-    let runs = run_matrix(&exp, "mini", &specs, 2).unwrap();
+    let opts = faultline::lab::LabOptions {
+        jobs: 2,
+        ..Default::default()
+    };
+    let runs = run_matrix(&exp, "mini", &specs, &opts).unwrap();
     let vm = |policy: &str, c: &str| {
         let r = runs.iter().find(|r| r.spec.policy == policy).unwrap();
         assert_eq!(r.result["integrity"]["corrupt_pages"], 0, "{policy}");

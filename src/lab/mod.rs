@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cargo::{build_release_kernel, workspace_root};
-use crate::run::{run_elf, RunOptions};
+use crate::run::{run_elf, RunOptions, DEFAULT_SWAP_BYTES};
 
 /// A named list of knobs.
 pub type Named = (String, Vec<String>);
@@ -41,8 +41,27 @@ pub struct Experiment {
     pub limits: Vec<(String, Vec<Named>)>,
     /// Guest RAM per scale.
     pub mem: Vec<(String, String)>,
+    /// Swap disk per scale (optional; default [`DEFAULT_SWAP_BYTES`]).
+    pub swap: Vec<(String, String)>,
+    /// Per-run timeout in seconds per scale (optional; default
+    /// [`DEFAULT_RUN_TIMEOUT`]).
+    pub timeout: Vec<(String, u64)>,
     /// The first policy is the baseline.
     pub policies: Vec<Named>,
+}
+
+/// A lab run's timeout when the experiment names none for its scale.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Settings of [`run_matrix`] that the command line may override.
+#[derive(Debug, Clone, Default)]
+pub struct LabOptions {
+    /// QEMU instances at once.
+    pub jobs: usize,
+    /// Per-run timeout instead of the experiment's.
+    pub timeout: Option<Duration>,
+    /// Swap disk size in bytes instead of the experiment's.
+    pub swap_bytes: Option<u64>,
 }
 
 /// Where experiments live.
@@ -112,6 +131,23 @@ impl Experiment {
                     .map(str::to_string)
                     .ok_or_else(|| format!("{w}: expected a size like \"512M\""))
             })?,
+            swap: match v.get("swap") {
+                None => Vec::new(),
+                Some(x) => per_scale(x, "swap", |x, w| {
+                    x.as_str()
+                        .filter(|t| crate::parse_size(t).is_some_and(|b| b >= 1 << 20))
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("{w}: expected a size of at least 1M, like \"4G\""))
+                })?,
+            },
+            timeout: match v.get("timeout") {
+                None => Vec::new(),
+                Some(x) => per_scale(x, "timeout", |x, w| {
+                    x.as_u64()
+                        .filter(|&t| t > 0)
+                        .ok_or_else(|| format!("{w}: expected seconds, a whole number above 0"))
+                })?,
+            },
             policies: named_list(field("policies")?, "policies")?,
         };
         if exp.policies.is_empty() {
@@ -227,17 +263,69 @@ pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>
     Ok(runs)
 }
 
-/// Runs every spec with `jobs` QEMU instances at once, printing progress
-/// on stderr. Fails on the first failed run (no silently missing cells).
+impl Experiment {
+    /// The swap disk size at `scale`: the experiment's, else the default.
+    pub fn swap_bytes(&self, scale: &str) -> u64 {
+        self.swap
+            .iter()
+            .find(|(s, _)| s == scale)
+            .and_then(|(_, t)| crate::parse_size(t))
+            .unwrap_or(DEFAULT_SWAP_BYTES)
+    }
+
+    /// Keeps only the policies named in `names` (comma-separated), in the
+    /// order given, so the first named is the reference of the tables.
+    pub fn select_policies(&mut self, names: &str) -> Result<(), String> {
+        let mut chosen = Vec::new();
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let p = self
+                .policies
+                .iter()
+                .find(|(n, _)| n == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = self.policies.iter().map(|(n, _)| n.as_str()).collect();
+                    format!(
+                        "--policies: experiment {} has no policy '{name}' (policies: {})",
+                        self.name,
+                        known.join(", ")
+                    )
+                })?;
+            chosen.push(p.clone());
+        }
+        if chosen.is_empty() {
+            return Err("--policies: name at least one policy".into());
+        }
+        self.policies = chosen;
+        Ok(())
+    }
+
+    /// The per-run timeout at `scale`: the experiment's, else the default.
+    pub fn run_timeout(&self, scale: &str) -> Duration {
+        self.timeout
+            .iter()
+            .find(|(s, _)| s == scale)
+            .map_or(DEFAULT_RUN_TIMEOUT, |&(_, t)| Duration::from_secs(t))
+    }
+}
+
+/// Runs every spec with `opts.jobs` QEMU instances at once, printing
+/// progress on stderr. Fails on the first failed run (no silently missing
+/// cells); a run that times out names the timeout and how to raise it.
 pub fn run_matrix(
     exp: &Experiment,
     scale: &str,
     specs: &[RunSpec],
-    jobs: usize,
+    opts: &LabOptions,
 ) -> Result<Vec<RunResult>, String> {
+    let jobs = opts.jobs;
     let mem = exp.for_scale(&exp.mem, scale, "mem")?;
     let mem_mib =
         crate::parse_size(mem).ok_or_else(|| format!("mem.{scale}: bad size {mem}"))? >> 20;
+    let settings = RunSettings {
+        mem_mib,
+        swap_bytes: opts.swap_bytes.unwrap_or_else(|| exp.swap_bytes(scale)),
+        timeout: opts.timeout.unwrap_or_else(|| exp.run_timeout(scale)),
+    };
     boot::find_qemu()?;
     let elf = build_release_kernel()?;
     let next = AtomicUsize::new(0);
@@ -252,7 +340,7 @@ pub fn run_matrix(
                 if i >= specs.len() || error.lock().unwrap().is_some() {
                     return;
                 }
-                match run_one(&specs[i], &elf, mem_mib) {
+                match run_one(&specs[i], &elf, &settings) {
                     Ok(r) => {
                         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                         progress(n, specs.len(), &r, start.elapsed());
@@ -274,10 +362,19 @@ pub fn run_matrix(
         .collect())
 }
 
-fn run_one(spec: &RunSpec, elf: &Path, mem_mib: u64) -> Result<RunResult, String> {
+/// What every run of one lab invocation shares.
+struct RunSettings {
+    mem_mib: u64,
+    swap_bytes: u64,
+    timeout: Duration,
+}
+
+fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResult, String> {
     let opts = RunOptions {
         knobs: spec.knobs.clone(),
-        mem_mib,
+        mem_mib: settings.mem_mib,
+        swap_bytes: settings.swap_bytes,
+        timeout: settings.timeout,
         echo_serial: false,
         deterministic: true,
         ..RunOptions::default()
@@ -293,7 +390,14 @@ fn run_one(spec: &RunSpec, elf: &Path, mem_mib: u64) -> Result<RunResult, String
         return Err(format!("{what}: {e}"));
     }
     if !report.is_success() {
-        return Err(format!("{what}: {}", report.outcome.describe()));
+        let mut e = format!("{what}: {}", report.outcome.describe());
+        if report.wall_time >= settings.timeout {
+            e += &format!(
+                " (the per-run timeout is {} s: raise it with --timeout SECS, or the experiment's \"timeout\")",
+                settings.timeout.as_secs()
+            );
+        }
+        return Err(e);
     }
     Ok(RunResult {
         spec: spec.clone(),
@@ -351,6 +455,29 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("workload.mini"), "{e}");
+    }
+
+    #[test]
+    fn policies_can_be_selected_by_name() {
+        let mut e = Experiment::load("seed").unwrap();
+        e.select_policies("bypass,baseline").unwrap();
+        let names: Vec<&str> = e.policies.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["bypass", "baseline"]);
+        let err = e.select_policies("nope").unwrap_err();
+        assert!(err.contains("no policy 'nope'"), "{err}");
+        assert!(e.select_policies(",").is_err());
+    }
+
+    #[test]
+    fn timeout_and_swap_per_scale() {
+        let e = Experiment::load("seed").unwrap();
+        assert_eq!(e.run_timeout("full"), Duration::from_secs(3600));
+        assert_eq!(e.swap_bytes("full"), 4 << 30);
+        let bad = r#"{"name":"t","workload":{"mini":[]},"common":[],"limits":{},"mem":{},
+            "timeout":{"mini":0},"policies":[["b",[]]]}"#;
+        assert!(Experiment::parse(bad).unwrap_err().contains("timeout.mini"));
+        let bad = bad.replace(r#""timeout":{"mini":0}"#, r#""swap":{"mini":"lots"}"#);
+        assert!(Experiment::parse(&bad).unwrap_err().contains("swap.mini"));
     }
 
     #[test]
