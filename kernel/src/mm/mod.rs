@@ -45,8 +45,12 @@ pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
 pub const KERNEL_HEAP_START: u64 = 0xffff_c900_0000_0000;
 /// Bounds of the kernel heap size, which is 1/16 of RAM in between
 /// (metadata only: page contents live in whole frames, not on the heap).
+/// The metadata grows with the swap area (about 9 bytes per slot: a 4G
+/// swap disk takes 9 MiB) and with zswap's entries and LRU (a full-scale
+/// lab run keeps hundreds of thousands); 64 MiB ran out at full scale
+/// with a 4G disk (a failed 8 MiB allocation), so a 3G guest gets 192.
 pub const KERNEL_HEAP_MIN: u64 = 4 << 20;
-pub const KERNEL_HEAP_MAX: u64 = 64 << 20;
+pub const KERNEL_HEAP_MAX: u64 = 256 << 20;
 
 /// The kernel heap size for a machine whose RAM ends at `ram_end`.
 pub const fn kernel_heap_size(ram_end: u64) -> u64 {
