@@ -155,27 +155,26 @@ fn zstd_round_trips_and_compresses_better_than_lz4_would() {
     );
 }
 
+/// `faultline run --set knob` fails and says `message`.
+fn rejected(knob: &str, message: &str) {
+    let out = faultline(&["run", "--set", knob]);
+    assert!(!out.status.success(), "{knob} was accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(message), "{err}");
+}
+
 #[test]
 fn bad_zswap_and_device_values_are_rejected() {
-    let out = faultline(&["run", "--set", "zswap.max_pool_percent=150"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("zswap.max_pool_percent=150 is out of range: valid range is 1..=100"),
-        "{err}"
+    rejected(
+        "zswap.max_pool_percent=150",
+        "zswap.max_pool_percent=150 is out of range: valid range is 1..=100",
     );
-    let out = faultline(&["run", "--set", "zswap.compressor=gzip"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("bad value 'gzip' for zswap.compressor: expected one of: lz4, zstd"),
-        "{err}"
+    rejected(
+        "zswap.compressor=gzip",
+        "bad value 'gzip' for zswap.compressor: expected one of: lz4, zstd",
     );
-    let out = faultline(&["run", "--set", "swap.device=floppy"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("bad value 'floppy' for swap.device: expected one of: virtio, zram"),
-        "{err}"
+    rejected(
+        "swap.device=floppy",
+        "bad value 'floppy' for swap.device: expected one of: virtio, zram",
     );
 }

@@ -39,6 +39,19 @@ fn configure(zswap: bool, policy: SwapPolicy) {
     });
 }
 
+/// Every page of `mm` reads back intact, the written-back ones from the
+/// disk; then `mm` goes away.
+fn assert_all_back_some_from_disk(mm: TestMm, pages: u64) {
+    vmstat::reset();
+    for p in 0..pages {
+        assert!(mm.holds(p, p), "page {p}");
+    }
+    assert!(
+        vmstat::read(VmEvent::PswpIn) > 0,
+        "written-back pages come from the disk"
+    );
+}
+
 /// `pages` pages written with tag = page number, then all reclaimed.
 fn swapped_out_mm(name: &str, pages: u64) -> TestMm {
     TestMm::swapped_out(name, BASE, pages)
@@ -190,15 +203,7 @@ fn zswap_max_writes_back_the_coldest_entries() {
         "the coldest went to disk"
     );
     assert!(!in_zswap(&mm, 0), "the first page stored is the coldest");
-    vmstat::reset();
-    for p in 0..96 {
-        assert!(mm.holds(p, p), "page {p}");
-    }
-    assert!(
-        vmstat::read(VmEvent::PswpIn) > 0,
-        "written-back pages come from the disk"
-    );
-    drop(mm);
+    assert_all_back_some_from_disk(mm, 96);
 }
 
 #[test_case]
@@ -477,13 +482,5 @@ fn pool_limit_rejects_and_writes_back_oldest_first() {
         "the oldest entry should have been written back"
     );
     with_mm_state(shrink_pool);
-    vmstat::reset();
-    for p in 0..96 {
-        assert!(mm.holds(p, p), "page {p}");
-    }
-    assert!(
-        vmstat::read(VmEvent::PswpIn) > 0,
-        "written-back pages come from the disk"
-    );
-    drop(mm);
+    assert_all_back_some_from_disk(mm, 96);
 }

@@ -41,8 +41,8 @@ pub struct Experiment {
     pub limits: Vec<(String, Vec<Named>)>,
     /// Guest RAM per scale.
     pub mem: Vec<(String, String)>,
-    /// Swap disk per scale (optional; default [`DEFAULT_SWAP_BYTES`]).
-    pub swap: Vec<(String, String)>,
+    /// Swap disk bytes per scale (optional; default [`DEFAULT_SWAP_BYTES`]).
+    pub swap: Vec<(String, u64)>,
     /// Per-run timeout in seconds per scale (optional; default
     /// [`DEFAULT_RUN_TIMEOUT`]).
     pub timeout: Vec<(String, u64)>,
@@ -112,6 +112,16 @@ fn per_scale<T>(
         .collect()
 }
 
+/// [`per_scale`] for a field that may be absent (then: no scale sets it).
+fn optional_per_scale<T>(
+    v: &Value,
+    what: &str,
+    f: impl Fn(&Value, &str) -> Result<T, String>,
+) -> Result<Vec<(String, T)>, String> {
+    v.get(what)
+        .map_or(Ok(Vec::new()), |x| per_scale(x, what, f))
+}
+
 impl Experiment {
     /// Parses an experiment; errors name the field that is wrong.
     pub fn parse(text: &str) -> Result<Experiment, String> {
@@ -131,23 +141,17 @@ impl Experiment {
                     .map(str::to_string)
                     .ok_or_else(|| format!("{w}: expected a size like \"512M\""))
             })?,
-            swap: match v.get("swap") {
-                None => Vec::new(),
-                Some(x) => per_scale(x, "swap", |x, w| {
-                    x.as_str()
-                        .filter(|t| crate::parse_size(t).is_some_and(|b| b >= 1 << 20))
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("{w}: expected a size of at least 1M, like \"4G\""))
-                })?,
-            },
-            timeout: match v.get("timeout") {
-                None => Vec::new(),
-                Some(x) => per_scale(x, "timeout", |x, w| {
-                    x.as_u64()
-                        .filter(|&t| t > 0)
-                        .ok_or_else(|| format!("{w}: expected seconds, a whole number above 0"))
-                })?,
-            },
+            swap: optional_per_scale(&v, "swap", |x, w| {
+                x.as_str()
+                    .and_then(crate::parse_size)
+                    .filter(|&b| b >= 1 << 20)
+                    .ok_or_else(|| format!("{w}: expected a size of at least 1M, like \"4G\""))
+            })?,
+            timeout: optional_per_scale(&v, "timeout", |x, w| {
+                x.as_u64()
+                    .filter(|&t| t > 0)
+                    .ok_or_else(|| format!("{w}: expected seconds, a whole number above 0"))
+            })?,
             policies: named_list(field("policies")?, "policies")?,
         };
         if exp.policies.is_empty() {
@@ -269,8 +273,7 @@ impl Experiment {
         self.swap
             .iter()
             .find(|(s, _)| s == scale)
-            .and_then(|(_, t)| crate::parse_size(t))
-            .unwrap_or(DEFAULT_SWAP_BYTES)
+            .map_or(DEFAULT_SWAP_BYTES, |&(_, b)| b)
     }
 
     /// Keeps only the policies named in `names` (comma-separated), in the
