@@ -21,6 +21,11 @@ fn compile_jobs_swap_exit_and_stay_intact() {
     for c in ["zswpout", "zswpin", "pgmajfault", "swap_ra"] {
         assert!(v["vmstat"][c].as_u64().unwrap() > 0, "{c}: {}", v["vmstat"]);
     }
+    // Zero-filled heap pages (workload.zero_pct) go to the swap zero map,
+    // not to zswap, and come back as zeros (verified like every page).
+    for c in ["swpout_zero", "swpin_zero"] {
+        assert!(v["vmstat"][c].as_u64().unwrap() > 0, "{c}: {}", v["vmstat"]);
+    }
     // The output does not compress: zswap keeps it as-is (Linux 6.18).
     let z = &v["zswap"];
     assert!(z["incompressible_stores"].as_u64().unwrap() > 0, "{z}");
@@ -31,6 +36,24 @@ fn compile_jobs_swap_exit_and_stay_intact() {
         "{}",
         v["sched"]
     );
+}
+
+/// `workload.zero_pct=0`: no heap page is zero-filled, so nothing of the
+/// build reaches the zero map (its pages are all written with data; reads
+/// of never-written memory map the zero page and are never swapped).
+#[test]
+fn compile_without_zero_filled_pages_uses_no_zero_map() {
+    let v = run_json(&[
+        "workload=compile",
+        "workload.jobs=4",
+        "workload.passes=1",
+        "workload.zero_pct=0",
+        "memcg.max=8M",
+        "zswap.enabled=1",
+    ]);
+    assert_eq!(v["integrity"]["corrupt_pages"], 0);
+    assert!(common::counter(&v, "zswpout") > 0, "{}", v["vmstat"]);
+    assert_eq!(common::counter(&v, "swpout_zero"), 0, "{}", v["vmstat"]);
 }
 
 /// `--deterministic` (QEMU -icount, `sched.deterministic=1`): the same run

@@ -44,7 +44,31 @@ pub static KNOBS: &[KnobSpec] = &[
         name: "workload.scale",
         kind: KnobKind::U64 { min: 1, max: 64 },
         default: "1",
-        help: "compile: size of the build; a job's peak footprint is scale x 4 MiB (1 = lab scale mini, 16 = full, the seed's 768M/1G limits)",
+        help: "compile: size of the build; a job's peak footprint is scale x 4 MiB (1 = lab scale mini, 20 = full, the seed's 768M/1G limits)",
+    },
+    KnobSpec {
+        name: "workload.size_spread",
+        kind: KnobKind::U64 { min: 0, max: 90 },
+        default: "60",
+        help: "compile: job footprints are drawn uniformly within +/- this percent of scale x 4 MiB (translation units differ)",
+    },
+    KnobSpec {
+        name: "workload.function_pages",
+        kind: KnobKind::U64 { min: 1, max: 512 },
+        default: "4",
+        help: "compile: codegen and debug info walk the IR one function at a time, runs of this many heap pages from random starts (the runs readahead likes)",
+    },
+    KnobSpec {
+        name: "workload.optimize_rounds",
+        kind: KnobKind::U64 { min: 0, max: 64 },
+        default: "4",
+        help: "compile: optimize makes this many pointer-chasing accesses per heap page (80% in the newest quarter, 30% writes): the scattered faults where readahead guesses wrong",
+    },
+    KnobSpec {
+        name: "workload.zero_pct",
+        kind: KnobKind::U64 { min: 0, max: 100 },
+        default: "10",
+        help: "compile: percent of heap pages that hold zero-filled structures (cleared tables, bitmaps); reclaim records them in the swap zero map, not in zswap (Linux reports 10-20% of swapped pages zero-filled)",
     },
     KnobSpec {
         name: "workload.pattern",

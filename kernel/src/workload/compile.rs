@@ -18,9 +18,14 @@
 //! 6. link: read the output back in order, then exit.
 //!
 //! Sizes: a job's footprint is `workload.scale` x 4 MiB on average, drawn
-//! between 0.75 and 1.25 times that (translation units differ),
-//! which also keeps the slots from moving in lock step. The input and the
-//! heap hold compressible data (`workload.random_pct`); the output (object
+//! uniformly within `workload.size_spread` percent of that (translation
+//! units differ), which also keeps the slots from moving in lock step. The
+//! input and the heap hold compressible data (`workload.random_pct`), except
+//! `workload.zero_pct` percent of the heap pages, which hold zero-filled
+//! structures (cleared hash tables, bitmaps): reclaim records those in the
+//! swap zero map (Linux `swap_zeromap_folio_set`), never in zswap, so a
+//! fault on one is not a zswap fault and the seed's bypass does not apply
+//! to it (its readahead goes on). The output (object
 //! code, debug info) is modelled as incompressible. Since Linux 6.18 zswap
 //! keeps such pages as-is in its pool while the cgroup allows writeback
 //! (`memcg.zswap_writeback=1`, the default), so they are charged a whole
@@ -43,7 +48,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::WORKLOAD_BASE;
 use super::{
-    fill_page_pct, mix64, run_timed, verify_counted_pct, Tally, WorkloadError, WorkloadResult,
+    fill_page_pct, fill_zero_page, mix64, run_timed, verify_counted_pct, verify_zero_page, Tally,
+    WorkloadError, WorkloadResult,
 };
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
@@ -55,10 +61,6 @@ type SlotResult = Result<Tally, WorkloadError>;
 
 /// Mean footprint of one job at `workload.scale=1`: 4 MiB.
 const JOB_PAGES_PER_SCALE: u64 = 1024;
-/// Optimize makes this many accesses per heap page.
-const OPTIMIZE_ROUNDS: u64 = 2;
-/// Codegen walks one function's IR at a time: this many heap pages.
-const FUNCTION_PAGES: u64 = 8;
 /// The output does not compress (see the module comment).
 const OUTPUT_RANDOM_PCT: u64 = 100;
 
@@ -73,6 +75,25 @@ enum Phase {
     Done,
 }
 
+/// The build's shape, from the `workload.*` knobs.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// Mean footprint of a job, in pages.
+    mean_pages: u64,
+    /// `workload.size_spread`: footprints within this percent of the mean.
+    spread_pct: u64,
+    /// `workload.random_pct`, for the input and the heap.
+    random_pct: u64,
+    /// `workload.optimize_rounds`: optimize's accesses per heap page.
+    optimize_rounds: u64,
+    /// `workload.function_pages`: codegen's run length.
+    function_pages: u64,
+    /// `workload.zero_pct`: the share of zero-filled heap pages.
+    zero_pct: u64,
+    /// `workload.seed`.
+    seed: u64,
+}
+
 /// One compile job (a process).
 struct Job {
     id: u64,
@@ -84,17 +105,18 @@ struct Job {
     input: u64,
     heap: u64,
     output: u64,
-    /// `workload.random_pct`, for the input and the heap.
-    random_pct: u64,
+    shape: Shape,
     /// Codegen: first heap page of the function being compiled.
     func: u64,
 }
 
 impl Job {
-    /// A job of `mean_pages` on average (between 0.75 and 1.25 times).
-    fn new(id: u64, mean_pages: u64, seed: u64, random_pct: u64) -> Result<Job, WorkloadError> {
-        let mut rng = mix64(seed ^ id.wrapping_mul(0x9e37));
-        let pages = (mean_pages * (75 + rng % 51) / 100).max(16);
+    /// Job `id` of a build of `shape`.
+    fn new(id: u64, shape: Shape) -> Result<Job, WorkloadError> {
+        let mut rng = mix64(shape.seed ^ id.wrapping_mul(0x9e37));
+        let spread = shape.spread_pct;
+        let pct = 100 - spread + rng % (2 * spread + 1);
+        let pages = (shape.mean_pages * pct / 100).max(16);
         rng = mix64(rng);
         let mm = new_anon_mm(&format!("cc-{id}"), WORKLOAD_BASE, pages * PAGE_SIZE)?;
         let input = (pages / 4).max(1);
@@ -110,7 +132,7 @@ impl Job {
             input,
             heap,
             output,
-            random_pct,
+            shape,
             func: 0,
         })
     }
@@ -120,18 +142,27 @@ impl Job {
         if page >= self.input + self.heap {
             OUTPUT_RANDOM_PCT
         } else {
-            self.random_pct
+            self.shape.random_pct
         }
     }
 
+    /// Does heap `page` hold a zero-filled structure? A fixed choice per
+    /// job and page, so every write of the page writes zeros again.
+    fn is_zero_page(&self, page: u64) -> bool {
+        let is_heap = page >= self.input && page < self.input + self.heap;
+        is_heap
+            && mix64(self.shape.seed ^ (self.id << 32) ^ page ^ 0x2e50) % 100 < self.shape.zero_pct
+    }
+
     /// The heap page at step `s` of a walk over the IR one function at a
-    /// time: runs of `FUNCTION_PAGES` pages from random starts.
+    /// time: runs of `workload.function_pages` pages from random starts.
     fn function_walk(&mut self, s: u64) -> u64 {
-        if s.is_multiple_of(FUNCTION_PAGES) {
+        let run = self.shape.function_pages;
+        if s.is_multiple_of(run) {
             self.rng = mix64(self.rng);
             self.func = self.rng % self.heap;
         }
-        self.input + (self.func + s % FUNCTION_PAGES) % self.heap
+        self.input + (self.func + s % run) % self.heap
     }
 
     /// The next access (page, is_write), or `None` when the job exited.
@@ -147,7 +178,7 @@ impl Job {
                 } else {
                     (heap0 + (s - s / 4), true)
                 }),
-                Phase::Optimize if s < OPTIMIZE_ROUNDS * self.heap => {
+                Phase::Optimize if s < self.shape.optimize_rounds * self.heap => {
                     self.rng = mix64(self.rng);
                     let r = self.rng;
                     let hot = (self.heap / 4).max(1);
@@ -158,7 +189,7 @@ impl Job {
                     };
                     Some((page, (r >> 40) % 100 < 30))
                 }
-                // One function at a time: a run of FUNCTION_PAGES heap
+                // One function at a time: a run of function_pages heap
                 // pages from a random start (call-graph order is not
                 // allocation order); every 8th step writes output.
                 Phase::Codegen if s < self.heap => Some(if s % 8 == 7 {
@@ -196,6 +227,16 @@ fn tag(seed: u64, job: u64, page: u64, count: u32) -> u64 {
 /// Performs one access of `job`; returns (checked, corrupt).
 fn access(job: &mut Job, page: u64, is_write: bool, seed: u64) -> (u64, u64) {
     let va = WORKLOAD_BASE + page * PAGE_SIZE;
+    if job.is_zero_page(page) {
+        if is_write {
+            // SAFETY: `va` is inside the job's VMA; its address space is current.
+            unsafe { fill_zero_page(va) };
+            return (0, 0);
+        }
+        // SAFETY: as above.
+        let is_ok = unsafe { verify_zero_page(va) };
+        return (1, u64::from(!is_ok));
+    }
     let count = job.writes[page as usize];
     let pct = job.random_pct_of(page);
     if is_write {
@@ -211,10 +252,17 @@ fn access(job: &mut Job, page: u64, is_write: bool, seed: u64) -> (u64, u64) {
 
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let slots = config.number("workload.jobs");
-    let pages = config.number("workload.scale") * JOB_PAGES_PER_SCALE;
     let seed = config.number("workload.seed");
     let jobs_per_slot = config.number("workload.passes");
-    let random_pct = config.number("workload.random_pct");
+    let shape = Shape {
+        mean_pages: config.number("workload.scale") * JOB_PAGES_PER_SCALE,
+        spread_pct: config.number("workload.size_spread"),
+        random_pct: config.number("workload.random_pct"),
+        optimize_rounds: config.number("workload.optimize_rounds"),
+        function_pages: config.number("workload.function_pages"),
+        zero_pct: config.number("workload.zero_pct"),
+        seed,
+    };
     let nr_jobs = slots * jobs_per_slot;
     // The build's job queue (make's jobserver): the next job to start.
     let next_job = Arc::new(AtomicU64::new(0));
@@ -228,7 +276,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
                     if id >= nr_jobs {
                         break;
                     }
-                    let mut job = Job::new(id, pages, seed, random_pct)?;
+                    let mut job = Job::new(id, shape)?;
                     switch_mm(Some(&job.mm));
                     while let Some((page, is_write)) = job.next() {
                         let (c, bad) = access(&mut job, page, is_write, seed);

@@ -195,6 +195,30 @@ pub unsafe fn fill_page_pct(va: u64, tag: u64, pct: u64) {
     }
 }
 
+/// Clears the page at `va` word by word, as a program clearing a table
+/// does (the page is written, so it is private, charged and on the LRU,
+/// and reclaim finds it zero-filled: Linux's swap zero map).
+///
+/// # Safety
+/// As for [`fill_page_pct`].
+pub unsafe fn fill_zero_page(va: u64) {
+    let p = va as *mut u64;
+    for i in 0..WORDS_PER_PAGE {
+        // SAFETY: guaranteed by the caller; volatile as in `fill_page_pct`.
+        unsafe { p.add(i).write_volatile(0) };
+    }
+}
+
+/// Checks that every word of the page at `va` is zero.
+///
+/// # Safety
+/// As for [`verify_page`].
+pub unsafe fn verify_zero_page(va: u64) -> bool {
+    let p = va as *const u64;
+    // SAFETY: guaranteed by the caller.
+    (0..WORDS_PER_PAGE).all(|i| unsafe { p.add(i).read_volatile() } == 0)
+}
+
 /// Checks a page read back by a workload that tracks write counts: a page
 /// written `count` times holds the pattern of `tag_of(count)`; a page
 /// never written (`count == 0`) must read as zeros (its first word is
