@@ -224,35 +224,39 @@ fn tag(seed: u64, job: u64, page: u64, count: u32) -> u64 {
     mix64(seed ^ 0xc0de) ^ (job << 44) ^ (page << 12) ^ count as u64
 }
 
-/// Performs one access of `job`; returns (checked, corrupt).
-fn access(job: &mut Job, page: u64, is_write: bool, seed: u64) -> (u64, u64) {
+/// Performs one access of `job`; returns (checked, corrupt). A zero-filled
+/// page is written with zeros and must read as zeros; any other page holds
+/// the pattern of its write count.
+fn access(job: &mut Job, page: u64, is_write: bool) -> (u64, u64) {
     let va = WORKLOAD_BASE + page * PAGE_SIZE;
-    if job.is_zero_page(page) {
-        if is_write {
-            // SAFETY: `va` is inside the job's VMA; its address space is current.
-            unsafe { fill_zero_page(va) };
-            return (0, 0);
-        }
-        // SAFETY: as above.
-        let is_ok = unsafe { verify_zero_page(va) };
-        return (1, u64::from(!is_ok));
-    }
+    let is_zero = job.is_zero_page(page);
     let count = job.writes[page as usize];
     let pct = job.random_pct_of(page);
+    let (seed, id) = (job.shape.seed, job.id);
     if is_write {
-        // SAFETY: `va` is inside the job's VMA; its address space is current.
-        unsafe { fill_page_pct(va, tag(seed, job.id, page, count + 1), pct) };
-        job.writes[page as usize] = count + 1;
+        if is_zero {
+            // SAFETY: `va` is inside the job's VMA; its address space is current.
+            unsafe { fill_zero_page(va) };
+        } else {
+            // SAFETY: as above.
+            unsafe { fill_page_pct(va, tag(seed, id, page, count + 1), pct) };
+            job.writes[page as usize] = count + 1;
+        }
         return (0, 0);
     }
     // SAFETY: as above.
-    let is_ok = unsafe { verify_counted_pct(va, count, |c| tag(seed, job.id, page, c), pct) };
+    let is_ok = unsafe {
+        if is_zero {
+            verify_zero_page(va)
+        } else {
+            verify_counted_pct(va, count, |c| tag(seed, id, page, c), pct)
+        }
+    };
     (1, u64::from(!is_ok))
 }
 
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let slots = config.number("workload.jobs");
-    let seed = config.number("workload.seed");
     let jobs_per_slot = config.number("workload.passes");
     let shape = Shape {
         mean_pages: config.number("workload.scale") * JOB_PAGES_PER_SCALE,
@@ -261,7 +265,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
         optimize_rounds: config.number("workload.optimize_rounds"),
         function_pages: config.number("workload.function_pages"),
         zero_pct: config.number("workload.zero_pct"),
-        seed,
+        seed: config.number("workload.seed"),
     };
     let nr_jobs = slots * jobs_per_slot;
     // The build's job queue (make's jobserver): the next job to start.
@@ -279,7 +283,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
                     let mut job = Job::new(id, shape)?;
                     switch_mm(Some(&job.mm));
                     while let Some((page, is_write)) = job.next() {
-                        let (c, bad) = access(&mut job, page, is_write, seed);
+                        let (c, bad) = access(&mut job, page, is_write);
                         checked += c;
                         corrupt += bad;
                         cond_resched();
