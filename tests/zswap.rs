@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{counter as c, faultline, run_json as run};
+use common::{counter as c, faultline, run_json as run, run_json_deterministic};
 use serde_json::Value;
 
 const SEED_LIKE: [&str; 6] = [
@@ -26,12 +26,17 @@ fn hit_ratio(v: &Value) -> f64 {
     c(v, "swap_ra_hit") as f64 / c(v, "swap_ra").max(1) as f64
 }
 
+/// Both runs are deterministic: the bypass leaves under a thousand
+/// readahead pages, so its hit ratio moves by a few points with host
+/// timing (free-running it measured 0.760 to 0.796 against the baseline's
+/// 0.762 to 0.765, and once failed CI); with `--deterministic` it is
+/// 0.762 -> 0.805 every time.
 #[test]
 fn bypass_cuts_readahead_and_zswap_in_like_the_seed() {
-    let base = run(&SEED_LIKE);
+    let base = run_json_deterministic(&SEED_LIKE);
     let mut knobs = SEED_LIKE.to_vec();
     knobs.push("swap.zswap_bypass=1");
-    let bypass = run(&knobs);
+    let bypass = run_json_deterministic(&knobs);
     for (what, v) in [("baseline", &base), ("bypass", &bypass)] {
         assert_eq!(v["integrity"]["corrupt_pages"], 0, "{what}");
         assert!(

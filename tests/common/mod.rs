@@ -21,7 +21,18 @@ pub fn faultline(args: &[&str]) -> Output {
 /// `faultline run --json --set K...`: the result, or a panic that shows
 /// the run's stderr.
 pub fn run_json<S: AsRef<str>>(knobs: &[S]) -> Value {
+    run_json_with(&[], knobs)
+}
+
+/// `faultline run --json --deterministic --set K...`: for tests that
+/// compare two runs, so the comparison does not move with host timing.
+pub fn run_json_deterministic<S: AsRef<str>>(knobs: &[S]) -> Value {
+    run_json_with(&["--deterministic"], knobs)
+}
+
+fn run_json_with<S: AsRef<str>>(flags: &[&str], knobs: &[S]) -> Value {
     let mut args = vec!["run", "--json"];
+    args.extend(flags);
     for k in knobs {
         args.extend(["--set", k.as_ref()]);
     }
