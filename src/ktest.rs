@@ -70,6 +70,7 @@ pub fn run_test_kernel(kernel: &TestKernel) -> Result<KernelTestRun, String> {
     let disk = kernel.path.with_extension("swap.img");
     boot::create_swap_disk(&disk, TEST_SWAP_DISK_BYTES)?;
     config.swap_disk = Some(disk);
+    boot::ext2_image::attach_test_fixtures(&kernel.name, &kernel.path, &mut config)?;
     let out = boot::qemu::run(&config)?;
     let (passed, reported_failure) = parse_summary(&out.serial);
     Ok(KernelTestRun {

@@ -5,6 +5,7 @@
 //! `src/main.rs`), by the `faultline` CLI, and by the host tests that boot
 //! every kernel test binary.
 
+pub mod ext2_image;
 pub mod image;
 pub mod qemu;
 

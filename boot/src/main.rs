@@ -45,6 +45,13 @@ fn main() {
         }
         config.swap_disk = Some(disk);
     }
+    // cargo names a test binary `<target>-<hash>`.
+    let stem = elf.file_stem().unwrap_or_default().to_string_lossy();
+    let name = stem.rsplit_once('-').map_or(&*stem, |(name, _)| name);
+    if let Err(e) = boot::ext2_image::attach_test_fixtures(name, &elf, &mut config) {
+        eprintln!("boot: {e}");
+        exit(1);
+    }
     let result = match boot::qemu::run(&config) {
         Ok(r) => r,
         Err(e) => {

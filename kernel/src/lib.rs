@@ -4,7 +4,8 @@
 //! Read it in this order: [`boot`] (what happens from the bootloader to the
 //! first workload), [`arch`] (CPU tables, exceptions, paging hardware),
 //! [`mm`] (frames, page tables, address spaces, the fault handler),
-//! [`knobs`] (boot-time policy switches), [`workload`], [`report`].
+//! [`knobs`] (boot-time policy switches), [`workload`], [`report`]; and
+//! [`fs`] (a read-only ext2 reader, not yet on any path a workload takes).
 //!
 //! Simplifications against Linux that hold everywhere: one CPU, no user mode
 //! (workloads run in ring 0 inside their own address space, as [`sched`]
@@ -23,6 +24,7 @@ extern crate alloc;
 pub mod arch;
 pub mod boot;
 pub mod drivers;
+pub mod fs;
 pub mod knobs;
 pub mod mm;
 pub mod report;
