@@ -27,6 +27,7 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
        faultline bench faults|zswap [--set key=value]...
        faultline bench compressors
        faultline trace import [--max-accesses N] LACKEY_LOG|- OUTPUT
+       faultline image [--size SIZE] DIR OUTPUT
 
   bench faults      cycles per major fault and per swap-cache-hit fault, at a
                     16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
@@ -35,6 +36,10 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
   bench compressors lz4, the kernel's zstd (ruzstd) and reference zstd
                     (libzstd, levels 3 and 1) on the workloads' own page
                     contents, on the host: size and time per page
+  image             an ext2 image (4 KiB blocks, made with mke2fs -d) holding
+                    a copy of DIR, for the file-backed workloads to come (the
+                    kernel's reader: kernel/src/fs/ext2.rs); sized to fit DIR
+                    unless --size says otherwise; never overwrites OUTPUT
 
 The serial log goes to stderr; the result goes to stdout. Exit status 0 only
 when the kernel reported success (QEMU exit 33 and no corrupt page).";
@@ -288,6 +293,34 @@ fn trace(args: &[String]) {
     );
 }
 
+fn image(args: &[String]) {
+    let mut size = None;
+    let mut paths = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--size" {
+            let v = it.next().cloned().unwrap_or_default();
+            size = Some(
+                faultline::parse_size(&v)
+                    .filter(|n| *n > 0)
+                    .unwrap_or_else(|| {
+                        fail(&format!("--size {v}: expected a size such as 64M or 1G"))
+                    }),
+            );
+        } else {
+            paths.push(a.clone());
+        }
+    }
+    let [dir, output] = paths.as_slice() else {
+        fail(&format!(
+            "image: expected a directory and an output file\n\n{USAGE}"
+        ));
+    };
+    let summary = boot::ext2_image::image_from_dir(dir.as_ref(), output.as_ref(), size)
+        .unwrap_or_else(|e| fail(&format!("image: {e}")));
+    eprintln!("image: {summary}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -295,6 +328,7 @@ fn main() {
         Some("bench") => return bench(&args[1..]),
         Some("lab") => return lab(&args[1..]),
         Some("trace") => return trace(&args[1..]),
+        Some("image") => return image(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return;
