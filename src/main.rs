@@ -8,6 +8,7 @@ use faultline::run::{run, RunOptions};
 const USAGE: &str = "\
 usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                      [--timeout SECS] [--deterministic] [--gdb] [--virtio-transitional]
+                     [--trace FILE]... [--files IMAGE]
 
   --set key=value   a boot-time knob (repeatable); the kernel rejects unknown
                     knobs and bad values and lists the valid ones
@@ -20,6 +21,8 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                     interrupts); host load then changes nothing
   --gdb             start halted with a gdb stub on :1234 (prints the gdb command)
   --trace FILE      a page trace for workload=trace (repeatable: one task each)
+  --files IMAGE     an ext2 image (see faultline image) attached read-only as
+                    the files disk; the kernel walks it and reports its files
   --virtio-transitional
                     attach the swap disk as a transitional virtio device
                     (1af4:1001) instead of a modern-only one (1af4:1042)
@@ -38,7 +41,7 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                     contents, on the host: size and time per page
   image             an ext2 image (4 KiB blocks, made with mke2fs -d) holding
                     a copy of DIR, for the file-backed workloads to come (the
-                    kernel's reader: kernel/src/fs/ext2.rs); sized to fit DIR
+                    kernel's reader: kernel/src/fs/ext2/); sized to fit DIR
                     unless --size says otherwise; never overwrites OUTPUT
 
 The serial log goes to stderr; the result goes to stdout. Exit status 0 only
@@ -66,6 +69,7 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
             "--deterministic" => opts.deterministic = true,
             "--virtio-transitional" => opts.virtio_transitional = true,
             "--trace" => opts.traces.push(value("--trace").into()),
+            "--files" => opts.files = Some(value("--files").into()),
             "--swap" => {
                 let v = value("--swap");
                 opts.swap_bytes = faultline::parse_size(&v)

@@ -25,6 +25,9 @@ pub struct RunOptions {
     pub virtio_transitional: bool,
     /// Page traces for `workload=trace` (fw_cfg `opt/faultline/traceN`).
     pub traces: Vec<PathBuf>,
+    /// An ext2 image (`faultline image`), attached read-only as the files
+    /// disk; the kernel surveys it and reports the `files` section.
+    pub files: Option<PathBuf>,
     pub timeout: Duration,
     pub gdb: bool,
     /// Reproducible run: QEMU `-icount shift=0` (see `boot::QemuConfig`)
@@ -42,6 +45,7 @@ impl Default for RunOptions {
             swap_bytes: DEFAULT_SWAP_BYTES,
             virtio_transitional: false,
             traces: Vec::new(),
+            files: None,
             timeout: Duration::from_secs(300),
             gdb: false,
             deterministic: false,
@@ -105,6 +109,32 @@ fn check_options(opts: &RunOptions) -> Result<(), String> {
     if let Some(t) = opts.traces.iter().find(|t| !t.is_file()) {
         return Err(format!("--trace {}: no such file", t.display()));
     }
+    if let Some(f) = &opts.files {
+        check_files_image(f)?;
+    }
+    Ok(())
+}
+
+/// A files image must be a file whose size is whole pages (the kernel
+/// reads the disk a page at a time); a directory gets the command that
+/// makes an image of it.
+fn check_files_image(f: &Path) -> Result<(), String> {
+    if f.is_dir() {
+        return Err(format!(
+            "--files {}: a directory; make an image of it first: faultline image {} files.img",
+            f.display(),
+            f.display()
+        ));
+    }
+    let len = std::fs::metadata(f)
+        .map_err(|e| format!("--files {}: {e}", f.display()))?
+        .len();
+    if len == 0 || len % 4096 != 0 {
+        return Err(format!(
+            "--files {}: {len} bytes, not a whole number of 4 KiB pages (make it with faultline image)",
+            f.display()
+        ));
+    }
     Ok(())
 }
 
@@ -136,6 +166,7 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     qemu.gdb = opts.gdb;
     qemu.icount = opts.deterministic;
     qemu.swap_disk = swap_disk.clone();
+    qemu.files_disk = opts.files.clone();
     qemu.virtio_transitional = opts.virtio_transitional;
     qemu.fw_cfg_files
         .push(("opt/faultline/config".into(), config_file.clone()));

@@ -1,7 +1,7 @@
 //! ext2 images for the kernel, made with the standard tool: `mke2fs -d DIR`
 //! copies a directory tree into a fresh file system (e2fsprogs 1.43 and
 //! later). The kernel reads them with its own read-only reader
-//! (`kernel/src/fs/ext2.rs`).
+//! (`kernel/src/fs/ext2/`).
 //!
 //! Also the fixture tree that the kernel's `ext2` test kernel reads: its
 //! contents are fixed here and checked there, so the two must agree.
@@ -240,12 +240,16 @@ pub fn make_fixture_images(stem: &Path) -> Result<Vec<(String, PathBuf)>, String
 pub const EXT2_TEST_KERNEL: &str = "ext2";
 
 /// Gives the test kernel `name` (its ELF at `elf`) the files it reads:
-/// today only the `ext2` kernel's images. Both ways of booting test
+/// today only the `ext2` kernel's images (through fw_cfg, and the 4 KiB
+/// one as a files disk too). Both ways of booting test
 /// kernels (`cargo test` through `src/ktest.rs`, `cargo ktest` through
 /// this crate's runner) call this, so they boot the same thing.
 pub fn attach_test_fixtures(name: &str, elf: &Path, config: &mut QemuConfig) -> Result<(), String> {
     if name == EXT2_TEST_KERNEL {
-        config.fw_cfg_files.extend(make_fixture_images(elf)?);
+        let images = make_fixture_images(elf)?;
+        // The 4 KiB image also as a disk, as `faultline run --files` attaches one.
+        config.files_disk = Some(images[1].1.clone());
+        config.fw_cfg_files.extend(images);
     }
     Ok(())
 }

@@ -81,6 +81,11 @@ pub struct QemuConfig {
     pub echo_serial: bool,
     /// The swap disk, attached as a virtio-blk PCI device.
     pub swap_disk: Option<PathBuf>,
+    /// A disk of files (an ext2 image), attached read-only after the swap
+    /// disk with the serial the kernel looks for (`FILES_SERIAL` in
+    /// `kernel/src/drivers/virtio/blk.rs`): it is never written and never
+    /// taken for swap.
+    pub files_disk: Option<PathBuf>,
     /// Attach the swap disk as a transitional virtio device (1af4:1001)
     /// instead of a modern-only one (1af4:1042, `disable-legacy=on`).
     pub virtio_transitional: bool,
@@ -102,6 +107,7 @@ impl QemuConfig {
             gdb: false,
             echo_serial: false,
             swap_disk: None,
+            files_disk: None,
             virtio_transitional: false,
             icount: false,
             extra_args: Vec::new(),
@@ -129,19 +135,26 @@ impl QemuConfig {
             args.push("-fw_cfg".into());
             args.push(format!("name={name},file={}", file.display()));
         }
-        if let Some(disk) = &self.swap_disk {
+        let legacy = if self.virtio_transitional {
+            ""
+        } else {
+            ",disable-legacy=on"
+        };
+        let disks = [
+            (&self.swap_disk, "swap", ""),
+            (&self.files_disk, "files", ",readonly=on"),
+        ];
+        for (disk, id, ro) in disks {
+            let Some(disk) = disk else { continue };
             args.push("-drive".into());
             args.push(format!(
-                "file={},if=none,id=swap,format=raw",
+                "file={},if=none,id={id},format=raw{ro}",
                 disk.display()
             ));
             args.push("-device".into());
-            let legacy = if self.virtio_transitional {
-                ""
-            } else {
-                ",disable-legacy=on"
-            };
-            args.push(format!("virtio-blk-pci,drive=swap{legacy}"));
+            args.push(format!(
+                "virtio-blk-pci,drive={id},serial=faultline-{id}{legacy}"
+            ));
         }
         if self.icount {
             args.push("-icount".into());
@@ -266,7 +279,14 @@ mod tests {
         c.swap_disk = Some(PathBuf::from("/tmp/s.img"));
         let a = c.args().join(" ");
         assert!(a.contains("file=/tmp/s.img,if=none,id=swap,format=raw"));
-        assert!(a.contains("virtio-blk-pci,drive=swap,disable-legacy=on"));
+        assert!(a.contains("virtio-blk-pci,drive=swap,serial=faultline-swap,disable-legacy=on"));
+        assert!(!a.contains("id=files"));
+        c.files_disk = Some(PathBuf::from("/tmp/f.img"));
+        let a = c.args().join(" ");
+        assert!(a.contains("file=/tmp/f.img,if=none,id=files,format=raw,readonly=on"));
+        assert!(a.contains("virtio-blk-pci,drive=files,serial=faultline-files,disable-legacy=on"));
+        let swap_at = a.find("drive=swap").unwrap();
+        assert!(swap_at < a.find("drive=files").unwrap(), "swap first: {a}");
         assert!(a.contains("-fw_cfg name=opt/faultline/config,file=/tmp/c.txt"));
         assert!(a.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"));
         assert!(a.contains("-s -S"));

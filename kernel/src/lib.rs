@@ -5,7 +5,8 @@
 //! first workload), [`arch`] (CPU tables, exceptions, paging hardware),
 //! [`mm`] (frames, page tables, address spaces, the fault handler),
 //! [`knobs`] (boot-time policy switches), [`workload`], [`report`]; and
-//! [`fs`] (a read-only ext2 reader, not yet on any path a workload takes).
+//! [`fs`] (a read-only ext2 reader; a run surveys the files disk with it,
+//! no workload reads files yet).
 //!
 //! Simplifications against Linux that hold everywhere: one CPU, no user mode
 //! (workloads run in ring 0 inside their own address space, as [`sched`]

@@ -3,7 +3,7 @@
 //! ```text
 //! FAULTLINE-RESULT {"status":"ok","config":{...},"vmstat":{...},
 //!   "elapsed_cycles":N,"integrity":{"checked_pages":N,"corrupt_pages":0},
-//!   "meminfo":{...},"memcg":{...},"swap":{...},"fault_latency":{...},
+//!   "meminfo":{...},"files":{...}|null,"memcg":{...},"swap":{...},"fault_latency":{...},
 //!   "calibration":{...},"sched":{...}}
 //! ```
 //!
@@ -106,6 +106,7 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
             ("leaked_pages", result.leaked_pages),
         ],
     )?;
+    render_files(result, out)?;
     render_mm(m, out)?;
     let c = &result.calibration;
     out.write_str(",\"calibration\":")?;
@@ -189,6 +190,26 @@ fn render_mm(m: &Measured, out: &mut impl Write) -> fmt::Result {
         )?;
     }
     out.write_char('}')
+}
+
+/// The files disk's survey, or `null` without one.
+fn render_files(result: &WorkloadResult, out: &mut impl Write) -> fmt::Result {
+    out.write_str(",\"files\":")?;
+    let Some(f) = &result.files else {
+        return out.write_str("null");
+    };
+    write_object(
+        out,
+        [
+            ("disk_bytes", f.disk_bytes),
+            ("block_size", f.block_size),
+            ("files", f.files),
+            ("dirs", f.dirs),
+            ("other", f.other),
+            ("bytes", f.bytes),
+            ("page_reads", f.page_reads),
+        ],
+    )
 }
 
 /// zswap figures of the measured phase; the ratio is over every page

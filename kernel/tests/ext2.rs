@@ -1,7 +1,8 @@
 //! The read-only ext2 reader on an image the host made with `mke2fs -d`
 //! (`boot/src/ext2_image.rs` writes the tree; it arrives here through fw_cfg).
 //! Then the same image corrupted field by field: every corruption must be
-//! an error naming the field and its byte offset, never a panic.
+//! an error naming the field and its byte offset, never a panic. Last, the
+//! image as a read-only virtio-blk disk, found by its serial.
 
 #![no_std]
 #![no_main]
@@ -12,10 +13,14 @@
 extern crate alloc;
 
 use alloc::format;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use kernel::drivers::fw_cfg;
-use kernel::fs::ext2::{Ext2, Ext2Error, FileKind, MemDisk};
+use kernel::drivers::virtio::blk::{BlkError, BlkOp, VirtioBlk, FILES_SERIAL};
+use kernel::drivers::virtio::VirtioError;
+use kernel::fs::bdev::DiskReader;
+use kernel::fs::ext2::{BlockDevice, Ext2, Ext2Error, FileKind, MemDisk};
 
 kernel::test_kernel!(test_main);
 
@@ -304,4 +309,56 @@ fn corrupt_inodes_and_directories_are_errors_not_panics() {
         let dir = bad.read_inode(many.ino).unwrap();
         assert_names(bad.read_dir(&dir).unwrap_err(), "rec_len", rec_len_at);
     });
+}
+
+/// The 4 KiB image is also attached as a read-only virtio-blk disk with
+/// the files serial, as `faultline run --files` attaches one.
+fn files_disk() -> DiskReader {
+    let blk =
+        VirtioBlk::probe_serial(FILES_SERIAL).unwrap_or_else(|e| panic!("no files disk: {e:?}"));
+    assert_eq!(blk.serial(), FILES_SERIAL);
+    DiskReader::new(blk)
+}
+
+#[test_case]
+fn the_files_disk_reads_like_its_image() {
+    let mut disk = files_disk();
+    let want = image(1);
+    assert_eq!(disk.size(), want.len() as u64);
+    // Unaligned pieces, crossing pages, through the one-page cache.
+    let mut got = vec![0u8; want.len()];
+    for (k, chunk) in got.chunks_mut(3000).enumerate() {
+        disk.read_at(k as u64 * 3000, chunk).unwrap();
+    }
+    assert!(got == want, "the disk and the fw_cfg copy differ");
+    assert_eq!(disk.reads, want.len() as u64 / 4096, "each page read once");
+    let e = disk
+        .read_at(want.len() as u64 - 1, &mut [0u8; 2])
+        .unwrap_err();
+    assert!(matches!(e, Ext2Error::Io { .. }), "{e:?}");
+
+    let mut fs = Ext2::mount(disk).unwrap();
+    let big = fs.lookup("/big.bin").unwrap();
+    let data = fs.read_file(&big).unwrap();
+    assert_eq!((0..BIG_LEN).find(|&i| data[i] != big_byte(i)), None);
+}
+
+#[test_case]
+fn swap_never_takes_the_files_disk() {
+    let swap = VirtioBlk::probe().unwrap();
+    assert_eq!(swap.serial(), "faultline-swap");
+    // With the swap disk taken, looking for another swap disk must not
+    // fall back to the files disk.
+    assert!(matches!(VirtioBlk::probe(), Err(VirtioError::Busy)));
+    drop(swap);
+    // And the files disk is read-only: a write is refused by the device.
+    let mut files = VirtioBlk::probe_serial(FILES_SERIAL).unwrap();
+    let page = kernel::mm::page_alloc::alloc_zeroed_page().unwrap();
+    let mut result = Ok(());
+    files.submit(BlkOp::Write, 0, page, 1).unwrap();
+    while files.in_flight() > 0 {
+        files.wait_and_poll(|_, r| result = r);
+    }
+    assert_eq!(result, Err(BlkError::IoError), "a write to the files disk");
+    kernel::mm::page_alloc::free_page(page);
 }

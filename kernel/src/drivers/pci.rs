@@ -67,6 +67,13 @@ fn write16(d: &PciDevice, offset: u8, value: u16) {
 
 /// Finds the first function on bus 0 for which `matches(vendor, device)`.
 pub fn find(matches: impl Fn(u16, u16) -> bool) -> Option<PciDevice> {
+    find_all(matches).into_iter().next()
+}
+
+/// Every function on bus 0 for which `matches(vendor, device)`, in slot
+/// order (QEMU fills slots in command-line order).
+pub fn find_all(matches: impl Fn(u16, u16) -> bool) -> alloc::vec::Vec<PciDevice> {
+    let mut found = alloc::vec::Vec::new();
     for dev in 0..32 {
         for func in 0..8 {
             let probe = PciDevice {
@@ -82,7 +89,7 @@ pub fn find(matches: impl Fn(u16, u16) -> bool) -> Option<PciDevice> {
             }
             let device = (id >> 16) as u16;
             if matches(vendor, device) {
-                return Some(PciDevice {
+                found.push(PciDevice {
                     dev,
                     func,
                     vendor,
@@ -91,7 +98,7 @@ pub fn find(matches: impl Fn(u16, u16) -> bool) -> Option<PciDevice> {
             }
         }
     }
-    None
+    found
 }
 
 /// Physical address of memory BAR `index` (handles 64-bit BARs), or

@@ -29,6 +29,9 @@ use crate::mm::PAGE_SIZE;
 use crate::sched::clock::sched_clock;
 
 /// What stores the slots.
+// One per kernel, for the whole run: the variants' size difference costs
+// nothing worth a Box on the I/O path.
+#[allow(clippy::large_enum_variant)]
 pub enum SwapDevice {
     /// The virtio-blk disk: asynchronous I/O.
     Virtio(VirtioBlk),

@@ -34,6 +34,8 @@ pub struct WorkloadResult {
     pub calibration: setup::Calibration,
     /// Counters and latencies of the measured phase (see [`measured`]).
     pub measured: Option<measured::Measured>,
+    /// What the files disk holds, if the host attached one.
+    pub files: Option<crate::fs::FilesSummary>,
 }
 
 impl WorkloadResult {
@@ -86,6 +88,9 @@ pub fn run_timed<T: Send + 'static>(
 
 /// Runs the configured workload.
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
+    // Before swap-on, so the swap disk's probe never meets a files disk
+    // that is still claimed; and before the leak baseline, like swap-on.
+    let files = crate::fs::survey_files_disk().map_err(WorkloadError)?;
     // Swap-on allocates the device's rings for good: take the leak
     // baseline after it.
     let calibration = setup::setup_mm(config)?;
@@ -99,6 +104,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     };
     result.totalram_pages = page_alloc::totalram_pages() as u64;
     result.calibration = calibration;
+    result.files = files;
     if result.measured.is_none() {
         result.measured = Some(measured::capture());
     }

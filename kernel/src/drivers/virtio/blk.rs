@@ -6,7 +6,13 @@
 //! reserved, sector) the device reads, the data page, and one status byte
 //! the device writes. Headers and status bytes live in one page, indexed
 //! by the chain's head descriptor.
+//!
+//! Several disks: each is known by its serial (`VIRTIO_BLK_T_GET_ID`, what
+//! Linux shows as `/dev/disk/by-id/virtio-<serial>`). The host names the
+//! file-system disk [`FILES_SERIAL`]; the swap disk is any other, so swap
+//! can never be set up on a user's files.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -14,13 +20,21 @@ use super::virtqueue::{Buffer, SplitQueue};
 use super::{mmio_read, VirtioError, VirtioPci, VIRTIO_F_VERSION_1};
 use crate::arch::cpu::rdtsc;
 use crate::drivers::pci;
-use crate::mm::page_alloc::alloc_zeroed_page;
+use crate::mm::page_alloc::{alloc_zeroed_page, free_page};
 use crate::mm::{phys_to_virt, PAGE_SIZE};
 use crate::sched::clock::{sched_clock, skip_to, stolen};
 
 pub const SECTOR_SIZE: u64 = 512;
 const VIRTIO_BLK_T_IN: u32 = 0;
 const VIRTIO_BLK_T_OUT: u32 = 1;
+const VIRTIO_BLK_T_GET_ID: u32 = 8;
+/// Bytes of a serial (`VIRTIO_BLK_ID_BYTES`); NUL-terminated only if shorter.
+const VIRTIO_BLK_ID_BYTES: usize = 20;
+/// Serial of the disk that holds the workload's files (`faultline run
+/// --files`); the host sets it with `-device virtio-blk-pci,serial=...`.
+pub const FILES_SERIAL: &str = "faultline-files";
+/// Disks one kernel can drive at once.
+const MAX_DEVICES: usize = 4;
 const VIRTIO_BLK_S_OK: u8 = 0;
 const VIRTIO_BLK_S_IOERR: u8 = 1;
 const VIRTIO_BLK_S_UNSUPP: u8 = 2;
@@ -40,6 +54,8 @@ const WAIT_TIMEOUT_CYCLES: u64 = 60_000_000_000;
 pub enum BlkOp {
     Read,
     Write,
+    /// The device's serial, written into the data page.
+    GetId,
     /// A raw request type (for the error-path test).
     Raw(u32),
 }
@@ -49,6 +65,7 @@ impl BlkOp {
         match self {
             BlkOp::Read => VIRTIO_BLK_T_IN,
             BlkOp::Write => VIRTIO_BLK_T_OUT,
+            BlkOp::GetId => VIRTIO_BLK_T_GET_ID,
             BlkOp::Raw(t) => t,
         }
     }
@@ -82,8 +99,47 @@ pub struct DeviceLatency {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueFull;
 
-/// Only one driver instance may own the device at a time.
-static CLAIMED: AtomicBool = AtomicBool::new(false);
+/// A disk being driven: its PCI function and, once read, its serial.
+#[derive(Clone, Copy)]
+struct Slot {
+    dev: pci::PciDevice,
+    serial: [u8; VIRTIO_BLK_ID_BYTES],
+    serial_len: usize,
+}
+
+/// The disks being driven, one driver instance per disk at a time.
+static SLOTS: spin::Mutex<[Option<Slot>; MAX_DEVICES]> = spin::Mutex::new([None; MAX_DEVICES]);
+
+/// Takes a free slot for `dev`, or fails if a driver already has it.
+fn claim(dev: pci::PciDevice) -> Result<usize, VirtioError> {
+    let mut slots = SLOTS.lock();
+    if slots.iter().flatten().any(|s| s.dev == dev) {
+        return Err(VirtioError::Busy);
+    }
+    let free = slots
+        .iter()
+        .position(Option::is_none)
+        .ok_or(VirtioError::Busy)?;
+    slots[free] = Some(Slot {
+        dev,
+        serial: [0; VIRTIO_BLK_ID_BYTES],
+        serial_len: 0,
+    });
+    Ok(free)
+}
+
+/// The serial of `dev` if a driver holds it (so a probe can tell a busy
+/// disk it wants from one it would have skipped anyway).
+fn held_serial(dev: pci::PciDevice) -> Option<String> {
+    let slots = SLOTS.lock();
+    let s = slots.iter().flatten().find(|s| s.dev == dev)?;
+    Some(String::from_utf8_lossy(&s.serial[..s.serial_len]).into_owned())
+}
+
+fn release(slot: usize) {
+    ISR_VA[slot].store(0, Ordering::Release);
+    SLOTS.lock()[slot] = None;
+}
 
 /// Completions the host delivered after their modelled deadline had
 /// passed: then host timing, not the model, decided when they ended.
@@ -94,26 +150,33 @@ pub fn late_completions() -> u64 {
     LATE_COMPLETIONS.load(Ordering::Relaxed)
 }
 
-/// Set by the interrupt handler, cleared by the waiter.
-static IRQ_SEEN: AtomicBool = AtomicBool::new(false);
-/// Virtual address of the ISR register, for the interrupt handler.
-static ISR_VA: AtomicU64 = AtomicU64::new(0);
+/// Per slot: set by the interrupt handler, cleared by the waiter.
+static IRQ_SEEN: [AtomicBool; MAX_DEVICES] = [const { AtomicBool::new(false) }; MAX_DEVICES];
+/// Per slot: virtual address of the ISR register (0 = slot unused).
+static ISR_VA: [AtomicU64; MAX_DEVICES] = [const { AtomicU64::new(0) }; MAX_DEVICES];
 
-/// INTx handler: reading ISR acknowledges the interrupt and lowers the
-/// (level-triggered) line. Completions are processed by the waiter, not
-/// here: interrupt context takes no locks.
+/// INTx handler, for every line a disk uses: reading a device's ISR
+/// acknowledges its interrupt and lowers its (level-triggered) line; a
+/// non-zero value says the interrupt was its. Completions are processed
+/// by the waiter, not here: interrupt context takes no locks.
 fn virtio_blk_interrupt() {
-    let isr = ISR_VA.load(Ordering::Relaxed);
-    if isr != 0 {
-        // SAFETY: ISR_VA is the mapped ISR status register of our device.
-        let _ = unsafe { mmio_read::<u8>(isr) };
+    for (isr_va, seen) in ISR_VA.iter().zip(&IRQ_SEEN) {
+        let isr = isr_va.load(Ordering::Relaxed);
+        // SAFETY: a non-zero ISR_VA is the mapped ISR status register of
+        // a device we drive.
+        if isr != 0 && unsafe { mmio_read::<u8>(isr) } != 0 {
+            seen.store(true, Ordering::Release);
+        }
     }
-    IRQ_SEEN.store(true, Ordering::Release);
 }
 
 /// One virtio-blk device.
 pub struct VirtioBlk {
     dev: VirtioPci,
+    /// Our index in `SLOTS`, `ISR_VA` and `IRQ_SEEN`.
+    slot: usize,
+    /// From `VIRTIO_BLK_T_GET_ID` (empty if the host set none).
+    serial: String,
     queue: SplitQueue,
     capacity_sectors: u64,
     /// Request headers at `head * 16`, status bytes at `STATUS_AREA + head`.
@@ -152,30 +215,64 @@ struct InFlight {
 }
 
 impl VirtioBlk {
-    /// Finds the first virtio-blk device (modern 1af4:1042 or transitional
-    /// 1af4:1001) and brings it up with one queue.
+    /// Finds the swap disk: the first virtio-blk device (modern 1af4:1042
+    /// or transitional 1af4:1001) whose serial is not [`FILES_SERIAL`], and
+    /// brings it up with one queue.
     pub fn probe() -> Result<VirtioBlk, VirtioError> {
-        let pci_dev = pci::find(|v, d| v == 0x1af4 && (d == 0x1042 || d == 0x1001))
-            .ok_or(VirtioError::NoDevice)?;
-        if CLAIMED.swap(true, Ordering::AcqRel) {
-            return Err(VirtioError::Busy);
+        Self::probe_where(|serial| serial != FILES_SERIAL)
+    }
+
+    /// Finds the disk whose serial is `serial`.
+    pub fn probe_serial(serial: &str) -> Result<VirtioBlk, VirtioError> {
+        Self::probe_where(|s| s == serial)
+    }
+
+    /// Brings up each free virtio-blk device in slot order until one's
+    /// serial satisfies `wanted`; the others are reset and released.
+    fn probe_where(wanted: impl Fn(&str) -> bool) -> Result<VirtioBlk, VirtioError> {
+        let mut busy = false;
+        for pci_dev in pci::find_all(|v, d| v == 0x1af4 && (d == 0x1042 || d == 0x1001)) {
+            if let Some(serial) = held_serial(pci_dev) {
+                busy |= wanted(&serial);
+                continue;
+            }
+            match Self::bring_up(pci_dev) {
+                Ok(blk) if wanted(&blk.serial) => return Ok(blk),
+                Ok(_) => {} // dropped: reset and released
+                Err(e) => return Err(e),
+            }
         }
-        let dev =
-            VirtioPci::new(pci_dev).inspect_err(|_| CLAIMED.store(false, Ordering::Release))?;
-        dev.negotiate(VIRTIO_F_VERSION_1, VIRTIO_F_VERSION_1)?;
-        let queue = dev.setup_queue(0, QUEUE_SIZE)?;
+        Err(if busy {
+            VirtioError::Busy
+        } else {
+            VirtioError::NoDevice
+        })
+    }
+
+    /// Claims `pci_dev`, negotiates, sets up the queue and reads the serial.
+    fn bring_up(pci_dev: pci::PciDevice) -> Result<VirtioBlk, VirtioError> {
+        let slot = claim(pci_dev)?;
+        let dev = VirtioPci::new(pci_dev).inspect_err(|_| release(slot))?;
+        dev.negotiate(VIRTIO_F_VERSION_1, VIRTIO_F_VERSION_1)
+            .inspect_err(|_| release(slot))?;
+        let queue = dev
+            .setup_queue(0, QUEUE_SIZE)
+            .inspect_err(|_| release(slot))?;
         // SAFETY: device config starts with `capacity: le64` (in sectors).
         let capacity_sectors = unsafe { mmio_read::<u64>(dev.device_cfg) };
         let line = pci::interrupt_line(&pci_dev);
         let irq = (line > 0 && line < 16 && line != 2).then_some(line);
         if let Some(line) = irq {
-            ISR_VA.store(dev.isr, Ordering::Relaxed);
+            IRQ_SEEN[slot].store(false, Ordering::Relaxed);
+            ISR_VA[slot].store(dev.isr, Ordering::Relaxed);
             crate::arch::pic::request_irq(line, virtio_blk_interrupt);
         }
         dev.driver_ok();
         let size = queue.size() as usize;
-        Ok(VirtioBlk {
+        let mut blk = VirtioBlk {
             dev,
+            slot,
+            serial: String::new(),
             queue,
             capacity_sectors,
             req_page_pa: alloc_zeroed_page().expect("no memory for virtio-blk"),
@@ -188,7 +285,44 @@ impl VirtioBlk {
             irq,
             plug_depth: 0,
             unannounced: Vec::new(),
-        })
+        };
+        blk.serial = blk.read_serial();
+        if let Some(s) = SLOTS.lock()[slot].as_mut() {
+            let len = blk.serial.len().min(VIRTIO_BLK_ID_BYTES);
+            s.serial[..len].copy_from_slice(&blk.serial.as_bytes()[..len]);
+            s.serial_len = len;
+        }
+        Ok(blk)
+    }
+
+    /// `VIRTIO_BLK_T_GET_ID`, answered at once (no latency is set yet).
+    /// A device that rejects it has no serial.
+    fn read_serial(&mut self) -> String {
+        let page = alloc_zeroed_page().expect("no memory for virtio-blk");
+        let mut ok = false;
+        self.submit(BlkOp::GetId, 0, page, 0)
+            .expect("an empty queue");
+        self.wait_and_poll(|_, r| ok = r.is_ok());
+        // SAFETY: our page, written by the device and now ours again.
+        let id = unsafe {
+            core::slice::from_raw_parts(phys_to_virt(page) as *const u8, VIRTIO_BLK_ID_BYTES)
+        };
+        let len = id
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(VIRTIO_BLK_ID_BYTES);
+        let serial = if ok {
+            String::from_utf8_lossy(&id[..len]).into_owned()
+        } else {
+            String::new()
+        };
+        free_page(page);
+        serial
+    }
+
+    /// The serial the host gave this disk.
+    pub fn serial(&self) -> &str {
+        &self.serial
     }
 
     /// Sets the latency model for requests submitted from now on.
@@ -444,7 +578,7 @@ impl VirtioBlk {
         // so an interrupt cannot slip in between the check and the `hlt`.
         let were_enabled = interrupts::are_enabled();
         interrupts::disable();
-        if !IRQ_SEEN.swap(false, Ordering::AcqRel) {
+        if !IRQ_SEEN[self.slot].swap(false, Ordering::AcqRel) {
             // `sti; hlt` atomically: an interrupt that is already pending
             // wakes the hlt, so no completion is missed.
             interrupts::enable_and_hlt();
@@ -464,7 +598,8 @@ impl Drop for VirtioBlk {
             self.wait_and_poll(|_, _| {});
         }
         self.dev.set_status(0);
-        CLAIMED.store(false, Ordering::Release);
+        release(self.slot);
+        free_page(self.req_page_pa);
     }
 }
 

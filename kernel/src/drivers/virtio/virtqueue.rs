@@ -8,7 +8,7 @@
 use core::sync::atomic::{fence, Ordering};
 
 use super::mmio_write;
-use crate::mm::page_alloc::alloc_zeroed_page;
+use crate::mm::page_alloc::{alloc_zeroed_page, free_page};
 use crate::mm::phys_to_virt;
 
 const VIRTQ_DESC_F_NEXT: u16 = 1;
@@ -42,6 +42,16 @@ pub struct SplitQueue {
     avail_idx: u16,
     /// How far we have consumed the used ring.
     last_used_idx: u16,
+}
+
+/// Returns the rings' pages. The owner must have reset the device first
+/// (`VirtioBlk`'s drop does), so that it no longer reads or writes them.
+impl Drop for SplitQueue {
+    fn drop(&mut self) {
+        for pa in [self.desc_pa, self.avail_pa, self.used_pa] {
+            free_page(pa);
+        }
+    }
 }
 
 impl SplitQueue {

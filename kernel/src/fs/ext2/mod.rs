@@ -21,11 +21,14 @@
 //! corrupt image gives an [`Ext2Error`] naming the field and its byte
 //! offset, never a panic or a huge allocation.
 
-use alloc::format;
-use alloc::string::{String, ToString};
+mod dir;
+mod error;
+
+pub use dir::DirEntry;
+pub use error::Ext2Error;
+
 use alloc::vec;
 use alloc::vec::Vec;
-use core::fmt;
 
 /// The superblock's place on every ext2 disk, whatever the block size.
 const SUPERBLOCK_OFFSET: u64 = 1024;
@@ -40,73 +43,6 @@ const RO_COMPAT_LARGE_FILE: u32 = 0x0002;
 const NDIR_BLOCKS: u64 = 12;
 /// Size of a group descriptor without the 64-bit feature.
 const GROUP_DESC_SIZE: u64 = 32;
-
-/// Why an image could not be read. Every variant names where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ext2Error {
-    /// The device holds fewer bytes than a read needed.
-    Io { offset: u64, len: usize, size: u64 },
-    /// A field holds a value that no valid ext2 image has.
-    Corrupt {
-        field: &'static str,
-        offset: u64,
-        value: u64,
-        why: &'static str,
-    },
-    /// A valid ext2 (or ext3/4) feature this reader does not implement.
-    Unsupported {
-        field: &'static str,
-        offset: u64,
-        value: u64,
-        why: &'static str,
-    },
-    /// An inode number outside `1..=s_inodes_count`.
-    NoSuchInode { ino: u32, count: u32 },
-    /// A path component that is not in its directory.
-    NotFound { path: String },
-    /// A path component, or an inode read as a directory, that is not one.
-    NotADirectory { path: String },
-    /// A file too big to read whole into memory.
-    TooLarge { ino: u32, size: u64, limit: u64 },
-}
-
-impl fmt::Display for Ext2Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ext2Error::Io { offset, len, size } => write!(
-                f,
-                "ext2: read of {len} bytes at byte {offset} is past the end of the {size}-byte image"
-            ),
-            Ext2Error::Corrupt {
-                field,
-                offset,
-                value,
-                why,
-            } => write!(
-                f,
-                "ext2: corrupt image: {field} at byte {offset} is {value} ({why})"
-            ),
-            Ext2Error::Unsupported {
-                field,
-                offset,
-                value,
-                why,
-            } => write!(
-                f,
-                "ext2: unsupported image: {field} at byte {offset} is {value:#x} ({why})"
-            ),
-            Ext2Error::NoSuchInode { ino, count } => {
-                write!(f, "ext2: inode {ino} does not exist (the image has 1..={count})")
-            }
-            Ext2Error::NotFound { path } => write!(f, "ext2: {path}: no such file or directory"),
-            Ext2Error::NotADirectory { path } => write!(f, "ext2: {path}: not a directory"),
-            Ext2Error::TooLarge { ino, size, limit } => write!(
-                f,
-                "ext2: inode {ino} claims {size} bytes, more than the {limit}-byte image could hold"
-            ),
-        }
-    }
-}
 
 /// Where the bytes come from: the image in memory, or (later) a disk.
 pub trait BlockDevice {
@@ -191,14 +127,6 @@ impl Inode {
     }
 }
 
-/// One directory entry (`struct ext2_dir_entry_2`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    pub ino: u32,
-    pub name: String,
-    pub kind: FileKind,
-}
-
 /// A mounted image: the checked superblock and each group's inode table.
 pub struct Ext2<D: BlockDevice> {
     dev: D,
@@ -243,7 +171,7 @@ impl<D: BlockDevice> Ext2<D> {
                 "s_magic",
                 56,
                 magic.into(),
-                "not 0xef53: no ext2 here",
+                "ext2 has 0xef53 = 61267 here",
             ));
         }
         let log = le32(&sb, 24);
@@ -380,6 +308,11 @@ impl<D: BlockDevice> Ext2<D> {
             self.inode_tables.push(start);
         }
         Ok(())
+    }
+
+    /// The device the image is read from.
+    pub fn device(&self) -> &D {
+        &self.dev
     }
 
     pub fn block_size(&self) -> u64 {
@@ -530,116 +463,5 @@ impl<D: BlockDevice> Ext2<D> {
         let mut data = vec![0u8; inode.size as usize];
         self.read_at(inode, 0, &mut data)?;
         Ok(data)
-    }
-
-    /// The entries of a directory, `.` and `..` included (a linear walk,
-    /// as Linux `ext2_readdir` does).
-    pub fn read_dir(&mut self, dir: &Inode) -> Result<Vec<DirEntry>, Ext2Error> {
-        if dir.kind() != FileKind::Directory {
-            return Err(Ext2Error::NotADirectory {
-                path: format!("inode {}", dir.ino),
-            });
-        }
-        if dir.size > self.dev.size() {
-            return Err(Ext2Error::TooLarge {
-                ino: dir.ino,
-                size: dir.size,
-                limit: self.dev.size(),
-            });
-        }
-        let mut block = vec![0u8; self.block_size as usize];
-        let mut entries = Vec::new();
-        for i in 0..dir.size.div_ceil(self.block_size) {
-            let Some(b) = self.bmap(dir, i)? else {
-                return Err(Ext2Error::Corrupt {
-                    field: "i_block",
-                    offset: self.inode_offset(dir.ino)? + 40,
-                    value: i,
-                    why: "a hole in a directory: directories have none",
-                });
-            };
-            let disk = b * self.block_size;
-            self.dev.read_at(disk, &mut block)?;
-            self.parse_dir_block(&block, disk, &mut entries)?;
-        }
-        Ok(entries)
-    }
-
-    /// Entries of one directory block; `disk` is its byte offset in the
-    /// image, for errors.
-    fn parse_dir_block(
-        &self,
-        block: &[u8],
-        disk: u64,
-        out: &mut Vec<DirEntry>,
-    ) -> Result<(), Ext2Error> {
-        let mut pos = 0;
-        while pos < block.len() {
-            // `at` is the field's place in the entry: 0 inode, 4 rec_len,
-            // 6 name_len.
-            let bad = |field, at: usize, value: usize, why| Ext2Error::Corrupt {
-                field,
-                offset: disk + (pos + at) as u64,
-                value: value as u64,
-                why,
-            };
-            if pos + 8 > block.len() {
-                return Err(bad("rec_len", 4, 0, "a directory entry crosses its block"));
-            }
-            let ino = le32(block, pos);
-            let rec_len = le16(block, pos + 4) as usize;
-            let name_len = if self.has_filetype {
-                block[pos + 6] as usize
-            } else {
-                le16(block, pos + 6) as usize
-            };
-            // rec_len >= 8 is what makes this loop end.
-            if rec_len < 8 || rec_len % 4 != 0 || pos + rec_len > block.len() {
-                return Err(bad(
-                    "rec_len",
-                    4,
-                    rec_len,
-                    "entries are 4-aligned, >= 8 bytes, inside a block",
-                ));
-            }
-            if 8 + name_len > rec_len {
-                return Err(bad("name_len", 6, name_len, "the name runs past its entry"));
-            }
-            if ino > self.inodes_count {
-                return Err(bad("inode", 0, ino as usize, "past s_inodes_count"));
-            }
-            if ino != 0 {
-                let name = String::from_utf8_lossy(&block[pos + 8..pos + 8 + name_len]).to_string();
-                let kind = if self.has_filetype {
-                    FileKind::from_dirent_type(block[pos + 7])
-                } else {
-                    FileKind::Other
-                };
-                out.push(DirEntry { ino, name, kind });
-            }
-            pos += rec_len;
-        }
-        Ok(())
-    }
-
-    /// The inode a path names, from the root (`/` or empty is the root;
-    /// `.` and `..` work as in any directory). Symbolic links are not
-    /// followed.
-    pub fn lookup(&mut self, path: &str) -> Result<Inode, Ext2Error> {
-        let mut inode = self.read_inode(ROOT_INO)?;
-        let mut walked = String::new();
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            if inode.kind() != FileKind::Directory {
-                return Err(Ext2Error::NotADirectory { path: walked });
-            }
-            walked.push('/');
-            walked.push_str(part);
-            let entries = self.read_dir(&inode)?;
-            let Some(e) = entries.iter().find(|e| e.name == part) else {
-                return Err(Ext2Error::NotFound { path: walked });
-            };
-            inode = self.read_inode(e.ino)?;
-        }
-        Ok(inode)
     }
 }
