@@ -44,6 +44,9 @@ pub fn survey_files_disk() -> Result<Option<FilesSummary>, String> {
         Err(VirtioError::NoDevice) => return Ok(None),
         Err(e) => return Err(format!("files disk: {e:?}")),
     };
+    // No latency model is set on this disk: the survey happens before any
+    // measured phase and costs no modelled time. Reads that a workload
+    // waits for will need one, as the swap disk has (`swapdev.profile`).
     let disk_bytes = blk.capacity_bytes();
     let mut fs = Ext2::mount(DiskReader::new(blk)).map_err(|e| format!("files disk: {e}"))?;
     let mut summary = walk(&mut fs).map_err(|e| format!("files disk: {e}"))?;
