@@ -60,6 +60,13 @@ pub struct TestKernel {
     pub path: PathBuf,
 }
 
+impl TestKernel {
+    /// `must_fail*` kernels prove that a failing test fails the run.
+    pub fn expects_failure(&self) -> bool {
+        self.name.starts_with("must_fail")
+    }
+}
+
 /// Builds every kernel test binary (lib unit tests and `kernel/tests/*.rs`).
 pub fn build_test_kernels() -> Result<Vec<TestKernel>, String> {
     let out = cargo()

@@ -35,10 +35,6 @@ impl KernelTestRun {
             && !self.reported_failure
             && self.serial.contains("test result: ok.")
     }
-
-    pub fn expects_failure(&self) -> bool {
-        self.name.starts_with("must_fail")
-    }
 }
 
 /// Parses `test result: ok. N passed; ...` (or `FAILED. N passed`).

@@ -88,12 +88,12 @@ pub fn run_timed<T: Send + 'static>(
 
 /// Runs the configured workload.
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
-    // Before swap-on, so the swap disk's probe never meets a files disk
-    // that is still claimed; and before the leak baseline, like swap-on.
-    let files = crate::fs::survey_files_disk().map_err(WorkloadError)?;
-    // Swap-on allocates the device's rings for good: take the leak
-    // baseline after it.
     let calibration = setup::setup_mm(config)?;
+    // After swap-on, so the survey's probe skips the swap disk (held, its
+    // serial known) instead of bringing it up only to reset it; before
+    // the leak baseline, like swap-on, which allocates the device's rings
+    // for good.
+    let files = crate::fs::survey_files_disk().map_err(WorkloadError)?;
     let free_before = page_alloc::nr_free_pages();
     let mut result = match config.word("workload") {
         "smoke" => smoke::run(config)?,
