@@ -236,16 +236,17 @@ pub fn make_fixture_images(stem: &Path) -> Result<Vec<(String, PathBuf)>, String
     Ok(out)
 }
 
-/// The test kernel that reads the ext2 fixtures (`kernel/tests/ext2.rs`).
-pub const EXT2_TEST_KERNEL: &str = "ext2";
+/// The test kernels that read the ext2 fixtures (`kernel/tests/ext2.rs`,
+/// and the page cache's `kernel/tests/filemap.rs`).
+pub const EXT2_TEST_KERNELS: [&str; 2] = ["ext2", "filemap"];
 
 /// Gives the test kernel `name` (its ELF at `elf`) the files it reads:
-/// today only the `ext2` kernel's images (through fw_cfg, and the 4 KiB
-/// one as a files disk too). Both ways of booting test
-/// kernels (`cargo test` through `src/ktest.rs`, `cargo ktest` through
-/// this crate's runner) call this, so they boot the same thing.
+/// today the ext2 images of the kernels in [`EXT2_TEST_KERNELS`] (through
+/// fw_cfg, and the 4 KiB one as a files disk too). Both ways of booting
+/// test kernels (`cargo test` through `src/ktest.rs`, `cargo ktest`
+/// through this crate's runner) call this, so they boot the same thing.
 pub fn attach_test_fixtures(name: &str, elf: &Path, config: &mut QemuConfig) -> Result<(), String> {
-    if name == EXT2_TEST_KERNEL {
+    if EXT2_TEST_KERNELS.contains(&name) {
         let images = make_fixture_images(elf)?;
         // The 4 KiB image also as a disk, as `faultline run --files` attaches one.
         config.files_disk = Some(images[1].1.clone());

@@ -157,7 +157,12 @@ fn render_mm(m: &Measured, out: &mut impl Write) -> fmt::Result {
         Some(n) => write!(out, "{n}")?,
         None => out.write_str("null")?,
     }
-    write!(out, ",\"peak_pages\":{}}}", m.memcg_peak_pages)?;
+    let [ia, aa, ifl, af] = m.lru_pages;
+    write!(
+        out,
+        ",\"peak_pages\":{},\"file_pages\":{},\"inactive_anon\":{ia},\"active_anon\":{aa},\"inactive_file\":{ifl},\"active_file\":{af}}}",
+        m.memcg_peak_pages, m.memcg_file_pages
+    )?;
     write!(
         out,
         ",\"swap\":{{\"device\":{},\"slots\":{},\"used_slots\":{},\"peak_used_slots\":{},\"full_cycles\":{},\"host_late_completions\":{}}}",

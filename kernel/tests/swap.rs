@@ -21,7 +21,7 @@ use kernel::mm::swap_state::{swap_cache_read_folio, ReadaheadMode};
 use kernel::mm::swapfile::{SwapInfo, SWAPFILE_CLUSTER};
 use kernel::mm::vmscan::shrink_all_memory;
 use kernel::mm::vmstat::{self, VmEvent};
-use kernel::mm::workingset::{anon_workingset_size, refault_distance};
+use kernel::mm::workingset::{refault_distance, workingset_size};
 use kernel::testing::fixtures::{page_of, virtio_swap, TestMm};
 
 kernel::test_kernel!(test_main);
@@ -277,7 +277,7 @@ fn refaults_within_the_active_list_are_activated() {
         let e = mm.entry(p);
         let (distance, size) = with_mm_state(|st| {
             let shadow = st.swap.as_ref().unwrap().shadow(e);
-            (refault_distance(st, shadow), anon_workingset_size(st))
+            (refault_distance(st, shadow), workingset_size(st, false))
         });
         assert!(mm.holds(p, p));
         let pfn = pa_to_pfn(mm.pte(p).pa());

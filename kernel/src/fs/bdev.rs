@@ -29,6 +29,15 @@ impl DiskReader {
         }
     }
 
+    /// Gives the disk back (the bounce page is freed).
+    pub fn into_inner(self) -> VirtioBlk {
+        let this = core::mem::ManuallyDrop::new(self);
+        free_page(this.page_pa);
+        // SAFETY: `this` is never dropped or used again, so the disk is
+        // moved out exactly once.
+        unsafe { core::ptr::read(&this.blk) }
+    }
+
     /// Makes the page at disk offset `pos` (page aligned) the cached one.
     fn load(&mut self, pos: u64) -> Result<(), Ext2Error> {
         if self.cached == Some(pos) {

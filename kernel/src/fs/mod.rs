@@ -1,11 +1,14 @@
 //! File systems. Only one so far: a read-only ext2 reader ([`ext2`]) over
-//! a memory image or a virtio-blk disk ([`bdev`]), the first piece of a
-//! page cache for file pages (the build's sources and headers will live in
-//! an ext2 image that `faultline image` makes with `mke2fs -d`).
+//! a memory image or a virtio-blk disk ([`bdev`]), which feeds the page
+//! cache ([`crate::mm::filemap`]): the build's sources and headers live in
+//! an ext2 image that `faultline image` makes with `mke2fs -d`.
 //!
-//! Today a run only surveys the files disk, if the host attached one
-//! (`faultline run --files IMAGE`): it walks every directory and reports
-//! what it found, without reading file data. No workload reads files yet.
+//! When the host attached a files disk (`faultline run --files IMAGE`),
+//! [`mount_files_disk`] walks every directory, opens every regular file
+//! for the page cache (its inode and block map are read now, once: the
+//! metadata a warm dentry and inode cache would hold), and hands the disk
+//! to the page cache, which reads file *data* from it asynchronously,
+//! under the same latency model as the swap disk.
 
 pub mod bdev;
 pub mod ext2;
@@ -14,11 +17,15 @@ use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use alloc::vec::Vec;
 
-use crate::drivers::virtio::blk::{VirtioBlk, FILES_SERIAL};
+use crate::drivers::virtio::blk::{DeviceLatency, VirtioBlk, FILES_SERIAL};
 use crate::drivers::virtio::VirtioError;
+use crate::mm::filemap::{AddressSpace, FileBacking};
+use crate::mm::state::with_mm_state;
+use crate::mm::PAGE_SIZE;
 use bdev::DiskReader;
-use ext2::{BlockDevice, Ext2, FileKind, ROOT_INO};
+use ext2::{BlockDevice, Ext2, Ext2Error, FileKind, Inode, ROOT_INO};
 
 /// What the files disk holds, as the walk found it.
 #[derive(Debug, Clone, Default)]
@@ -36,57 +43,140 @@ pub struct FilesSummary {
     pub page_reads: u64,
 }
 
-/// Mounts the files disk, if there is one, and walks its tree. A disk that
-/// is there but unreadable is an error naming the field and offset.
-pub fn survey_files_disk() -> Result<Option<FilesSummary>, String> {
+/// Mounts the files disk, if there is one, walks its tree, opens every
+/// regular file for the page cache and gives the disk (with `latency`) to
+/// the page cache. A disk that is there but unreadable is an error naming
+/// the field and offset.
+pub fn mount_files_disk(latency: DeviceLatency) -> Result<Option<FilesSummary>, String> {
     let blk = match VirtioBlk::probe_serial(FILES_SERIAL) {
         Ok(blk) => blk,
         Err(VirtioError::NoDevice) => return Ok(None),
         Err(e) => return Err(format!("files disk: {e:?}")),
     };
-    // No latency model is set on this disk: the survey happens before any
-    // measured phase and costs no modelled time. Reads that a workload
-    // waits for will need one, as the swap disk has (`swapdev.profile`).
     let disk_bytes = blk.capacity_bytes();
     let mut fs = Ext2::mount(DiskReader::new(blk)).map_err(|e| format!("files disk: {e}"))?;
-    let mut summary = walk(&mut fs).map_err(|e| format!("files disk: {e}"))?;
+    let (mut summary, regular) = walk(&mut fs).map_err(|e| format!("files disk: {e}"))?;
+    let mut files = Vec::with_capacity(regular.len());
+    for (path, ino) in regular {
+        let file = fs
+            .read_inode(ino)
+            .and_then(|inode| open_inode(&mut fs, path, &inode))
+            .map_err(|e| format!("files disk: {e}"))?;
+        files.push(file);
+    }
     summary.disk_bytes = disk_bytes;
     summary.block_size = fs.block_size();
     summary.page_reads = fs.device().reads;
+    let mut blk = fs.into_device().into_inner();
+    blk.set_latency(latency);
+    install_page_cache(files, FileBacking::Disk(alloc::boxed::Box::new(blk)));
     Ok(Some(summary))
 }
 
-/// Counts everything under the root. A directory reached twice (a corrupt
-/// image can link one into its own subtree) is an error, not a loop.
-fn walk<D: BlockDevice>(fs: &mut Ext2<D>) -> Result<FilesSummary, ext2::Ext2Error> {
+/// Makes `files` the page cache's files, read from `backing` (replacing
+/// any earlier set, which must have no page cached).
+pub fn install_page_cache(files: Vec<AddressSpace>, backing: FileBacking) {
+    with_mm_state(|st| {
+        let pc = &mut st.page_cache;
+        assert_eq!(pc.nrpages(), 0, "replacing files that have cached pages");
+        pc.files = files;
+        pc.backing = Some(backing);
+    });
+}
+
+/// Opens each of `paths` (regular files) as a page-cache file.
+pub fn open_files<D: BlockDevice>(
+    fs: &mut Ext2<D>,
+    paths: &[String],
+) -> Result<Vec<AddressSpace>, Ext2Error> {
+    paths
+        .iter()
+        .map(|path| {
+            let inode = fs.lookup(path)?;
+            open_inode(fs, path.clone(), &inode)
+        })
+        .collect()
+}
+
+/// The page-cache file of `inode`, found at `path`.
+fn open_inode<D: BlockDevice>(
+    fs: &mut Ext2<D>,
+    path: String,
+    inode: &Inode,
+) -> Result<AddressSpace, Ext2Error> {
+    let blocks = page_map(fs, inode)?;
+    Ok(AddressSpace::new(path, inode.size, blocks))
+}
+
+/// Where each page of a file is on the disk (a byte offset; `None` for a
+/// hole): the page cache reads a page with one request, so a page's
+/// blocks must be contiguous on the disk, which they are in images that
+/// `mke2fs -d` writes (`faultline image` uses 4 KiB blocks: one per page).
+pub fn page_map<D: BlockDevice>(
+    fs: &mut Ext2<D>,
+    inode: &Inode,
+) -> Result<Vec<Option<u64>>, Ext2Error> {
+    let bs = fs.block_size();
+    let per_page = (PAGE_SIZE / bs).max(1);
+    let nr_blocks = inode.size.div_ceil(bs);
+    let nr_pages = inode.size.div_ceil(PAGE_SIZE);
+    (0..nr_pages)
+        .map(|page| {
+            let first = page * per_page;
+            let Some(start) = fs.bmap(inode, first)? else {
+                return Ok(None);
+            };
+            for k in 1..per_page.min(nr_blocks - first) {
+                if fs.bmap(inode, first + k)? != Some(start + k) {
+                    return Err(Ext2Error::Unsupported {
+                        field: "block map",
+                        offset: fs.inode_offset(inode.ino)? + 40,
+                        value: first + k,
+                        why: "this file block is not next to the previous one on the disk: the page cache reads a page in one request (make the image with faultline image)",
+                    });
+                }
+            }
+            Ok(Some(start * bs))
+        })
+        .collect()
+}
+
+/// Counts everything under the root, and lists the regular files' paths.
+/// A directory reached twice (a corrupt image can link one into its own
+/// subtree) is an error, not a loop.
+fn walk<D: BlockDevice>(fs: &mut Ext2<D>) -> Result<(FilesSummary, Vec<(String, u32)>), Ext2Error> {
     let mut s = FilesSummary {
         dirs: 1,
         ..FilesSummary::default()
     };
+    let mut regular = Vec::new();
     let mut seen = BTreeSet::from([ROOT_INO]);
-    let mut todo = vec![ROOT_INO];
-    while let Some(ino) = todo.pop() {
+    let mut todo = vec![(ROOT_INO, String::new())];
+    while let Some((ino, dir_path)) = todo.pop() {
         let dir = fs.read_inode(ino)?;
         for e in fs.read_dir(&dir)? {
             if e.name == "." || e.name == ".." {
                 continue;
             }
+            let path = format!("{dir_path}/{}", e.name);
             let inode = fs.read_inode(e.ino)?;
             match inode.kind() {
                 FileKind::Directory => {
                     if !seen.insert(e.ino) {
-                        return Err(ext2::Ext2Error::DirectoryLoop { ino: e.ino });
+                        return Err(Ext2Error::DirectoryLoop { ino: e.ino });
                     }
                     s.dirs += 1;
-                    todo.push(e.ino);
+                    todo.push((e.ino, path));
                 }
                 FileKind::Regular => {
                     s.files += 1;
                     s.bytes += inode.size;
+                    regular.push((path, e.ino));
                 }
                 _ => s.other += 1,
             }
         }
     }
-    Ok(s)
+    regular.sort();
+    Ok((s, regular))
 }

@@ -131,6 +131,12 @@ pub static KNOBS: &[KnobSpec] = &[
         help: "Linux vm.page-cluster: readahead window of at most 2^n pages (VMA mode caps it at 2^5); 0 disables readahead",
     },
     KnobSpec {
+        name: "vm.swappiness",
+        kind: KnobKind::U64 { min: 0, max: 200 },
+        default: "60",
+        help: "Linux vm.swappiness (the memory cgroup's): how reclaim weighs anon against file pages; 100 = equal I/O cost, 0 = file pages only, 200 = anon as cheap as it gets",
+    },
+    KnobSpec {
         name: "swap.readahead",
         kind: KnobKind::Enum(&["vma", "cluster", "off"]),
         default: "vma",

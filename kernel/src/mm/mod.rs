@@ -14,9 +14,11 @@
 //! | `ffff_ffff_8000_0000`–        | kernel image (`__START_KERNEL_map`)       |
 
 pub mod fault_latency;
+pub mod filemap;
 pub mod heap;
 pub mod init;
 pub mod ioremap;
+pub mod lru;
 pub mod map_around;
 pub mod memcontrol;
 pub mod memory;
@@ -25,6 +27,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod page_io;
 pub mod pgtable;
+pub mod readahead;
 pub mod state;
 pub mod swap;
 pub mod swap_state;

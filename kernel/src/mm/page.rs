@@ -5,7 +5,9 @@
 //! One descriptor per physical frame (`mem_map`). Simplifications: every
 //! folio is one 4 KiB page; an anonymous page has at most one mapping
 //! (there is no fork), so the reverse map is a single (mm, address) pair
-//! instead of an `anon_vma` tree.
+//! instead of an `anon_vma` tree; a file page (page cache, see
+//! [`super::filemap`]) is never mapped into an address space (files are
+//! read with `read()`, not `mmap`), so it has no reverse map at all.
 
 use alloc::vec::Vec;
 
@@ -47,6 +49,9 @@ pub mod flags {
     /// Was on the active list once (`PG_workingset`): set when reclaim
     /// deactivates it, carried in its shadow, restored on refault.
     pub const WORKINGSET: u16 = 1 << 12;
+    /// A page-cache page of a file: on the file LRU lists (Linux tells
+    /// them apart by `!PG_swapbacked`, `folio_is_file_lru`).
+    pub const FILE: u16 = 1 << 13;
 }
 
 /// Reverse map of an anonymous page: which address space maps it where.
@@ -64,6 +69,10 @@ pub struct Page {
     pub swap_offset: u32,
     /// Where it is mapped, if it is (`folio->mapping` + rmap walk).
     pub mapping: Option<Rmap>,
+    /// A file page's file (its id in the page cache) and page index in
+    /// it (`folio->mapping`, `folio->index`); valid while `FILE` is set.
+    pub file: u16,
+    pub index: u32,
     lru_prev: Pfn,
     lru_next: Pfn,
 }
@@ -73,6 +82,8 @@ impl Page {
         flags: 0,
         swap_offset: 0,
         mapping: None,
+        file: 0,
+        index: 0,
         lru_prev: NIL,
         lru_next: NIL,
     };
@@ -214,19 +225,42 @@ impl LruList {
     }
 }
 
-/// The anonymous LRU of our one memory cgroup (Linux `struct lruvec`,
-/// anon lists only: there is no page cache).
+/// The four evictable LRU lists of our one memory cgroup (Linux
+/// `struct lruvec`: `LRU_INACTIVE_ANON`, `LRU_ACTIVE_ANON`,
+/// `LRU_INACTIVE_FILE`, `LRU_ACTIVE_FILE`; no unevictable list, nothing
+/// is mlocked). A page's `FILE` flag says which pair it is on.
 #[derive(Debug, Default)]
 pub struct Lru {
-    pub inactive: LruList,
-    pub active: LruList,
+    pub inactive_anon: LruList,
+    pub active_anon: LruList,
+    pub inactive_file: LruList,
+    pub active_file: LruList,
+    /// Linux `lruvec->anon_cost` / `file_cost`: recent reclaim cost of
+    /// each type (see [`super::lru::lru_note_cost`]).
+    pub anon_cost: u64,
+    pub file_cost: u64,
+    /// Linux `lruvec->refaults[]`: `workingset_activate_{anon,file}` at
+    /// the last reclaim (new activations since then mean a new
+    /// workingset is forming: deactivate, see `prepare_scan_control`).
+    pub refaults: [u64; 2],
 }
 
 impl Lru {
-    /// Linux `folio_add_lru`: new and swapped-in pages start inactive.
+    /// The (inactive, active) pair of one type.
+    pub fn lists_mut(&mut self, file: bool) -> (&mut LruList, &mut LruList) {
+        if file {
+            (&mut self.inactive_file, &mut self.active_file)
+        } else {
+            (&mut self.inactive_anon, &mut self.active_anon)
+        }
+    }
+
+    /// Linux `folio_add_lru`: new, swapped-in and read-in pages start
+    /// inactive.
     pub fn add_inactive(&mut self, map: &mut MemMap, pfn: Pfn) {
         debug_assert!(!map.get(pfn).test(flags::LRU), "page already on an LRU");
-        self.inactive.add_head(map, pfn);
+        let file = map.get(pfn).test(flags::FILE);
+        self.lists_mut(file).0.add_head(map, pfn);
         let p = map.get_mut(pfn);
         p.set(flags::LRU);
         p.clear(flags::ACTIVE);
@@ -234,7 +268,8 @@ impl Lru {
 
     /// Linux `folio_activate` for an isolated page.
     pub fn add_active(&mut self, map: &mut MemMap, pfn: Pfn) {
-        self.active.add_head(map, pfn);
+        let file = map.get(pfn).test(flags::FILE);
+        self.lists_mut(file).1.add_head(map, pfn);
         let p = map.get_mut(pfn);
         p.set(flags::LRU | flags::ACTIVE);
     }
@@ -246,17 +281,28 @@ impl Lru {
         if !p.test(flags::LRU) {
             return false;
         }
+        let (inactive, active) = self.lists_mut(p.test(flags::FILE));
         if p.test(flags::ACTIVE) {
-            self.active.remove(map, pfn);
+            active.remove(map, pfn);
         } else {
-            self.inactive.remove(map, pfn);
+            inactive.remove(map, pfn);
         }
         map.get_mut(pfn).clear(flags::LRU | flags::ACTIVE);
         true
     }
 
+    /// Pages on the anon lists.
+    pub fn anon_len(&self) -> usize {
+        self.inactive_anon.len() + self.active_anon.len()
+    }
+
+    /// Pages on the file lists.
+    pub fn file_len(&self) -> usize {
+        self.inactive_file.len() + self.active_file.len()
+    }
+
     pub fn len(&self) -> usize {
-        self.inactive.len() + self.active.len()
+        self.anon_len() + self.file_len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -11,14 +11,17 @@
 //! finished, so a fault that waits for its own page also finishes
 //! readahead reads.
 
+use alloc::vec::Vec;
+
+use super::filemap::FileBacking;
 use super::page::{flags, pfn_to_pa, MemMap, Pfn};
 use super::state::MmState;
 use super::swap::SwapEntry;
 use super::swapfile::SwapDevice;
-use super::vmstat::{count_vm_event, VmEvent};
+use super::vmstat::{count_pgpg, count_vm_event, VmEvent};
 use super::zswap::page_bytes;
 use super::PAGE_SIZE;
-use crate::drivers::virtio::blk::{BlkError, BlkOp};
+use crate::drivers::virtio::blk::{BlkError, BlkOp, VirtioBlk};
 
 /// Low bit of a request token: 1 for a write.
 const TOKEN_WRITE: u64 = 1;
@@ -49,17 +52,41 @@ fn end_io(mem_map: &mut MemMap, token: u64, result: Result<(), BlkError>) {
     }
 }
 
+/// The disks requests can be in flight on: the swap disk and the files
+/// disk (a token is a page's frame, and a frame is in at most one
+/// request, so one completion routine serves both).
+fn disks(st: &mut MmState) -> (&mut MemMap, Vec<&mut VirtioBlk>) {
+    let MmState {
+        swap,
+        page_cache,
+        mem_map,
+        ..
+    } = st;
+    let disks = swap
+        .as_mut()
+        .and_then(|s| s.virtio_mut())
+        .into_iter()
+        .chain(page_cache.disk_mut())
+        .collect();
+    (mem_map, disks)
+}
+
+/// Requests in flight on all disks.
+fn nr_in_flight(st: &mut MmState) -> usize {
+    disks(st).1.iter().map(|d| d.in_flight()).sum()
+}
+
 /// Waits for at least one completion and processes all that are ready.
 fn wait_some(st: &mut MmState) {
-    let MmState { swap, mem_map, .. } = st;
-    let bdev = swap.as_mut().expect("I/O without swap").bdev();
-    bdev.wait_and_poll(|t, r| end_io(mem_map, t, r));
+    let (mem_map, mut disks) = disks(st);
+    disks.retain(|d| d.in_flight() > 0);
+    VirtioBlk::wait_and_poll_any(&mut disks, |t, r| end_io(mem_map, t, r));
 }
 
 /// Waits for at least one completion if any request is in flight (the
 /// idle task, when every task sleeps on I/O). Returns whether it waited.
 pub fn wait_for_io(st: &mut MmState) -> bool {
-    if !st.swap.as_ref().is_some_and(|s| s.nr_in_flight() > 0) {
+    if nr_in_flight(st) == 0 {
         return false;
     }
     wait_some(st);
@@ -69,7 +96,7 @@ pub fn wait_for_io(st: &mut MmState) -> bool {
 /// Linux `blk_start_plug` / `blk_finish_plug` around a batch of requests
 /// (readahead, reclaim's writes): held back until the outermost unplug.
 pub fn plug(st: &mut MmState, on: bool) {
-    if let Some(bdev) = st.swap.as_mut().and_then(|s| s.virtio_mut()) {
+    for bdev in disks(st).1 {
         if on {
             bdev.plug();
         } else {
@@ -80,22 +107,68 @@ pub fn plug(st: &mut MmState, on: bool) {
 
 /// Processes completions that are ready, without waiting.
 pub fn poll_completions(st: &mut MmState) {
-    let MmState { swap, mem_map, .. } = st;
-    if let Some(bdev) = swap.as_mut().and_then(|s| s.virtio_mut()) {
+    let (mem_map, disks) = disks(st);
+    for bdev in disks {
         bdev.poll(|t, r| end_io(mem_map, t, r));
     }
 }
 
-/// Submits one request, first making room in the queue if it is full.
-fn submit(st: &mut MmState, op: BlkOp, pfn: Pfn, entry: SwapEntry) {
-    let pos = entry.offset as u64 * PAGE_SIZE;
+/// Submits one request to the swap disk (or, `files`, to the files disk)
+/// at byte `pos`, first making room in the queue if it is full.
+fn submit_to(st: &mut MmState, files: bool, op: BlkOp, pfn: Pfn, pos: u64) {
     let tok = token(pfn, op == BlkOp::Write);
     loop {
-        let bdev = st.swap.as_mut().expect("I/O without swap").bdev();
+        let bdev = if files {
+            st.page_cache
+                .disk_mut()
+                .expect("file I/O without a files disk")
+        } else {
+            st.swap.as_mut().expect("I/O without swap").bdev()
+        };
         if bdev.submit(op, pos, pfn_to_pa(pfn), tok).is_ok() {
+            count_pgpg(op == BlkOp::Write);
             return;
         }
         wait_some(st);
+    }
+}
+
+/// Submits one request for a swap slot.
+fn submit(st: &mut MmState, op: BlkOp, pfn: Pfn, entry: SwapEntry) {
+    submit_to(st, false, op, pfn, entry.offset as u64 * PAGE_SIZE);
+}
+
+/// Linux `read_folio` of a file system (ext2's `mpage_read_folio`): starts
+/// reading the locked page-cache page `pfn` from the files disk. A hole is
+/// zero-filled at once; a memory image is copied at once.
+pub fn file_read_folio(st: &mut MmState, pfn: Pfn) {
+    let page = *st.mem_map.get(pfn);
+    debug_assert!(page.test(flags::LOCKED) && page.test(flags::FILE));
+    let mapping = &st.page_cache.files[page.file as usize];
+    // SAFETY: the page is locked for this read: nobody else uses it.
+    let dst = unsafe { page_bytes(pfn_to_pa(pfn)) };
+    let Some(pos) = mapping.block(page.index as u64) else {
+        dst.fill(0);
+        read_done(st, pfn);
+        return;
+    };
+    st.page_cache.stats.reads += 1;
+    match st
+        .page_cache
+        .backing
+        .as_ref()
+        .expect("file pages without a store")
+    {
+        // (The last page of a file may run past the end of the image.)
+        FileBacking::Memory(image) => {
+            let from = (pos as usize).min(image.len());
+            let n = (image.len() - from).min(dst.len());
+            dst[..n].copy_from_slice(&image[from..from + n]);
+            dst[n..].fill(0);
+            count_pgpg(false);
+            read_done(st, pfn);
+        }
+        FileBacking::Disk(_) => submit_to(st, true, BlkOp::Read, pfn, pos),
     }
 }
 
@@ -130,6 +203,7 @@ pub fn swap_read_folio(st: &mut MmState, pfn: Pfn, entry: SwapEntry) {
     }
     if let SwapDevice::Zram(z) = swap.device() {
         z.read(entry.offset, dst);
+        count_pgpg(false);
         read_done(st, pfn);
         count_vm_event(VmEvent::PswpIn);
         return;
@@ -181,6 +255,7 @@ pub fn swap_writeout(st: &mut MmState, pfn: Pfn) -> Writeout {
         if z.write(entry.offset, src).is_err() {
             return Writeout::Failed;
         }
+        count_pgpg(true);
         count_vm_event(VmEvent::PswpOut);
         true
     } else {
@@ -240,7 +315,7 @@ pub fn wait_on_page_writeback(st: &mut MmState, pfn: Pfn) {
 /// Waits until no request is in flight (before tearing an address space
 /// down, so no completion can arrive for a freed page).
 pub fn drain_io(st: &mut MmState) {
-    while st.swap.as_ref().is_some_and(|s| s.nr_in_flight() > 0) {
+    while nr_in_flight(st) > 0 {
         wait_some(st);
     }
 }

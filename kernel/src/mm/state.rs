@@ -78,6 +78,10 @@ pub struct MmState {
     pub zero_pfn: super::page::Pfn,
     /// Linux `lruvec->nonresident_age`: the workingset clock.
     pub nonresident_age: u64,
+    /// The page cache: files, their pages, the files disk.
+    pub page_cache: super::filemap::PageCache,
+    /// `vm.swappiness` (Linux `memcg->swappiness` of our one group).
+    pub swappiness: u64,
     mms: Vec<Option<MmStruct>>,
 }
 
@@ -110,6 +114,8 @@ pub fn init(nr_frames: usize) {
         ra_batch: Vec::new(),
         deferred_maps: Vec::new(),
         nonresident_age: 0,
+        page_cache: super::filemap::PageCache::new(),
+        swappiness: 60,
         mms: Vec::new(),
     });
 }
@@ -191,11 +197,13 @@ pub fn oom_report() -> alloc::string::String {
     };
     let zswap = st.swap.as_ref().map_or(0, |s| s.zswap.pool_pages());
     alloc::format!(
-        "memcg usage {} of {max} pages ({} anon: {} inactive, {} active on the LRU; {zswap} zswap pool), {swap}, {} pages free in RAM",
+        "memcg usage {} of {max} pages ({} anon and file: {} inactive, {} active anon and {} inactive, {} active file on the LRU; {zswap} zswap pool), {swap}, {} pages free in RAM",
         super::memcontrol::memcg_usage(st),
         st.memcg.usage_pages,
-        st.lru.inactive.len(),
-        st.lru.active.len(),
+        st.lru.inactive_anon.len(),
+        st.lru.active_anon.len(),
+        st.lru.inactive_file.len(),
+        st.lru.active_file.len(),
         super::page_alloc::nr_free_pages()
     )
 }

@@ -1,6 +1,10 @@
-//! Reclaim of anonymous pages to swap (Linux mm/vmscan.c:
-//! `try_to_free_mem_cgroup_pages` → `shrink_lruvec` →
+//! Reclaim of anonymous pages to swap and of clean page-cache pages
+//! (Linux mm/vmscan.c: `try_to_free_mem_cgroup_pages` → `shrink_lruvec` →
 //! `shrink_active_list` / `shrink_inactive_list` → `shrink_folio_list`).
+//!
+//! Anon against file: `get_scan_count` splits each pass between the two
+//! by `vm.swappiness` (0-200) and their recent reclaim costs, as Linux
+//! does; a file page costs nothing to drop but a refault to read back.
 //!
 //! Aging follows Linux's two-list LRU with a second chance from the PTE
 //! accessed bit (`folio_check_references`). A page on its way out gets a
@@ -22,6 +26,8 @@
 
 use alloc::vec::Vec;
 
+use super::filemap::filemap_remove_folio;
+use super::lru::lru_note_cost;
 use super::memcontrol::{mem_cgroup_uncharge, SWAP_CLUSTER_MAX};
 use super::page::{flags, pfn_to_pa, Pfn};
 use super::page_alloc::free_page;
@@ -29,13 +35,35 @@ use super::page_io::{plug, poll_completions, swap_writeout, wait_on_page_writeba
 use super::pgtable::Pte;
 use super::state::MmState;
 use super::swap::{swp_entry_to_pte, SwapEntry};
-use super::vmstat::{count_vm_event, count_vm_events, VmEvent};
+use super::vmstat::{count_vm_event, count_vm_events, read, VmEvent};
 use super::workingset::{workingset_age_nonresident, workingset_eviction};
 use super::zswap::zswap_shrinker_scan;
 use crate::arch::paging::{_PAGE_ACCESSED, _PAGE_DIRTY};
 
 /// Linux `DEF_PRIORITY`: the first pass scans `lru_size >> 12`.
 const DEF_PRIORITY: u32 = 12;
+/// Linux `MAX_SWAPPINESS`.
+pub const MAX_SWAPPINESS: u64 = 200;
+
+/// LRU list indices, as Linux `enum lru_list` orders them.
+const LRU_INACTIVE_ANON: usize = 0;
+const LRU_ACTIVE_ANON: usize = 1;
+const LRU_INACTIVE_FILE: usize = 2;
+const LRU_ACTIVE_FILE: usize = 3;
+
+/// What one reclaim pass decided before scanning (Linux `struct
+/// scan_control`, the fields `prepare_scan_control` sets).
+#[derive(Debug, Clone, Copy, Default)]
+struct ScanControl {
+    priority: u32,
+    anon_cost: u64,
+    file_cost: u64,
+    /// May the active (anon, file) lists be scanned (deactivated)?
+    may_deactivate: [bool; 2],
+    /// Enough inactive file pages that are not thrashing: reclaim only
+    /// those first.
+    cache_trim_mode: bool,
+}
 
 /// Linux `try_to_free_mem_cgroup_pages`: reclaims up to `nr_to_reclaim`
 /// pages from the group, raising the scan pressure each round.
@@ -43,12 +71,18 @@ pub fn try_to_free_mem_cgroup_pages(st: &mut MmState, nr_to_reclaim: usize) -> u
     poll_completions(st);
     let mut reclaimed = 0;
     for priority in (0..=DEF_PRIORITY).rev() {
-        reclaimed += shrink_lruvec(st, priority, nr_to_reclaim - reclaimed);
+        let sc = prepare_scan_control(st, priority);
+        reclaimed += shrink_lruvec(st, &sc, nr_to_reclaim - reclaimed);
         shrink_slab(st, priority);
         if reclaimed >= nr_to_reclaim {
             break;
         }
     }
+    // Linux `snapshot_refaults`: activations seen from here on are new.
+    st.lru.refaults = [
+        read(VmEvent::WorkingsetActivateAnon),
+        read(VmEvent::WorkingsetActivateFile),
+    ];
     reclaimed
 }
 
@@ -86,11 +120,15 @@ fn shrink_slab(st: &mut MmState, priority: u32) {
     }
 }
 
-/// Linux `inactive_is_low` for anon: keep the inactive list at least
-/// `1/ratio` of the active one, ratio = sqrt(10 * GiB) (1 below 1 GiB).
-fn inactive_is_low(st: &MmState) -> bool {
-    let inactive = st.lru.inactive.len();
-    let active = st.lru.active.len();
+/// Linux `inactive_is_low`: keep each inactive list at least `1/ratio`
+/// of its active list, ratio = sqrt(10 * GiB) (1 below 1 GiB).
+fn inactive_is_low(st: &MmState, file: bool) -> bool {
+    let lru = &st.lru;
+    let (inactive, active) = if file {
+        (lru.inactive_file.len(), lru.active_file.len())
+    } else {
+        (lru.inactive_anon.len(), lru.active_anon.len())
+    };
     let gb = (inactive + active) >> (30 - 12);
     let ratio = if gb > 0 { int_sqrt(10 * gb) } else { 1 };
     inactive * ratio < active
@@ -104,28 +142,158 @@ fn int_sqrt(x: usize) -> usize {
     r
 }
 
-/// Linux `shrink_lruvec` (anon lists only): returns pages reclaimed.
-fn shrink_lruvec(st: &mut MmState, priority: u32, nr_to_reclaim: usize) -> usize {
-    let mut nr_scan = st.lru.len() >> priority;
+/// Linux `prepare_scan_control` for memcg reclaim: snapshot the costs;
+/// deactivate a type's active list when its refaults show a new
+/// workingset forming or its inactive list is low; trim the page cache
+/// alone while it has inactive pages that do not refault.
+fn prepare_scan_control(st: &MmState, priority: u32) -> ScanControl {
+    let activations = [
+        read(VmEvent::WorkingsetActivateAnon),
+        read(VmEvent::WorkingsetActivateFile),
+    ];
+    let may_deactivate = [false, true].map(|file| {
+        activations[file as usize] != st.lru.refaults[file as usize] || inactive_is_low(st, file)
+    });
+    let inactive_file = st.lru.inactive_file.len() as u64;
+    ScanControl {
+        priority,
+        anon_cost: st.lru.anon_cost,
+        file_cost: st.lru.file_cost,
+        may_deactivate,
+        cache_trim_mode: inactive_file >> priority > 0 && !may_deactivate[1],
+    }
+}
+
+/// How to split the scan between anon and file (Linux `enum scan_balance`;
+/// its `SCAN_ANON` is for global reclaim with almost no file pages and
+/// for proactive anon-only reclaim, neither of which we have).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanBalance {
+    Equal,
+    Fract { anon: u64, file: u64 },
+    File,
+}
+
+/// Linux `calculate_pressure_balance`: each type is scanned in inverse
+/// proportion to its recent cost, weighted by swappiness (at 100 anon
+/// and file I/O cost the same); no type gets less than a third of the
+/// pressure before swappiness.
+fn calculate_pressure_balance(sc: &ScanControl, swappiness: u64) -> ScanBalance {
+    let total_cost = sc.anon_cost + sc.file_cost;
+    let anon_cost = total_cost + sc.anon_cost;
+    let file_cost = total_cost + sc.file_cost;
+    let total_cost = anon_cost + file_cost;
+    let ap = swappiness * (total_cost + 1) / (anon_cost + 1);
+    let fp = (MAX_SWAPPINESS - swappiness) * (total_cost + 1) / (file_cost + 1);
+    ScanBalance::Fract { anon: ap, file: fp }
+}
+
+/// Linux `get_scan_count`: how many pages of each LRU list to scan.
+fn get_scan_count(st: &MmState, sc: &ScanControl) -> [usize; 4] {
+    let swappiness = st.swappiness;
+    // Linux `can_reclaim_anon_pages`: only with free swap slots.
+    let can_swap = st
+        .swap
+        .as_ref()
+        .is_some_and(|s| s.nr_used() < s.total_slots());
+    let balance = if !can_swap || swappiness == 0 {
+        // No swap, or memcg swappiness 0: file pages only.
+        ScanBalance::File
+    } else if sc.priority == 0 {
+        // Close to OOM: scan both types by size.
+        ScanBalance::Equal
+    } else if sc.cache_trim_mode {
+        ScanBalance::File
+    } else {
+        calculate_pressure_balance(sc, swappiness)
+    };
+    let lru = &st.lru;
+    let sizes = [
+        lru.inactive_anon.len(),
+        lru.active_anon.len(),
+        lru.inactive_file.len(),
+        lru.active_file.len(),
+    ];
+    core::array::from_fn(|i| {
+        let file = i >= LRU_INACTIVE_FILE;
+        let scan = (sizes[i] >> sc.priority) as u64;
+        (match balance {
+            ScanBalance::Equal => scan,
+            ScanBalance::Fract { anon, file: f } => {
+                scan * if file { f } else { anon } / (anon + f).max(1)
+            }
+            ScanBalance::File => scan * u64::from(file),
+        }) as usize
+    })
+}
+
+/// Linux `shrink_lruvec`: scans the four lists in batches of
+/// `SWAP_CLUSTER_MAX` as `get_scan_count` says; once enough is reclaimed,
+/// stops the smaller type and scales the other's remaining scan to what
+/// it has done (so the split stays proportional). Returns pages reclaimed.
+fn shrink_lruvec(st: &mut MmState, sc: &ScanControl, nr_to_reclaim: usize) -> usize {
+    let mut nr = get_scan_count(st, sc);
+    let targets = nr;
     let mut reclaimed = 0;
-    while nr_scan > 0 && reclaimed < nr_to_reclaim {
-        let batch = nr_scan.min(SWAP_CLUSTER_MAX);
-        nr_scan -= batch;
-        if inactive_is_low(st) {
-            shrink_active_list(st, batch);
+    while nr[LRU_INACTIVE_ANON] > 0 || nr[LRU_ACTIVE_FILE] > 0 || nr[LRU_INACTIVE_FILE] > 0 {
+        for (lru, left) in nr.iter_mut().enumerate() {
+            if *left > 0 {
+                let batch = (*left).min(SWAP_CLUSTER_MAX);
+                *left -= batch;
+                reclaimed += shrink_list(st, sc, lru, batch);
+            }
         }
-        reclaimed += shrink_inactive_list(st, batch);
+        if reclaimed < nr_to_reclaim {
+            continue;
+        }
+        let nr_file = nr[LRU_INACTIVE_FILE] + nr[LRU_ACTIVE_FILE];
+        let nr_anon = nr[LRU_INACTIVE_ANON] + nr[LRU_ACTIVE_ANON];
+        if nr_file == 0 || nr_anon == 0 {
+            break;
+        }
+        // Stop the type with less left; the other finishes the share of
+        // its target that the stopped one did not do.
+        let (stop, other, percentage) = if nr_file > nr_anon {
+            let target = targets[LRU_INACTIVE_ANON] + targets[LRU_ACTIVE_ANON] + 1;
+            (LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, nr_anon * 100 / target)
+        } else {
+            let target = targets[LRU_INACTIVE_FILE] + targets[LRU_ACTIVE_FILE] + 1;
+            (LRU_INACTIVE_FILE, LRU_INACTIVE_ANON, nr_file * 100 / target)
+        };
+        nr[stop] = 0;
+        nr[stop + 1] = 0;
+        for lru in [other, other + 1] {
+            let scanned = targets[lru] - nr[lru];
+            nr[lru] = (targets[lru] * (100 - percentage) / 100).saturating_sub(scanned);
+        }
+    }
+    // Rebalance the anon lists even if no anon page was to be evicted.
+    if st.swap.is_some() && inactive_is_low(st, false) {
+        shrink_active_list(st, SWAP_CLUSTER_MAX, false);
     }
     reclaimed
 }
 
+/// Linux `shrink_list`: an active list is only aged (deactivated) when
+/// `prepare_scan_control` allows it; an inactive one is reclaimed from.
+fn shrink_list(st: &mut MmState, sc: &ScanControl, lru: usize, nr: usize) -> usize {
+    let file = lru >= LRU_INACTIVE_FILE;
+    if lru == LRU_ACTIVE_ANON || lru == LRU_ACTIVE_FILE {
+        if sc.may_deactivate[file as usize] {
+            shrink_active_list(st, nr, file);
+        }
+        return 0;
+    }
+    shrink_inactive_list(st, nr, file)
+}
+
 /// Linux `shrink_active_list`: moves `nr` pages from the active tail to
-/// the inactive list, clearing their PTE accessed bits. Anonymous pages
-/// are deactivated whether referenced or not (only executable file pages
-/// get to stay).
-fn shrink_active_list(st: &mut MmState, nr: usize) {
+/// the inactive list, clearing their PTE accessed bits. Pages are
+/// deactivated whether referenced or not (only referenced executable file
+/// pages would stay, and no file is mapped here).
+fn shrink_active_list(st: &mut MmState, nr: usize, file: bool) {
     for _ in 0..nr {
-        let Some(pfn) = st.lru.active.pop_tail(&mut st.mem_map) else {
+        let Some(pfn) = st.lru.lists_mut(file).1.pop_tail(&mut st.mem_map) else {
             break;
         };
         // Linux: "we are de-activating"; it was in the workingset.
@@ -139,18 +307,28 @@ fn shrink_active_list(st: &mut MmState, nr: usize) {
     }
 }
 
-/// Isolates up to `nr` pages from the inactive tail and tries to free them.
-fn shrink_inactive_list(st: &mut MmState, nr: usize) -> usize {
+/// Isolates up to `nr` pages from an inactive tail and tries to free
+/// them; notes the cost (`lru_note_cost`: pages written, pages put back).
+fn shrink_inactive_list(st: &mut MmState, nr: usize, file: bool) -> usize {
     let mut batch = Vec::with_capacity(nr);
     for _ in 0..nr {
-        let Some(pfn) = st.lru.inactive.pop_tail(&mut st.mem_map) else {
+        let Some(pfn) = st.lru.lists_mut(file).0.pop_tail(&mut st.mem_map) else {
             break;
         };
         st.mem_map.get_mut(pfn).clear(flags::LRU);
         batch.push(pfn);
     }
-    count_vm_events(VmEvent::PgScan, batch.len() as u64);
-    shrink_folio_list(st, &batch)
+    let scanned = batch.len() as u64;
+    count_vm_events(VmEvent::PgScan, scanned);
+    let by_type = if file {
+        VmEvent::PgScanFile
+    } else {
+        VmEvent::PgScanAnon
+    };
+    count_vm_events(by_type, scanned);
+    let (reclaimed, nr_pageout) = shrink_folio_list(st, &batch);
+    lru_note_cost(st, file, nr_pageout, scanned - reclaimed as u64);
+    reclaimed
 }
 
 /// Linux `folio_referenced` (one mapping): test-and-clear the accessed bit
@@ -198,8 +376,10 @@ fn folio_check_references(st: &mut MmState, pfn: Pfn) -> FolioReferences {
     FolioReferences::Reclaim
 }
 
-/// Linux `shrink_folio_list` (anonymous branch): returns pages freed.
-fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> usize {
+/// Linux `shrink_folio_list`: returns (pages freed, pages written out).
+/// A clean file page is dropped on the spot (its data is on the files
+/// disk); an anonymous one goes to swap.
+fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> (usize, u64) {
     let mut reclaimed = 0;
     let mut to_write = Vec::new();
     for &pfn in batch {
@@ -220,6 +400,13 @@ fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> usize {
             }
             FolioReferences::Reclaim => {}
         }
+        if page.test(flags::FILE) {
+            // Never dirty: files are only read (see filemap.rs).
+            debug_assert!(!page.test(flags::DIRTY) && page.mapping.is_none());
+            free_reclaimed_page(st, pfn);
+            reclaimed += 1;
+            continue;
+        }
         if !page.test(flags::SWAPCACHE) && !add_to_swap(st, pfn) {
             // Swap is full (or off): keep the page, as Linux activates it.
             putback(st, pfn, true);
@@ -235,7 +422,8 @@ fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> usize {
         free_reclaimed_page(st, pfn);
         reclaimed += 1;
     }
-    reclaimed + pageout_batch(st, &to_write)
+    let (freed, written) = pageout_batch(st, &to_write);
+    (reclaimed + freed, written)
 }
 
 /// Returns an isolated page to the LRU (inactive head, or active). An
@@ -294,21 +482,28 @@ fn try_to_unmap(st: &mut MmState, pfn: Pfn) {
 
 /// Linux `pageout` for a batch: zero pages, zswap and zram are done on the
 /// spot; disk writes all go out together, then we wait for them. Pages
-/// whose write failed are kept (redirtied, activated).
-fn pageout_batch(st: &mut MmState, pages: &[Pfn]) -> usize {
+/// whose write failed are kept (redirtied, activated). Returns (pages
+/// freed, pages written out: Linux `stat->nr_pageout`, which counts a
+/// zswap store as a successful `pageout` too).
+fn pageout_batch(st: &mut MmState, pages: &[Pfn]) -> (usize, u64) {
     if pages.is_empty() {
-        return 0;
+        return (0, 0);
     }
     plug(st, true);
     let mut freed = 0;
+    let mut written = 0;
     let mut submitted = Vec::new();
     for &pfn in pages {
         match swap_writeout(st, pfn) {
             Writeout::Done => {
                 free_reclaimed_page(st, pfn);
                 freed += 1;
+                written += 1;
             }
-            Writeout::Submitted => submitted.push(pfn),
+            Writeout::Submitted => {
+                submitted.push(pfn);
+                written += 1;
+            }
             Writeout::Failed => putback(st, pfn, true),
         }
     }
@@ -322,20 +517,39 @@ fn pageout_batch(st: &mut MmState, pages: &[Pfn]) -> usize {
         free_reclaimed_page(st, pfn);
         freed += 1;
     }
-    freed
+    (freed, written)
 }
 
 /// Linux `__remove_mapping` + free: the page leaves the swap cache (its
-/// slot lives on if PTEs still refer to it, with a workingset shadow in
-/// place of the page) and returns to the allocator.
+/// slot lives on if PTEs still refer to it) or its file's page cache,
+/// with a workingset shadow in its place, and returns to the allocator.
 fn free_reclaimed_page(st: &mut MmState, pfn: Pfn) {
-    if st.mem_map.get(pfn).test(flags::READAHEAD) {
+    let page = *st.mem_map.get(pfn);
+    let file = page.test(flags::FILE);
+    if page.test(flags::READAHEAD) && !file {
         count_vm_event(VmEvent::SwapRaWasted);
     }
     let shadow = workingset_eviction(st, pfn);
-    swap_cache_del_folio(st, pfn, shadow);
+    if file {
+        filemap_remove_folio(st, pfn, shadow);
+    } else {
+        swap_cache_del_folio(st, pfn, shadow);
+    }
     release_page(st, pfn);
     count_vm_event(VmEvent::PgSteal);
+    count_vm_event(if file {
+        VmEvent::PgStealFile
+    } else {
+        VmEvent::PgStealAnon
+    });
+}
+
+/// Takes the page-cache page `pfn`, whose read failed, out of the cache
+/// without a shadow (Linux `filemap_remove_folio` of a `!uptodate` folio
+/// that a later read allocates again).
+pub fn drop_file_page(st: &mut MmState, pfn: Pfn) {
+    filemap_remove_folio(st, pfn, 0);
+    release_page(st, pfn);
 }
 
 /// Linux `delete_from_swap_cache` (no shadow: not an eviction).

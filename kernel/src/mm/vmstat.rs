@@ -30,9 +30,10 @@ pub enum VmEvent {
     SwapRaHit,
     /// Not in Linux: readahead pages freed by reclaim before any use.
     SwapRaWasted,
-    /// Pages scanned on the inactive list by reclaim (`pgscan_anon`).
+    /// Pages scanned on the inactive lists by reclaim, anon and file
+    /// (memory.stat `pgscan`).
     PgScan,
-    /// Pages freed by reclaim (`pgsteal_anon`).
+    /// Pages freed by reclaim, anon and file (memory.stat `pgsteal`).
     PgSteal,
     /// Pages moved to the active list by reclaim.
     PgActivate,
@@ -68,6 +69,26 @@ pub enum VmEvent {
     /// Write faults that replaced the zero page with a private page
     /// (`do_wp_page` → `wp_page_copy`; not in Linux's vmstat).
     PgFaultWpCopy,
+    /// Page-cache reads whose mapping held a workingset shadow.
+    WorkingsetRefaultFile,
+    /// Of those, pages activated at once.
+    WorkingsetActivateFile,
+    /// Of those, pages that had been in the workingset before eviction.
+    WorkingsetRestoreFile,
+    /// Inactive anon pages scanned by reclaim.
+    PgScanAnon,
+    /// Inactive file pages scanned by reclaim.
+    PgScanFile,
+    /// Anon pages freed by reclaim.
+    PgStealAnon,
+    /// File pages freed by reclaim.
+    PgStealFile,
+    /// KiB read from block devices (swap and files disks; Linux counts
+    /// every read bio's sectors in `submit_bio` and shows them halved, in
+    /// KiB). zswap and the zero map are not block I/O; zram is.
+    PgPgIn,
+    /// KiB written to block devices, likewise.
+    PgPgOut,
 }
 
 /// Names in /proc/vmstat, indexed by [`VmEvent`].
@@ -97,11 +118,30 @@ pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = [
     "workingset_restore_anon",
     "pgfault_zeropage",
     "pgfault_wp_copy",
+    "workingset_refault_file",
+    "workingset_activate_file",
+    "workingset_restore_file",
+    "pgscan_anon",
+    "pgscan_file",
+    "pgsteal_anon",
+    "pgsteal_file",
+    "pgpgin",
+    "pgpgout",
 ];
 
-pub const NR_VM_EVENTS: usize = 25;
+pub const NR_VM_EVENTS: usize = 34;
 
 static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
+
+/// Counts one page of block I/O in `pgpgin` or `pgpgout` (in KiB).
+pub fn count_pgpg(is_write: bool) {
+    let event = if is_write {
+        VmEvent::PgPgOut
+    } else {
+        VmEvent::PgPgIn
+    };
+    count_vm_events(event, super::PAGE_SIZE / 1024);
+}
 
 /// Linux `count_vm_event`.
 #[inline]

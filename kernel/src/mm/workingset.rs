@@ -1,8 +1,9 @@
-//! Workingset refault detection for anonymous pages (Linux
+//! Workingset refault detection for anonymous and file pages (Linux
 //! mm/workingset.c).
 //!
 //! When reclaim evicts a swap-cache page it leaves a *shadow* in the
-//! page's swap slot: the value of a clock, `nonresident_age`, that ticks
+//! page's swap slot (a page-cache page leaves it in its file's mapping,
+//! `AddressSpace`): the value of a clock, `nonresident_age`, that ticks
 //! once per eviction and once per activation (Linux `lruvec->nonresident_age`,
 //! `workingset_age_nonresident`). When the slot's data comes back into
 //! the swap cache (a fault or readahead), the *refault distance*
@@ -13,19 +14,20 @@
 //!
 //! is how many pages were evicted or activated in between: how much more
 //! memory the page would have needed to stay resident. If it is no larger
-//! than the workingset (for an anonymous refault with swap space left and
-//! no file pages: the active anon list), the page is activated at once
+//! than the workingset ([`workingset_size`]), the page is activated at once
 //! instead of starting on the inactive list (`workingset_test_recent`,
-//! `workingset_refault`). Counters: `workingset_refault_anon` (every
-//! refault with a shadow), `workingset_activate_anon` (activated),
-//! `workingset_restore_anon` (activated and it had been in the workingset,
-//! `PG_workingset`, before eviction).
+//! `workingset_refault`). Counters, `_anon` and `_file`:
+//! `workingset_refault_*` (every refault with a shadow),
+//! `workingset_activate_*` (activated), `workingset_restore_*` (activated
+//! and it had been in the workingset, `PG_workingset`, before eviction;
+//! such a refault is also a reclaim cost of its type, `lru_note_cost_refault`).
 //!
 //! Simplifications: one lruvec (one memory cgroup, one node), so the
 //! shadow holds no memcg or node id; the age is kept in 30 bits (Linux
 //! packs it with the ids into an xarray value, `EVICTION_MASK`, and uses
 //! `bucket_order` to coarsen it), and distances are taken modulo 2^30.
 
+use super::lru::lru_note_cost_refault;
 use super::page::{flags, Pfn};
 use super::state::MmState;
 use super::vmstat::{count_vm_event, VmEvent};
@@ -72,41 +74,65 @@ pub fn refault_distance(st: &MmState, shadow: u32) -> u64 {
     refault.wrapping_sub(eviction) & EVICTION_MASK
 }
 
-/// The workingset an anonymous refault is measured against: the active
-/// anon list (there are no file pages), counted only while swap has free
-/// slots (`mem_cgroup_get_nr_swap_pages() > 0`).
-pub fn anon_workingset_size(st: &MmState) -> u64 {
+/// Linux `workingset_activation`: a page was activated by an access
+/// (`folio_mark_accessed`); that ages the clock like an eviction does.
+pub fn workingset_activation(st: &mut MmState) {
+    workingset_age_nonresident(st, 1);
+}
+
+/// The workingset a refault of type `file` is measured against, as
+/// `workingset_test_recent` sums it: the active file list; for an anon
+/// refault also the inactive file list (file pages that anon could have
+/// displaced); and while swap has free slots, the active anon list, plus
+/// the inactive anon list for a file refault.
+pub fn workingset_size(st: &MmState, file: bool) -> u64 {
+    let lru = &st.lru;
+    let mut size = lru.active_file.len();
+    if !file {
+        size += lru.inactive_file.len();
+    }
     let swap_left = st
         .swap
         .as_ref()
         .is_some_and(|s| s.nr_used() < s.total_slots());
     if swap_left {
-        st.lru.active.len() as u64
-    } else {
-        0
+        size += lru.active_anon.len();
+        if file {
+            size += lru.inactive_anon.len();
+        }
     }
-}
-
-/// Linux `workingset_test_recent` for an anonymous refault: is the refault
-/// distance within the workingset?
-fn workingset_test_recent(st: &MmState, shadow: u32) -> bool {
-    refault_distance(st, shadow) <= anon_workingset_size(st)
+    size as u64
 }
 
 /// Linux `workingset_refault`: the page `pfn` was just inserted into the
-/// swap cache where `shadow` was. Returns whether to put it on the active
-/// list rather than the inactive one.
+/// swap cache or the page cache where `shadow` was. Returns whether to put
+/// it on the active list rather than the inactive one.
 pub fn workingset_refault(st: &mut MmState, pfn: Pfn, shadow: u32) -> bool {
-    count_vm_event(VmEvent::WorkingsetRefaultAnon);
-    if !workingset_test_recent(st, shadow) {
+    let file = st.mem_map.get(pfn).test(flags::FILE);
+    let [refault, activate, restore] = if file {
+        [
+            VmEvent::WorkingsetRefaultFile,
+            VmEvent::WorkingsetActivateFile,
+            VmEvent::WorkingsetRestoreFile,
+        ]
+    } else {
+        [
+            VmEvent::WorkingsetRefaultAnon,
+            VmEvent::WorkingsetActivateAnon,
+            VmEvent::WorkingsetRestoreAnon,
+        ]
+    };
+    count_vm_event(refault);
+    if refault_distance(st, shadow) > workingset_size(st, file) {
         return false;
     }
     workingset_age_nonresident(st, 1);
-    count_vm_event(VmEvent::WorkingsetActivateAnon);
+    count_vm_event(activate);
     let (_, workingset) = unpack_shadow(shadow);
     if workingset {
         st.mem_map.get_mut(pfn).set(flags::WORKINGSET);
-        count_vm_event(VmEvent::WorkingsetRestoreAnon);
+        lru_note_cost_refault(st, pfn);
+        count_vm_event(restore);
     }
     true
 }

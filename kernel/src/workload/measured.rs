@@ -26,6 +26,11 @@ pub struct Measured {
     pub memcg_max_pages: u64,
     pub memcg_peak_pages: u64,
     pub memcg_usage_pages: u64,
+    /// Page-cache pages charged to the group at the end of the phase.
+    pub memcg_file_pages: u64,
+    /// LRU list sizes (inactive anon, active anon, inactive file, active
+    /// file), as memory.stat's `inactive_anon` ... `active_file`, in pages.
+    pub lru_pages: [u64; 4],
     pub swap_device: &'static str,
     pub swap_slots: u64,
     pub swap_used_slots: u64,
@@ -49,6 +54,13 @@ pub fn capture() -> Measured {
         memcg_max_pages: st.memcg.max_pages,
         memcg_peak_pages: st.memcg.peak_pages,
         memcg_usage_pages: memcg_usage(st),
+        memcg_file_pages: st.page_cache.nrpages(),
+        lru_pages: [
+            st.lru.inactive_anon.len() as u64,
+            st.lru.active_anon.len() as u64,
+            st.lru.inactive_file.len() as u64,
+            st.lru.active_file.len() as u64,
+        ],
         swap_device: st.swap.as_ref().map_or("none", |s| s.device_name()),
         swap_slots: st.swap.as_ref().map_or(0, |s| s.total_slots() as u64),
         swap_used_slots: st.swap.as_ref().map_or(0, |s| s.nr_used() as u64),

@@ -89,11 +89,10 @@ pub fn run_timed<T: Send + 'static>(
 /// Runs the configured workload.
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let calibration = setup::setup_mm(config)?;
-    // After swap-on, so the survey's probe skips the swap disk (held, its
-    // serial known) instead of bringing it up only to reset it; before
-    // the leak baseline, like swap-on, which allocates the device's rings
-    // for good.
-    let files = crate::fs::survey_files_disk().map_err(WorkloadError)?;
+    // After swap-on, so the probe skips the swap disk (held, its serial
+    // known) instead of bringing it up only to reset it; before the leak
+    // baseline, like swap-on, which allocates the device's rings for good.
+    let files = crate::fs::mount_files_disk(calibration.device_latency()).map_err(WorkloadError)?;
     let free_before = page_alloc::nr_free_pages();
     let mut result = match config.word("workload") {
         "smoke" => smoke::run(config)?,
@@ -108,6 +107,9 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     if result.measured.is_none() {
         result.measured = Some(measured::capture());
     }
+    // The run is over: drop the page cache (its pages are the cgroup's,
+    // freed with it), so what is still allocated now is a leak.
+    crate::mm::state::with_mm_state(crate::mm::filemap::drop_caches);
     let free_after = page_alloc::nr_free_pages();
     result.leaked_pages = free_before.saturating_sub(free_after) as u64;
     Ok(result)

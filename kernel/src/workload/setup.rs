@@ -43,6 +43,21 @@ pub struct Calibration {
     /// The latency model in force, in cycles.
     pub device_read_cycles: u64,
     pub device_write_cycles: u64,
+    /// ... and whether the device serves one request at a time.
+    pub device_is_serial: bool,
+}
+
+impl Calibration {
+    /// The latency model of the swap disk, which the files disk shares:
+    /// `swapdev.profile` describes the machine's one storage device (the
+    /// seed's build read its tree from the disk it swapped to).
+    pub fn device_latency(&self) -> DeviceLatency {
+        DeviceLatency {
+            read_cycles: self.device_read_cycles,
+            write_cycles: self.device_write_cycles,
+            is_serial: self.device_is_serial,
+        }
+    }
 }
 
 /// `swapdev.profile` in units of one lz4 page decompress (about 1 us on
@@ -165,6 +180,7 @@ pub fn setup_mm(config: &Config) -> Result<Calibration, WorkloadError> {
         };
         st.memcg.zswap_writeback = config.flag("memcg.zswap_writeback");
         st.policy = policy_of(config);
+        st.swappiness = config.number("vm.swappiness");
         st.latency = FaultLatency::new();
         if let Some(swap) = st.swap.as_mut() {
             let z = &mut swap.zswap;
@@ -203,5 +219,6 @@ pub fn setup_mm(config: &Config) -> Result<Calibration, WorkloadError> {
         zstd_decompress_scale,
         device_read_cycles: latency.read_cycles,
         device_write_cycles: latency.write_cycles,
+        device_is_serial: latency.is_serial,
     })
 }

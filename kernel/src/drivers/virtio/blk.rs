@@ -565,6 +565,46 @@ impl VirtioBlk {
         }
     }
 
+    /// [`Self::wait_and_poll`] over several disks (the swap disk and the
+    /// files disk): waits until one of them completes a request, then
+    /// processes what is ready on all of them. The clock jumps to the
+    /// earliest modelled deadline among them.
+    pub fn wait_and_poll_any(
+        devs: &mut [&mut VirtioBlk],
+        mut done: impl FnMut(u64, Result<(), BlkError>),
+    ) -> usize {
+        if let [dev] = devs {
+            return dev.wait_and_poll(done);
+        }
+        assert!(
+            devs.iter().any(|d| d.in_flight > 0),
+            "waiting for I/O with nothing in flight"
+        );
+        for dev in devs.iter_mut() {
+            if !dev.unannounced.is_empty() {
+                dev.announce();
+            }
+        }
+        let start = rdtsc();
+        loop {
+            let n: usize = devs.iter_mut().map(|d| d.poll(&mut done)).sum();
+            if n > 0 {
+                return n;
+            }
+            if rdtsc() - start > WAIT_TIMEOUT_CYCLES {
+                panic!("virtio-blk: no completion on any of {} disks", devs.len());
+            }
+            let next = stolen(|| {
+                devs.iter()
+                    .filter(|d| d.in_flight > 0)
+                    .map(|d| d.next_deadline())
+                    .min()
+                    .unwrap_or(0)
+            });
+            skip_to(next);
+        }
+    }
+
     /// Waits for the host (stolen time): sleeps until the next interrupt,
     /// or spins briefly without an IRQ line. Sleeping matters under QEMU:
     /// a spinning CPU can keep the host's I/O thread from running.

@@ -311,6 +311,11 @@ impl<D: BlockDevice> Ext2<D> {
     }
 
     /// The device the image is read from.
+    /// Unmounts: gives the device back.
+    pub fn into_device(self) -> D {
+        self.dev
+    }
+
     pub fn device(&self) -> &D {
         &self.dev
     }
