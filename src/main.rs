@@ -138,6 +138,7 @@ const LAB_USAGE: &str = "\
 usage: faultline lab list
        faultline lab NAME [--scale mini|full] [--reps N] [--jobs J] [--out DIR] [--json]
                           [--timeout SECS] [--swap SIZE] [--policies P1,P2,...]
+                          [--files IMAGE]
 
   Runs experiments/NAME.json: its memory limits x policies, N repetitions
   each (default 3), J QEMU instances at once (default: the number of CPUs),
@@ -145,7 +146,10 @@ usage: faultline lab list
   experiment's timeout and swap disk for the scale (its \"timeout\" and
   \"swap\" fields; else 300 s and a 1G sparse disk), or --timeout and
   --swap. --policies runs only the named policies (the first one named is
-  the one the others are compared with). Writes results.csv,
+  the one the others are compared with). Runs read the experiment's build
+  tree (its \"files\", made once under target/faultline/trees/), or with
+  --files an image of your own tree: faultline image DIR IMAGE (files
+  ending in .h are headers, the others sources). Writes results.csv,
   results.json and one SVG chart per metric to DIR (default
   lab-results/NAME-SCALE). With --json, prints results.json on stdout.";
 
@@ -211,6 +215,11 @@ fn lab(args: &[String]) {
                 opts.swap_bytes = Some(bytes);
             }
             "--out" => out = Some(value("--out").into()),
+            "--files" => {
+                let image = std::path::PathBuf::from(value("--files"));
+                faultline::run::check_files_image(&image).unwrap_or_else(|e| fail(&e));
+                opts.files = Some(image);
+            }
             "--json" => json = true,
             "--policies" => {
                 let names = value("--policies");

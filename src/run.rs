@@ -118,7 +118,7 @@ fn check_options(opts: &RunOptions) -> Result<(), String> {
 /// A files image must be a file whose size is whole pages (the kernel
 /// reads the disk a page at a time); a directory gets the command that
 /// makes an image of it.
-fn check_files_image(f: &Path) -> Result<(), String> {
+pub fn check_files_image(f: &Path) -> Result<(), String> {
     if f.is_dir() {
         return Err(format!(
             "--files {}: a directory; make an image of it first: faultline image {} files.img",

@@ -100,3 +100,59 @@ fn deterministic_runs_repeat_exactly() {
     assert_eq!(a["fault_latency"], b["fault_latency"]);
     assert_eq!(a["config"]["sched.deterministic"], "1");
 }
+
+/// A user's own tree, as the README says: `faultline image DIR IMG`, then
+/// `faultline run --files IMG --set workload=compile`. Jobs read its
+/// sources and headers through the page cache (pgpgin), the memory limit
+/// makes reclaim drop and re-read file pages (workingset_refault_file),
+/// and every page read is verified.
+#[test]
+fn compile_reads_a_users_tree_through_the_page_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir_all(tree.join("include")).unwrap();
+    for i in 0..60 {
+        let text = format!("#define H{i} {i}\n").repeat(600 + 37 * i);
+        std::fs::write(tree.join(format!("include/h{i:02}.h")), text).unwrap();
+    }
+    for i in 0..8 {
+        let text = format!("int f{i}(void) {{ return {i}; }}\n").repeat(900);
+        std::fs::write(tree.join(format!("f{i}.c")), text).unwrap();
+    }
+    let img = tmp.path().join("tree.img");
+    let out = common::faultline(&["image", tree.to_str().unwrap(), img.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = common::faultline(&[
+        "run",
+        "--json",
+        "--files",
+        img.to_str().unwrap(),
+        "--set",
+        "workload=compile",
+        "--set",
+        "workload.jobs=4",
+        "--set",
+        "workload.passes=2",
+        "--set",
+        "workload.headers=30",
+        "--set",
+        "workload.hot_headers=10",
+        "--set",
+        "memcg.max=8M",
+        "--set",
+        "zswap.enabled=1",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"]["files"], 68, "{}", v["files"]);
+    assert_eq!(v["integrity"]["corrupt_pages"], 0);
+    assert_eq!(v["meminfo"]["leaked_pages"], 0);
+    // 8 jobs each read a source (about 22 KiB) and 30 headers.
+    assert!(common::counter(&v, "pgpgin") > 8 * 22, "{}", v["vmstat"]);
+    assert!(common::counter(&v, "pgsteal_file") > 0, "{}", v["vmstat"]);
+    assert!(
+        common::counter(&v, "workingset_refault_file") > 0,
+        "{}",
+        v["vmstat"]
+    );
+}

@@ -20,7 +20,8 @@ use kernel::drivers::virtio::blk::DeviceLatency;
 use kernel::fs::ext2::{Ext2, MemDisk};
 use kernel::fs::{install_page_cache, mount_files_disk, open_files};
 use kernel::mm::filemap::{drop_caches, filemap_read, File, FileBacking};
-use kernel::mm::page::flags;
+use kernel::mm::page::{flags, pfn_to_pa};
+use kernel::mm::phys_to_virt;
 use kernel::mm::state::{with_mm_state, SwapPolicy};
 use kernel::mm::vmscan::{shrink_all_memory, try_to_free_mem_cgroup_pages};
 use kernel::mm::vmstat::{self, VmEvent};
@@ -163,6 +164,26 @@ fn a_clean_file_page_is_reclaimed_without_io_and_its_refault_counted() {
         vmstat::read(VmEvent::WorkingsetRefaultFile),
         BIG_PAGES,
         "each page came back where its shadow was"
+    );
+}
+
+#[test_case]
+fn a_page_that_changed_since_its_first_read_is_reported_corrupt() {
+    fresh_cache();
+    read_big(&mut File::open(BIG), 0, 4096);
+    with_mm_state(|st| {
+        let pfn = st.page_cache.files[BIG as usize].folio(0).expect("cached");
+        // SAFETY: a page-cache frame in the direct map; the test scribbles
+        // on it to stand for a disk or cache that returned the wrong data.
+        unsafe { *(phys_to_virt(pfn_to_pa(pfn)) as *mut u8).add(100) ^= 0xff };
+    });
+    let got = filemap_read(&mut File::open(BIG), 0, 4096, |_, _| {}).expect("read");
+    assert_eq!(got, 4096);
+    let stats = with_mm_state(|st| st.page_cache.stats);
+    assert_eq!(
+        (stats.checked, stats.corrupt),
+        (2, 1),
+        "the second read is caught"
     );
 }
 

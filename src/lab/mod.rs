@@ -14,6 +14,7 @@
 //! of one repetition see the same seed), so the min-max spread shows how
 //! much a figure depends on the particular build rather than on noise.
 
+pub mod build_tree;
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +47,9 @@ pub struct Experiment {
     /// Per-run timeout in seconds per scale (optional; default
     /// [`DEFAULT_RUN_TIMEOUT`]).
     pub timeout: Vec<(String, u64)>,
+    /// The build tree each run reads through the page cache, per scale
+    /// (optional: without one, workload=compile reads no files).
+    pub files: Vec<(String, build_tree::TreeSpec)>,
     /// The first policy is the baseline.
     pub policies: Vec<Named>,
 }
@@ -62,6 +66,8 @@ pub struct LabOptions {
     pub timeout: Option<Duration>,
     /// Swap disk size in bytes instead of the experiment's.
     pub swap_bytes: Option<u64>,
+    /// A files image (`faultline image`) instead of the experiment's tree.
+    pub files: Option<PathBuf>,
 }
 
 /// Where experiments live.
@@ -152,6 +158,7 @@ impl Experiment {
                     .filter(|&t| t > 0)
                     .ok_or_else(|| format!("{w}: expected seconds, a whole number above 0"))
             })?,
+            files: optional_per_scale(&v, "files", build_tree::TreeSpec::from_json)?,
             policies: named_list(field("policies")?, "policies")?,
         };
         if exp.policies.is_empty() {
@@ -324,12 +331,18 @@ pub fn run_matrix(
     let mem = exp.for_scale(&exp.mem, scale, "mem")?;
     let mem_mib =
         crate::parse_size(mem).ok_or_else(|| format!("mem.{scale}: bad size {mem}"))? >> 20;
+    boot::find_qemu()?;
+    let files = match (&opts.files, exp.files.iter().find(|(s, _)| s == scale)) {
+        (Some(image), _) => Some(image.clone()),
+        (None, Some((_, spec))) => Some(build_tree::tree_image(spec)?),
+        (None, None) => None,
+    };
     let settings = RunSettings {
         mem_mib,
         swap_bytes: opts.swap_bytes.unwrap_or_else(|| exp.swap_bytes(scale)),
         timeout: opts.timeout.unwrap_or_else(|| exp.run_timeout(scale)),
+        files,
     };
-    boot::find_qemu()?;
     let elf = build_release_kernel()?;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -370,6 +383,8 @@ struct RunSettings {
     mem_mib: u64,
     swap_bytes: u64,
     timeout: Duration,
+    /// The files disk of every run, if any.
+    files: Option<PathBuf>,
 }
 
 fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResult, String> {
@@ -380,6 +395,7 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
         timeout: settings.timeout,
         echo_serial: false,
         deterministic: true,
+        files: settings.files.clone(),
         ..RunOptions::default()
     };
     let report = run_elf(&opts, elf)?;

@@ -24,8 +24,10 @@ fn counter(v: &Value, name: &str) -> Option<f64> {
 
 const MIB_PER_PAGE: f64 = 4096.0 / (1024.0 * 1024.0);
 
-/// The seed's five metrics, plus the fault counts that explain them.
-pub const METRICS: [Metric; 12] = [
+/// The seed's five metrics, the fault counts that explain them, and the
+/// page cache's side (the seed's "file pages get evicted and re-read"):
+/// block reads, file refaults, and reclaim's anon/file split.
+pub const METRICS: [Metric; 16] = [
     Metric {
         key: "elapsed_mcycles",
         label: "elapsed (Mcycles)",
@@ -106,6 +108,30 @@ pub const METRICS: [Metric; 12] = [
         label: "pswpin (disk reads)",
         is_percent: false,
         get: |v| counter(v, "pswpin"),
+    },
+    Metric {
+        key: "pgpgin_kib",
+        label: "pgpgin (KiB read)",
+        is_percent: false,
+        get: |v| counter(v, "pgpgin"),
+    },
+    Metric {
+        key: "workingset_refault_file",
+        label: "workingset_refault_file",
+        is_percent: false,
+        get: |v| counter(v, "workingset_refault_file"),
+    },
+    Metric {
+        key: "pgsteal_anon",
+        label: "pgsteal_anon",
+        is_percent: false,
+        get: |v| counter(v, "pgsteal_anon"),
+    },
+    Metric {
+        key: "pgsteal_file",
+        label: "pgsteal_file",
+        is_percent: false,
+        get: |v| counter(v, "pgsteal_file"),
     },
 ];
 

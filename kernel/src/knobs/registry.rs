@@ -71,6 +71,18 @@ pub static KNOBS: &[KnobSpec] = &[
         help: "compile: percent of heap pages that hold zero-filled structures (cleared tables, bitmaps); reclaim records them in the swap zero map, not in zswap (Linux reports 10-20% of swapped pages zero-filled)",
     },
     KnobSpec {
+        name: "workload.headers",
+        kind: KnobKind::U64 { min: 0, max: 100_000 },
+        default: "32",
+        help: "compile, with a files disk: headers each job reads through the page cache besides its source (files ending in .h are headers); a Linux 6.12 x86_64 mm/slub.o reads 663, so 32 at scale 1 (1/20 of the seed's build)",
+    },
+    KnobSpec {
+        name: "workload.hot_headers",
+        kind: KnobKind::U64 { min: 0, max: 100_000 },
+        default: "5",
+        help: "compile, with a files disk: of workload.headers, how many every job reads (the first in path order), the rest being drawn per job; 6.12's near-empty kernel/sys_ni.o still reads 106, the floor every file includes, so 5 at scale 1",
+    },
+    KnobSpec {
         name: "workload.pattern",
         kind: KnobKind::Enum(&["seq", "random", "stride", "hot", "runs"]),
         default: "seq",

@@ -67,6 +67,10 @@ pub struct AddressSpace {
     pub i_pages: BTreeMap<u32, CacheEntry>,
     /// Pages in the cache now (Linux `mapping->nrpages`).
     pub nrpages: u64,
+    /// Not in Linux: a checksum of each page as first read (0: not read
+    /// yet), so that every later read, from the cache or from the disk
+    /// after reclaim dropped the page, is verified against it.
+    sums: Vec<u64>,
 }
 
 impl AddressSpace {
@@ -76,10 +80,22 @@ impl AddressSpace {
         AddressSpace {
             name,
             size,
+            sums: alloc::vec![0; blocks.len()],
             blocks,
             i_pages: BTreeMap::new(),
             nrpages: 0,
         }
+    }
+
+    /// Checks page `index`'s contents against its first read (or records
+    /// them, on the first read). Returns whether they match.
+    fn verify(&mut self, index: u64, page: &[u8]) -> bool {
+        let sum = page_sum(page);
+        let slot = &mut self.sums[index as usize];
+        if *slot == 0 {
+            *slot = sum;
+        }
+        *slot == sum
     }
 
     /// Pages in the file (the last one may be partial).
@@ -101,11 +117,24 @@ impl AddressSpace {
     }
 }
 
+/// A checksum of a page (never 0, which means "none yet").
+fn page_sum(page: &[u8]) -> u64 {
+    let sum = page.chunks_exact(8).fold(0x9e37_79b9_7f4a_7c15u64, |h, w| {
+        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        (h ^ w).rotate_left(23).wrapping_mul(0x2545_f491_4f6c_dd1d)
+    });
+    sum.max(1)
+}
+
 /// Counts of the page cache, for tests and the report.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PageCacheStats {
     /// Pages read from the backing store (holes excluded).
     pub reads: u64,
+    /// Pages copied out by `filemap_read` and verified, and of those the
+    /// ones whose contents differed from their first read.
+    pub checked: u64,
+    pub corrupt: u64,
     /// Of those, pages readahead read other than the one a read missed on.
     pub ra_pages: u64,
 }
@@ -130,6 +159,8 @@ impl PageCache {
             ra_pages: VM_READAHEAD_PAGES,
             stats: PageCacheStats {
                 reads: 0,
+                checked: 0,
+                corrupt: 0,
                 ra_pages: 0,
             },
         }
@@ -255,6 +286,20 @@ pub enum ReadError {
     OutOfMemory,
 }
 
+impl core::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ReadError::Io { file, offset } => {
+                write!(f, "I/O error reading {file} at byte {offset}")
+            }
+            ReadError::OutOfMemory => write!(
+                f,
+                "Memory cgroup out of memory: no room for a page-cache page even after reclaim"
+            ),
+        }
+    }
+}
+
 /// What one step of the read found for a page.
 enum Lookup {
     /// Uptodate: here is the page.
@@ -341,6 +386,10 @@ pub fn filemap_read(
                     )
                 };
                 bounce.copy_from_slice(src);
+                let pc = &mut st.page_cache;
+                let is_ok = pc.files[file.id as usize].verify(index, &bounce);
+                pc.stats.checked += 1;
+                pc.stats.corrupt += u64::from(!is_ok);
                 if at != pos || Some(index) != prev_last {
                     folio_mark_accessed(st, pfn);
                 }

@@ -6,7 +6,18 @@
 //! it gets a fresh address space and goes through the phases of a
 //! compiler, then exits (its memory and swap slots are freed):
 //!
-//! 1. load: read its input (the source file) into a buffer (first touch);
+//! 0. preprocess: read its source file and its headers through the page
+//!    cache, if the run has a files disk (`faultline run --files IMAGE`;
+//!    the lab makes one): files ending in `.h` are headers, the others
+//!    sources. Job `i` compiles source `i` (modulo their number) and reads
+//!    `workload.headers` headers: the first `workload.hot_headers` in path
+//!    order, which every job includes (a kernel build's `linux/kernel.h`,
+//!    `types.h`, ...), and the rest drawn per job from the others. Each
+//!    file is read whole with one `read()` (as cpp reads a file), so the
+//!    page cache's readahead sees the whole request. Every page is
+//!    verified against its first read. The bytes themselves feed the
+//!    modelled buffers below, which keep their own verified patterns;
+//!1. load: read its input (the source file) into a buffer (first touch);
 //! 2. parse: grow the heap page after page (the AST), re-reading input;
 //! 3. optimize: pointer chasing over the IR, a hot working set with skewed
 //!    reuse (80 % of accesses in the newest quarter of the heap, 30 %
@@ -52,7 +63,9 @@ use super::{
     WorkloadError, WorkloadResult,
 };
 use crate::knobs::Config;
+use crate::mm::filemap::{filemap_read, File};
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
+use crate::mm::state::with_mm_state;
 use crate::mm::PAGE_SIZE;
 use crate::sched::{cond_resched, TaskBody};
 
@@ -66,6 +79,7 @@ const OUTPUT_RANDOM_PCT: u64 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    Preprocess,
     Load,
     Parse,
     Optimize,
@@ -92,12 +106,77 @@ struct Shape {
     zero_pct: u64,
     /// `workload.seed`.
     seed: u64,
+    /// `workload.headers` and `workload.hot_headers`.
+    headers: u64,
+    hot_headers: u64,
+}
+
+/// The build's files in the page cache (ids), from the files disk.
+#[derive(Debug, Clone, Default)]
+struct FileSet {
+    sources: Vec<u16>,
+    /// In path order: the first `hot_headers` are the hot ones.
+    headers: Vec<u16>,
+}
+
+impl FileSet {
+    /// Sorts the page cache's files into headers (`.h`) and sources.
+    fn from_page_cache() -> FileSet {
+        with_mm_state(|st| {
+            let mut set = FileSet::default();
+            for (id, f) in st.page_cache.files.iter().enumerate() {
+                let id = id as u16;
+                if f.name.ends_with(".h") {
+                    set.headers.push(id);
+                } else {
+                    set.sources.push(id);
+                }
+            }
+            set
+        })
+    }
+
+    /// The files job `id` reads: its source, the hot headers, then
+    /// `shape.headers - shape.hot_headers` others drawn with `rng` (a
+    /// header drawn twice is read once: include guards).
+    fn reads_of(&self, id: u64, shape: &Shape, mut rng: u64) -> Vec<u16> {
+        let mut reads = Vec::new();
+        if !self.sources.is_empty() {
+            reads.push(self.sources[(id % self.sources.len() as u64) as usize]);
+        }
+        let nh = self.headers.len() as u64;
+        let hot = shape.hot_headers.min(shape.headers).min(nh);
+        reads.extend(&self.headers[..hot as usize]);
+        let cold = &self.headers[hot as usize..];
+        if cold.is_empty() {
+            return reads;
+        }
+        let mut drawn: Vec<u16> = (hot..shape.headers)
+            .map(|_| {
+                rng = mix64(rng);
+                cold[(rng % cold.len() as u64) as usize]
+            })
+            .collect();
+        drawn.sort_unstable();
+        drawn.dedup();
+        reads.extend(drawn);
+        reads
+    }
+}
+
+/// One step of a job: an access to its memory, or a file to read.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Access(u64, bool),
+    Read(u16),
 }
 
 /// One compile job (a process).
 struct Job {
     id: u64,
     mm: MmHandle,
+    /// Files to read in preprocess, in order.
+    reads: Vec<u16>,
     writes: Vec<u32>,
     phase: Phase,
     step: u64,
@@ -112,7 +191,7 @@ struct Job {
 
 impl Job {
     /// Job `id` of a build of `shape`.
-    fn new(id: u64, shape: Shape) -> Result<Job, WorkloadError> {
+    fn new(id: u64, shape: Shape, files: &FileSet) -> Result<Job, WorkloadError> {
         let mut rng = mix64(shape.seed ^ id.wrapping_mul(0x9e37));
         let spread = shape.spread_pct;
         let pct = 100 - spread + rng % (2 * spread + 1);
@@ -125,8 +204,9 @@ impl Job {
         Ok(Job {
             id,
             mm,
+            reads: files.reads_of(id, &shape, mix64(rng ^ 0x4ead)),
             writes: alloc::vec![0; (input + heap + output) as usize],
-            phase: Phase::Load,
+            phase: Phase::Preprocess,
             step: 0,
             rng,
             input,
@@ -165,8 +245,21 @@ impl Job {
         self.input + (self.func + s % run) % self.heap
     }
 
+    /// The next step, or `None` when the job exited.
+    fn next(&mut self) -> Option<Step> {
+        if self.phase == Phase::Preprocess {
+            if let Some(&file) = self.reads.get(self.step as usize) {
+                self.step += 1;
+                return Some(Step::Read(file));
+            }
+            self.phase = Phase::Load;
+            self.step = 0;
+        }
+        self.next_access().map(|(page, w)| Step::Access(page, w))
+    }
+
     /// The next access (page, is_write), or `None` when the job exited.
-    fn next(&mut self) -> Option<(u64, bool)> {
+    fn next_access(&mut self) -> Option<(u64, bool)> {
         let (heap0, out0) = (self.input, self.input + self.heap);
         loop {
             let s = self.step;
@@ -208,7 +301,7 @@ impl Job {
                 return Some(a);
             }
             self.phase = match self.phase {
-                Phase::Load => Phase::Parse,
+                Phase::Preprocess | Phase::Load => Phase::Parse,
                 Phase::Parse => Phase::Optimize,
                 Phase::Optimize => Phase::Codegen,
                 Phase::Codegen => Phase::DebugInfo,
@@ -266,13 +359,17 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
         function_pages: config.number("workload.function_pages"),
         zero_pct: config.number("workload.zero_pct"),
         seed: config.number("workload.seed"),
+        headers: config.number("workload.headers"),
+        hot_headers: config.number("workload.hot_headers"),
     };
+    let files = Arc::new(FileSet::from_page_cache());
     let nr_jobs = slots * jobs_per_slot;
     // The build's job queue (make's jobserver): the next job to start.
     let next_job = Arc::new(AtomicU64::new(0));
     let bodies: Vec<(_, TaskBody<SlotResult>)> = (0..slots)
         .map(|slot| {
             let next_job = next_job.clone();
+            let files = files.clone();
             let body = move || {
                 let (mut checked, mut corrupt) = (0, 0);
                 loop {
@@ -280,12 +377,21 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
                     if id >= nr_jobs {
                         break;
                     }
-                    let mut job = Job::new(id, shape)?;
+                    let mut job = Job::new(id, shape, &files)?;
                     switch_mm(Some(&job.mm));
-                    while let Some((page, is_write)) = job.next() {
-                        let (c, bad) = access(&mut job, page, is_write);
-                        checked += c;
-                        corrupt += bad;
+                    while let Some(step) = job.next() {
+                        match step {
+                            Step::Access(page, is_write) => {
+                                let (c, bad) = access(&mut job, page, is_write);
+                                checked += c;
+                                corrupt += bad;
+                            }
+                            // Checked and counted by the page cache.
+                            Step::Read(file) => {
+                                filemap_read(&mut File::open(file), 0, u64::MAX, |_, _| {})
+                                    .map_err(|e| WorkloadError(format!("job {id}: {e}")))?;
+                            }
+                        }
                         cond_resched();
                     }
                     switch_mm(None);

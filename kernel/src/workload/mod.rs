@@ -107,6 +107,13 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     if result.measured.is_none() {
         result.measured = Some(measured::capture());
     }
+    // File pages the workload read were verified by the page cache.
+    let (checked, corrupt) = crate::mm::state::with_mm_state(|st| {
+        let s = st.page_cache.stats;
+        (s.checked, s.corrupt)
+    });
+    result.checked_pages += checked;
+    result.corrupt_pages += corrupt;
     // The run is over: drop the page cache (its pages are the cgroup's,
     // freed with it), so what is still allocated now is a leak.
     crate::mm::state::with_mm_state(crate::mm::filemap::drop_caches);
