@@ -119,10 +119,15 @@ impl AddressSpace {
 
 /// A checksum of a page (never 0, which means "none yet").
 fn page_sum(page: &[u8]) -> u64 {
-    let sum = page.chunks_exact(8).fold(0x9e37_79b9_7f4a_7c15u64, |h, w| {
-        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-        (h ^ w).rotate_left(23).wrapping_mul(0x2545_f491_4f6c_dd1d)
-    });
+    let sum = page
+        .as_chunks::<8>()
+        .0
+        .iter()
+        .fold(0x9e37_79b9_7f4a_7c15u64, |h, w| {
+            (h ^ u64::from_le_bytes(*w))
+                .rotate_left(23)
+                .wrapping_mul(0x2545_f491_4f6c_dd1d)
+        });
     sum.max(1)
 }
 
