@@ -133,6 +133,21 @@ fn sequential_reads_move_the_readahead_window_as_linux_does() {
 }
 
 #[test_case]
+fn a_window_that_reaches_the_end_of_the_file_sets_no_mark() {
+    fresh_cache();
+    let mut f = File::open(BIG);
+    // As if the previous read had ended at page 72: a sequential 2-page
+    // read of the last two pages. Its window (4 pages, async 2) is cut at
+    // EOF, and with nothing after EOF to read ahead, Linux sets no mark
+    // ("We've reached the end, so don't set a readahead marker"), so the
+    // window state stays as the sync readahead left it.
+    f.ra.prev_pos = 72 * 4096;
+    read_big(&mut f, 72 * 4096, BIG_LEN - 72 * 4096);
+    assert_eq!(reads(), 2);
+    assert_eq!((f.ra.start, f.ra.size, f.ra.async_size), (72, 4, 2));
+}
+
+#[test_case]
 fn a_random_read_reads_only_the_page_it_asks_for() {
     fresh_cache();
     let mut f = File::open(BIG);

@@ -29,7 +29,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::lru::folio_mark_accessed;
-use super::memcontrol::{mem_cgroup_charge, ChargeFailed};
+use super::memcontrol::{mem_cgroup_charge, mem_cgroup_charge_noretry, ChargeFailed};
 use super::page::{flags, pa_to_pfn, pfn_to_pa, Pfn};
 use super::page_alloc::{alloc_page, free_page};
 use super::page_io::{file_read_folio, plug, wait_on_page_locked};
@@ -192,17 +192,23 @@ impl Default for PageCache {
 }
 
 /// Linux `filemap_add_folio`: puts the new, locked page `pfn` at `index`
-/// of file `file`, charges it, and adds it to the file LRU. If the slot
-/// held a shadow, this is a refault: `workingset_refault` decides whether
-/// the page starts active. The caller reads its data.
+/// of file `file`, charges it (`noretry`: readahead's `__GFP_NORETRY`,
+/// which gives up after little reclaim), and adds it to the file LRU. If
+/// the slot held a shadow, this is a refault: `workingset_refault` decides
+/// whether the page starts active. The caller reads its data.
 pub fn filemap_add_folio(
     st: &mut MmState,
     file: u16,
     index: u64,
     pfn: Pfn,
+    noretry: bool,
 ) -> Result<(), ChargeFailed> {
     st.mem_map.reset(pfn);
-    mem_cgroup_charge(st, pfn)?;
+    if noretry {
+        mem_cgroup_charge_noretry(st, pfn)?;
+    } else {
+        mem_cgroup_charge(st, pfn)?;
+    }
     let page = st.mem_map.get_mut(pfn);
     page.set(flags::FILE | flags::LOCKED);
     page.file = file;
@@ -226,9 +232,15 @@ pub fn filemap_add_folio(
 
 /// Allocates, charges and adds a page for `index` of `file` (Linux
 /// `filemap_alloc_folio` + `filemap_add_folio`). The page is locked.
-pub fn page_cache_alloc(st: &mut MmState, file: u16, index: u64) -> Result<Pfn, ChargeFailed> {
+/// `noretry` for readahead (see [`filemap_add_folio`]).
+pub fn page_cache_alloc(
+    st: &mut MmState,
+    file: u16,
+    index: u64,
+    noretry: bool,
+) -> Result<Pfn, ChargeFailed> {
     let pfn = pa_to_pfn(alloc_page().map_err(|_| ChargeFailed)?);
-    if let Err(e) = filemap_add_folio(st, file, index, pfn) {
+    if let Err(e) = filemap_add_folio(st, file, index, pfn, noretry) {
         st.mem_map.reset(pfn);
         free_page(pfn_to_pa(pfn));
         return Err(e);
@@ -322,24 +334,36 @@ fn filemap_get_page(
     last_index: u64,
 ) -> Result<Lookup, ReadError> {
     let id = file.id;
-    let mut pfn = st.page_cache.files[id as usize].folio(index);
-    if pfn.is_none() {
-        page_cache_sync_ra(st, id, &mut file.ra, index, last_index - index);
-        pfn = st.page_cache.files[id as usize].folio(index);
-    }
-    let pfn = match pfn {
-        Some(pfn) => pfn,
-        // Readahead could not add it (no memory for a speculative page):
-        // read just this one (Linux `filemap_create_folio`).
-        None => {
-            let pfn = page_cache_alloc(st, id, index).map_err(|_| ReadError::OutOfMemory)?;
-            read_pages(st, &[pfn]);
-            pfn
+    let pfn = loop {
+        let mut pfn = st.page_cache.files[id as usize].folio(index);
+        if pfn.is_none() {
+            page_cache_sync_ra(st, id, &mut file.ra, index, last_index - index);
+            pfn = st.page_cache.files[id as usize].folio(index);
+        }
+        let pfn = match pfn {
+            Some(pfn) => pfn,
+            // Readahead could not add it (no memory for a speculative
+            // page): read just this one (Linux `filemap_create_folio`).
+            None => {
+                let pfn =
+                    page_cache_alloc(st, id, index, false).map_err(|_| ReadError::OutOfMemory)?;
+                read_pages(st, &[pfn]);
+                pfn
+            }
+        };
+        if !st.mem_map.get(pfn).test(flags::READAHEAD) {
+            break pfn;
+        }
+        page_cache_async_ra(st, id, &mut file.ra, pfn, index, last_index - index);
+        // Async readahead charges new pages, and a charge may reclaim this
+        // one (uptodate, unlocked, no longer marked). Linux holds a folio
+        // reference from `filemap_get_read_batch`, which makes reclaim keep
+        // it; we hold none, so we look it up again (and read it again if
+        // it went).
+        if st.page_cache.files[id as usize].folio(index) == Some(pfn) {
+            break pfn;
         }
     };
-    if st.mem_map.get(pfn).test(flags::READAHEAD) {
-        page_cache_async_ra(st, id, &mut file.ra, pfn, index, last_index - index);
-    }
     let page = st.mem_map.get(pfn);
     if page.test(flags::UPTODATE) {
         return Ok(Lookup::Ready(pfn));
@@ -347,8 +371,10 @@ fn filemap_get_page(
     if page.test(flags::LOCKED) {
         return Ok(Lookup::Wait(pfn));
     }
-    // Neither uptodate nor locked: its read failed. Drop the page so a
-    // later read tries the disk again, as Linux does for a !uptodate folio.
+    // Neither uptodate nor locked: its read failed. Simplification: Linux
+    // (`filemap_update_page`) reads the folio once more before failing with
+    // -EIO and shrinks the readahead window; we fail at once and drop the
+    // page, so that a later read tries the disk again.
     let offset = index * PAGE_SIZE;
     let name = st.page_cache.files[id as usize].name.clone();
     super::vmscan::drop_file_page(st, pfn);
@@ -422,7 +448,10 @@ pub fn filemap_read(
 }
 
 /// Linux `drop_caches` (`echo 1 > /proc/sys/vm/drop_caches`): frees every
-/// clean, unlocked page-cache page, leaving no shadows. Waits for reads in
+/// clean, unlocked page-cache page. Unlike Linux (whose
+/// `invalidate_mapping_pages` leaves other slots' shadows to the shadow
+/// shrinker) it clears every shadow too: it runs at the end of a run, or
+/// to give a test a cold cache. Waits for reads in
 /// flight first. Returns the pages freed.
 pub fn drop_caches(st: &mut MmState) -> u64 {
     super::page_io::drain_io(st);

@@ -61,6 +61,13 @@ pub fn mem_cgroup_charge(st: &mut MmState, pfn: Pfn) -> Result<(), ChargeFailed>
     Ok(())
 }
 
+/// [`mem_cgroup_charge`] with `__GFP_NORETRY` (see [`try_charge_noretry`]).
+pub fn mem_cgroup_charge_noretry(st: &mut MmState, pfn: Pfn) -> Result<(), ChargeFailed> {
+    try_charge_noretry(st)?;
+    st.mem_map.get_mut(pfn).set(flags::CHARGED);
+    Ok(())
+}
+
 /// Pages charged to the group: anonymous pages plus zswap's compressed
 /// bytes, rounded up to pages. Linux charges each entry's compressed
 /// length (`obj_cgroup_charge_zswap(objcg, entry->length)`), so a
@@ -82,11 +89,37 @@ pub fn memcg_usage(st: &MmState) -> u64 {
 /// `MAX_RECLAIM_RETRIES`. This ends: every reclaimed page leaves the LRU,
 /// which is finite.
 pub fn try_charge(st: &mut MmState) -> Result<(), ChargeFailed> {
+    try_charge_gfp(st, false)
+}
+
+/// [`try_charge`] for an allocation that may fail rather than work hard
+/// (Linux `__GFP_NORETRY`, which readahead's `readahead_gfp_mask` sets):
+/// one round of reclaim, one more after the stock drain, then give up.
+pub fn try_charge_noretry(st: &mut MmState) -> Result<(), ChargeFailed> {
+    try_charge_gfp(st, true)
+}
+
+fn try_charge_gfp(st: &mut MmState, noretry: bool) -> Result<(), ChargeFailed> {
     let mut retries = MAX_RECLAIM_RETRIES;
+    let mut drained = false;
     while memcg_usage(st) >= st.memcg.max_pages {
+        let reclaimed = try_to_free_mem_cgroup_pages(st, SWAP_CLUSTER_MAX);
+        if noretry {
+            // Linux: `if (!drained) { drain_all_stock(); goto retry; }`
+            // then `if (gfp_mask & __GFP_NORETRY) goto nomem;` (we have no
+            // per-CPU stock: the drain is just the second round).
+            if drained {
+                if memcg_usage(st) >= st.memcg.max_pages {
+                    return Err(ChargeFailed);
+                }
+                break;
+            }
+            drained = true;
+            continue;
+        }
         // Linux: `if (mem_cgroup_margin(mem_over_limit) >= nr_pages) goto retry;`
         // and `if (nr_reclaimed && nr_pages <= (1 << PAGE_ALLOC_COSTLY_ORDER)) goto retry;`
-        if try_to_free_mem_cgroup_pages(st, SWAP_CLUSTER_MAX) > 0 {
+        if reclaimed > 0 {
             continue;
         }
         retries -= 1;

@@ -34,7 +34,7 @@ use super::PAGE_SIZE;
 
 /// Linux `struct file_ra_state` (without `ra_pages`, which is the
 /// device's, in `PageCache`, and `mmap_miss`: no file is mapped).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct FileRaState {
     pub start: u64,
     pub size: u64,
@@ -42,8 +42,21 @@ pub struct FileRaState {
     /// Folio order of the last window (only its alignment effect in
     /// `page_cache_async_ra` remains: ext2 has order-0 folios).
     pub order: u32,
-    /// Where the previous read ended (a byte offset).
+    /// Where the previous read ended (a byte offset); `u64::MAX` before
+    /// the first read (Linux `file_ra_state_init`: `prev_pos = -1`).
     pub prev_pos: u64,
+}
+
+impl Default for FileRaState {
+    fn default() -> Self {
+        FileRaState {
+            start: 0,
+            size: 0,
+            async_size: 0,
+            order: 0,
+            prev_pos: u64::MAX,
+        }
+    }
 }
 
 /// Linux `get_init_ra_size`: the first window for a read of `size`
@@ -104,8 +117,8 @@ fn page_cache_next_miss(st: &MmState, file: u16, index: u64, max_scan: u64) -> u
 /// Linux `page_cache_ra_unbounded`: adds pages `index..index + nr_to_read`
 /// that are not cached yet, marks the one `lookahead_size` before the end
 /// `READAHEAD`, and starts their reads. A page already cached splits the
-/// batch; a page that cannot be charged (the cgroup is full even after
-/// reclaim) ends the readahead, as a failed `__GFP_NORETRY` allocation does.
+/// batch; a page that cannot be charged (its `__GFP_NORETRY` charge gave
+/// up after little reclaim) ends the readahead, as in Linux.
 fn page_cache_ra_unbounded(
     st: &mut MmState,
     file: u16,
@@ -123,7 +136,7 @@ fn page_cache_ra_unbounded(
             batch.clear();
             continue;
         }
-        let Ok(pfn) = page_cache_alloc(st, file, at) else {
+        let Ok(pfn) = page_cache_alloc(st, file, at, true) else {
             break;
         };
         if Some(i) == mark {
@@ -138,7 +151,8 @@ fn page_cache_ra_unbounded(
 }
 
 /// Linux `do_page_cache_ra`: [`page_cache_ra_unbounded`], not past the
-/// page holding the file's last byte.
+/// page holding the file's last byte, and with no readahead mark when the
+/// window reaches it (recent mm/readahead.c: nothing to read after EOF).
 fn do_page_cache_ra(
     st: &mut MmState,
     file: u16,
@@ -155,7 +169,12 @@ fn do_page_cache_ra(
     if index > end_index {
         return;
     }
-    let nr = nr_to_read.min(end_index - index + 1);
+    let (mut nr, mut lookahead_size) = (nr_to_read, lookahead_size);
+    if nr > end_index - index {
+        nr = end_index - index + 1;
+        // "We've reached the end, so don't set a readahead marker."
+        lookahead_size = 0;
+    }
     page_cache_ra_unbounded(st, file, index, nr, lookahead_size, req_index);
 }
 

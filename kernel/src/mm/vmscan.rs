@@ -63,20 +63,36 @@ struct ScanControl {
     /// Enough inactive file pages that are not thrashing: reclaim only
     /// those first.
     cache_trim_mode: bool,
+    /// An active list was left alone because `may_deactivate` said so.
+    skipped_deactivate: bool,
 }
 
 /// Linux `try_to_free_mem_cgroup_pages`: reclaims up to `nr_to_reclaim`
 /// pages from the group, raising the scan pressure each round.
+/// Each pass aims at the whole `nr_to_reclaim` (Linux `shrink_lruvec`
+/// counts its own `nr_reclaimed` against `sc->nr_to_reclaim`). If no pass
+/// reclaimed anything and an active list was skipped, all passes run once
+/// more with every active list aged (`force_deactivate`), as
+/// `do_try_to_free_pages` retries before it lets the charge fail.
 pub fn try_to_free_mem_cgroup_pages(st: &mut MmState, nr_to_reclaim: usize) -> usize {
     poll_completions(st);
     let mut reclaimed = 0;
-    for priority in (0..=DEF_PRIORITY).rev() {
-        let sc = prepare_scan_control(st, priority);
-        reclaimed += shrink_lruvec(st, &sc, nr_to_reclaim - reclaimed);
-        shrink_slab(st, priority);
-        if reclaimed >= nr_to_reclaim {
+    let mut force_deactivate = false;
+    loop {
+        let mut skipped_deactivate = false;
+        for priority in (0..=DEF_PRIORITY).rev() {
+            let mut sc = prepare_scan_control(st, priority, force_deactivate);
+            reclaimed += shrink_lruvec(st, &mut sc, nr_to_reclaim);
+            skipped_deactivate |= sc.skipped_deactivate;
+            shrink_slab(st, priority);
+            if reclaimed >= nr_to_reclaim {
+                break;
+            }
+        }
+        if reclaimed > 0 || !skipped_deactivate || force_deactivate {
             break;
         }
+        force_deactivate = true;
     }
     // Linux `snapshot_refaults`: activations seen from here on are new.
     st.lru.refaults = [
@@ -146,13 +162,15 @@ fn int_sqrt(x: usize) -> usize {
 /// deactivate a type's active list when its refaults show a new
 /// workingset forming or its inactive list is low; trim the page cache
 /// alone while it has inactive pages that do not refault.
-fn prepare_scan_control(st: &MmState, priority: u32) -> ScanControl {
+fn prepare_scan_control(st: &MmState, priority: u32, force_deactivate: bool) -> ScanControl {
     let activations = [
         read(VmEvent::WorkingsetActivateAnon),
         read(VmEvent::WorkingsetActivateFile),
     ];
     let may_deactivate = [false, true].map(|file| {
-        activations[file as usize] != st.lru.refaults[file as usize] || inactive_is_low(st, file)
+        force_deactivate
+            || activations[file as usize] != st.lru.refaults[file as usize]
+            || inactive_is_low(st, file)
     });
     let inactive_file = st.lru.inactive_file.len() as u64;
     ScanControl {
@@ -161,6 +179,7 @@ fn prepare_scan_control(st: &MmState, priority: u32) -> ScanControl {
         file_cost: st.lru.file_cost,
         may_deactivate,
         cache_trim_mode: inactive_file >> priority > 0 && !may_deactivate[1],
+        skipped_deactivate: false,
     }
 }
 
@@ -231,7 +250,7 @@ fn get_scan_count(st: &MmState, sc: &ScanControl) -> [usize; 4] {
 /// `SWAP_CLUSTER_MAX` as `get_scan_count` says; once enough is reclaimed,
 /// stops the smaller type and scales the other's remaining scan to what
 /// it has done (so the split stays proportional). Returns pages reclaimed.
-fn shrink_lruvec(st: &mut MmState, sc: &ScanControl, nr_to_reclaim: usize) -> usize {
+fn shrink_lruvec(st: &mut MmState, sc: &mut ScanControl, nr_to_reclaim: usize) -> usize {
     let mut nr = get_scan_count(st, sc);
     let targets = nr;
     let mut reclaimed = 0;
@@ -276,11 +295,13 @@ fn shrink_lruvec(st: &mut MmState, sc: &ScanControl, nr_to_reclaim: usize) -> us
 
 /// Linux `shrink_list`: an active list is only aged (deactivated) when
 /// `prepare_scan_control` allows it; an inactive one is reclaimed from.
-fn shrink_list(st: &mut MmState, sc: &ScanControl, lru: usize, nr: usize) -> usize {
+fn shrink_list(st: &mut MmState, sc: &mut ScanControl, lru: usize, nr: usize) -> usize {
     let file = lru >= LRU_INACTIVE_FILE;
     if lru == LRU_ACTIVE_ANON || lru == LRU_ACTIVE_FILE {
         if sc.may_deactivate[file as usize] {
             shrink_active_list(st, nr, file);
+        } else {
+            sc.skipped_deactivate = true;
         }
         return 0;
     }
@@ -567,8 +588,9 @@ fn swap_cache_del_folio(st: &mut MmState, pfn: Pfn, shadow: u32) {
     st.swap.as_mut().expect("swap").cache_remove(entry, shadow);
 }
 
-/// Frees an anonymous page that is off the LRU, unmapped and out of the
-/// swap cache: uncharge, reset the descriptor, return the frame.
+/// Frees a page (anonymous or file) that is unmapped and out of the swap
+/// cache and the page cache, taking it off its LRU list if it is on one:
+/// uncharge, reset the descriptor, return the frame.
 pub fn release_page(st: &mut MmState, pfn: Pfn) {
     let super::state::MmState { lru, mem_map, .. } = st;
     lru.del(mem_map, pfn);

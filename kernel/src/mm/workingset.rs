@@ -5,8 +5,9 @@
 //! page's swap slot (a page-cache page leaves it in its file's mapping,
 //! `AddressSpace`): the value of a clock, `nonresident_age`, that ticks
 //! once per eviction and once per activation (Linux `lruvec->nonresident_age`,
-//! `workingset_age_nonresident`). When the slot's data comes back into
-//! the swap cache (a fault or readahead), the *refault distance*
+//! `workingset_age_nonresident`). When the data comes back into the swap
+//! cache or the page cache (a fault, a read, or readahead), the *refault
+//! distance*
 //!
 //! ```text
 //! distance = age now - age at eviction
