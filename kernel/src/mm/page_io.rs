@@ -11,8 +11,6 @@
 //! finished, so a fault that waits for its own page also finishes
 //! readahead reads.
 
-use alloc::vec::Vec;
-
 use super::filemap::FileBacking;
 use super::page::{flags, pfn_to_pa, MemMap, Pfn};
 use super::state::MmState;
@@ -54,33 +52,34 @@ fn end_io(mem_map: &mut MemMap, token: u64, result: Result<(), BlkError>) {
 
 /// The disks requests can be in flight on: the swap disk and the files
 /// disk (a token is a page's frame, and a frame is in at most one
-/// request, so one completion routine serves both).
-fn disks(st: &mut MmState) -> (&mut MemMap, Vec<&mut VirtioBlk>) {
+/// request, so one completion routine serves both). An array, not a
+/// vector: this runs on every plug and poll, in the fault path.
+fn disks(st: &mut MmState) -> (&mut MemMap, [Option<&mut VirtioBlk>; 2]) {
     let MmState {
         swap,
         page_cache,
         mem_map,
         ..
     } = st;
-    let disks = swap
-        .as_mut()
-        .and_then(|s| s.virtio_mut())
-        .into_iter()
-        .chain(page_cache.disk_mut())
-        .collect();
-    (mem_map, disks)
+    let swap_disk = swap.as_mut().and_then(|s| s.virtio_mut());
+    (mem_map, [swap_disk, page_cache.disk_mut()])
 }
 
 /// Requests in flight on all disks.
 fn nr_in_flight(st: &mut MmState) -> usize {
-    disks(st).1.iter().map(|d| d.in_flight()).sum()
+    disks(st).1.iter().flatten().map(|d| d.in_flight()).sum()
 }
 
 /// Waits for at least one completion and processes all that are ready.
 fn wait_some(st: &mut MmState) {
-    let (mem_map, mut disks) = disks(st);
-    disks.retain(|d| d.in_flight() > 0);
-    VirtioBlk::wait_and_poll_any(&mut disks, |t, r| end_io(mem_map, t, r));
+    let (mem_map, [swap_disk, files_disk]) = disks(st);
+    let busy = |d: &&mut VirtioBlk| d.in_flight() > 0;
+    let done = |t, r| end_io(mem_map, t, r);
+    match (swap_disk.filter(busy), files_disk.filter(busy)) {
+        (Some(a), Some(b)) => VirtioBlk::wait_and_poll_any(&mut [a, b], done),
+        (Some(d), None) | (None, Some(d)) => d.wait_and_poll(done),
+        (None, None) => panic!("waiting for I/O with nothing in flight"),
+    };
 }
 
 /// Waits for at least one completion if any request is in flight (the
@@ -96,7 +95,7 @@ pub fn wait_for_io(st: &mut MmState) -> bool {
 /// Linux `blk_start_plug` / `blk_finish_plug` around a batch of requests
 /// (readahead, reclaim's writes): held back until the outermost unplug.
 pub fn plug(st: &mut MmState, on: bool) {
-    for bdev in disks(st).1 {
+    for bdev in disks(st).1.into_iter().flatten() {
         if on {
             bdev.plug();
         } else {
@@ -108,7 +107,7 @@ pub fn plug(st: &mut MmState, on: bool) {
 /// Processes completions that are ready, without waiting.
 pub fn poll_completions(st: &mut MmState) {
     let (mem_map, disks) = disks(st);
-    for bdev in disks {
+    for bdev in disks.into_iter().flatten() {
         bdev.poll(|t, r| end_io(mem_map, t, r));
     }
 }

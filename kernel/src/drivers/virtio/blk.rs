@@ -573,9 +573,6 @@ impl VirtioBlk {
         devs: &mut [&mut VirtioBlk],
         mut done: impl FnMut(u64, Result<(), BlkError>),
     ) -> usize {
-        if let [dev] = devs {
-            return dev.wait_and_poll(done);
-        }
         assert!(
             devs.iter().any(|d| d.in_flight > 0),
             "waiting for I/O with nothing in flight"
