@@ -23,6 +23,9 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
   --trace FILE      a page trace for workload=trace (repeatable: one task each)
   --files IMAGE     an ext2 image (see faultline image) attached read-only as
                     the files disk; the kernel walks it and reports its files
+  --objects SIZE    with --files: the sparse scratch disk workload=compile
+                    writes its object files to (default 1G; 0 for none: the
+                    jobs then keep their output in memory)
   --virtio-transitional
                     attach the swap disk as a transitional virtio device
                     (1af4:1001) instead of a modern-only one (1af4:1042)
@@ -70,6 +73,16 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
             "--virtio-transitional" => opts.virtio_transitional = true,
             "--trace" => opts.traces.push(value("--trace").into()),
             "--files" => opts.files = Some(value("--files").into()),
+            "--objects" => {
+                let v = value("--objects");
+                opts.objects_bytes = faultline::parse_size(&v)
+                    .filter(|b| *b == 0 || *b >= 1 << 20)
+                    .unwrap_or_else(|| {
+                        fail(&format!(
+                            "--objects {v}: expected 0 or a size of at least 1M, like 1G"
+                        ))
+                    });
+            }
             "--swap" => {
                 let v = value("--swap");
                 opts.swap_bytes = faultline::parse_size(&v)

@@ -13,6 +13,10 @@ use crate::result::{find_error, find_result};
 /// Default swap disk: a sparse file, so its size costs nothing until used.
 pub const DEFAULT_SWAP_BYTES: u64 = 1 << 30;
 
+/// Default objects disk: sparse too; a full-scale seed build writes about
+/// 0.5 GiB of object files.
+pub const DEFAULT_OBJECTS_BYTES: u64 = 1 << 30;
+
 /// Options of one run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -28,6 +32,10 @@ pub struct RunOptions {
     /// An ext2 image (`faultline image`), attached read-only as the files
     /// disk; the kernel surveys it and reports the `files` section.
     pub files: Option<PathBuf>,
+    /// Size of the objects disk, a sparse scratch file attached writable
+    /// next to a files disk, where `workload=compile` writes its object
+    /// files (0: none; then the jobs keep their output in memory).
+    pub objects_bytes: u64,
     pub timeout: Duration,
     pub gdb: bool,
     /// Reproducible run: QEMU `-icount shift=0` (see `boot::QemuConfig`)
@@ -46,6 +54,7 @@ impl Default for RunOptions {
             virtio_transitional: false,
             traces: Vec::new(),
             files: None,
+            objects_bytes: DEFAULT_OBJECTS_BYTES,
             timeout: Duration::from_secs(300),
             gdb: false,
             deterministic: false,
@@ -159,6 +168,13 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     } else {
         None
     };
+    let objects_disk = if opts.files.is_some() && opts.objects_bytes > 0 {
+        let disk = run_file("objects", "img")?;
+        boot::create_sparse_disk(&disk, opts.objects_bytes, "objects disk")?;
+        Some(disk)
+    } else {
+        None
+    };
     let mut qemu = boot::QemuConfig::new(&image);
     qemu.mem_mib = opts.mem_mib;
     qemu.timeout = opts.timeout;
@@ -167,6 +183,7 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     qemu.icount = opts.deterministic;
     qemu.swap_disk = swap_disk.clone();
     qemu.files_disk = opts.files.clone();
+    qemu.objects_disk = objects_disk.clone();
     qemu.virtio_transitional = opts.virtio_transitional;
     qemu.fw_cfg_files
         .push(("opt/faultline/config".into(), config_file.clone()));
@@ -180,7 +197,7 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     let out = boot::qemu::run(&qemu);
     let _ = std::fs::remove_file(&config_file);
     let _ = std::fs::remove_file(&image);
-    if let Some(disk) = &swap_disk {
+    for disk in [&swap_disk, &objects_disk].into_iter().flatten() {
         let _ = std::fs::remove_file(disk);
     }
     let out = out?;

@@ -240,16 +240,23 @@ pub fn make_fixture_images(stem: &Path) -> Result<Vec<(String, PathBuf)>, String
 /// and the page cache's `kernel/tests/filemap.rs`).
 pub const EXT2_TEST_KERNELS: [&str; 2] = ["ext2", "filemap"];
 
+/// The test kernels' objects disk (sparse).
+const TEST_OBJECTS_DISK_BYTES: u64 = 16 << 20;
+
 /// Gives the test kernel `name` (its ELF at `elf`) the files it reads:
 /// today the ext2 images of the kernels in [`EXT2_TEST_KERNELS`] (through
-/// fw_cfg, and the 4 KiB one as a files disk too). Both ways of booting
+/// fw_cfg, and the 4 KiB one as a files disk too, with an objects disk). Both ways of booting
 /// test kernels (`cargo test` through `src/ktest.rs`, `cargo ktest`
 /// through this crate's runner) call this, so they boot the same thing.
 pub fn attach_test_fixtures(name: &str, elf: &Path, config: &mut QemuConfig) -> Result<(), String> {
     if EXT2_TEST_KERNELS.contains(&name) {
         let images = make_fixture_images(elf)?;
-        // The 4 KiB image also as a disk, as `faultline run --files` attaches one.
+        // The 4 KiB image also as a disk, as `faultline run --files` attaches
+        // one, with an objects disk beside it.
         config.files_disk = Some(images[1].1.clone());
+        let objects = elf.with_extension("objects.img");
+        crate::qemu::create_sparse_disk(&objects, TEST_OBJECTS_DISK_BYTES, "objects disk")?;
+        config.objects_disk = Some(objects);
         config.fw_cfg_files.extend(images);
     }
     Ok(())

@@ -10,7 +10,7 @@ pub mod image;
 pub mod qemu;
 
 pub use image::create_bios_image;
-pub use qemu::{create_swap_disk, find_qemu, Outcome, QemuConfig, RunOutput};
+pub use qemu::{create_sparse_disk, create_swap_disk, find_qemu, Outcome, QemuConfig, RunOutput};
 
 /// Value the kernel writes to the isa-debug-exit port on success.
 /// QEMU exits with `(value << 1) | 1`, so success is 33.

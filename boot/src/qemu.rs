@@ -86,6 +86,10 @@ pub struct QemuConfig {
     /// `kernel/src/drivers/virtio/blk.rs`): it is never written and never
     /// taken for swap.
     pub files_disk: Option<PathBuf>,
+    /// A writable scratch disk for the files the workload creates (object
+    /// files), attached after the files disk with the serial
+    /// `OBJECTS_SERIAL` (same file): never taken for swap.
+    pub objects_disk: Option<PathBuf>,
     /// Attach the swap disk as a transitional virtio device (1af4:1001)
     /// instead of a modern-only one (1af4:1042, `disable-legacy=on`).
     pub virtio_transitional: bool,
@@ -108,6 +112,7 @@ impl QemuConfig {
             echo_serial: false,
             swap_disk: None,
             files_disk: None,
+            objects_disk: None,
             virtio_transitional: false,
             icount: false,
             extra_args: Vec::new(),
@@ -143,6 +148,7 @@ impl QemuConfig {
         let disks = [
             (&self.swap_disk, "swap", ""),
             (&self.files_disk, "files", ",readonly=on"),
+            (&self.objects_disk, "objects", ""),
         ];
         for (disk, id, ro) in disks {
             let Some(disk) = disk else { continue };
@@ -171,10 +177,16 @@ impl QemuConfig {
 
 /// Creates (or truncates) a sparse raw disk image of `size_bytes` for swap.
 pub fn create_swap_disk(path: &Path, size_bytes: u64) -> Result<(), String> {
+    create_sparse_disk(path, size_bytes, "swap disk")
+}
+
+/// Creates (or truncates) a sparse raw disk image of `size_bytes`; `what`
+/// names it in errors.
+pub fn create_sparse_disk(path: &Path, size_bytes: u64, what: &str) -> Result<(), String> {
     let file = std::fs::File::create(path)
-        .map_err(|e| format!("cannot create swap disk {}: {e}", path.display()))?;
+        .map_err(|e| format!("cannot create {what} {}: {e}", path.display()))?;
     file.set_len(size_bytes)
-        .map_err(|e| format!("cannot size swap disk {}: {e}", path.display()))
+        .map_err(|e| format!("cannot size {what} {}: {e}", path.display()))
 }
 
 /// Checks that QEMU is installed; the error names the install command.
@@ -287,6 +299,14 @@ mod tests {
         assert!(a.contains("virtio-blk-pci,drive=files,serial=faultline-files,disable-legacy=on"));
         let swap_at = a.find("drive=swap").unwrap();
         assert!(swap_at < a.find("drive=files").unwrap(), "swap first: {a}");
+        assert!(!a.contains("id=objects"));
+        c.objects_disk = Some(PathBuf::from("/tmp/o.img"));
+        let a = c.args().join(" ");
+        // Writable, unlike the files disk.
+        assert!(a.contains("file=/tmp/o.img,if=none,id=objects,format=raw "));
+        assert!(
+            a.contains("virtio-blk-pci,drive=objects,serial=faultline-objects,disable-legacy=on")
+        );
         assert!(a.contains("-fw_cfg name=opt/faultline/config,file=/tmp/c.txt"));
         assert!(a.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"));
         assert!(a.contains("-s -S"));

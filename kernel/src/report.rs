@@ -160,8 +160,8 @@ fn render_mm(m: &Measured, out: &mut impl Write) -> fmt::Result {
     let [ia, aa, ifl, af] = m.lru_pages;
     write!(
         out,
-        ",\"peak_pages\":{},\"file_pages\":{},\"inactive_anon\":{ia},\"active_anon\":{aa},\"inactive_file\":{ifl},\"active_file\":{af}}}",
-        m.memcg_peak_pages, m.memcg_file_pages
+        ",\"peak_pages\":{},\"file_pages\":{},\"file_dirty\":{},\"file_writeback\":{},\"inactive_anon\":{ia},\"active_anon\":{aa},\"inactive_file\":{ifl},\"active_file\":{af}}}",
+        m.memcg_peak_pages, m.memcg_file_pages, m.memcg_file_dirty, m.memcg_file_writeback
     )?;
     write!(
         out,
@@ -213,6 +213,7 @@ fn render_files(result: &WorkloadResult, out: &mut impl Write) -> fmt::Result {
             ("other", f.other),
             ("bytes", f.bytes),
             ("page_reads", f.page_reads),
+            ("objects_disk_bytes", f.objects_disk_bytes),
         ],
     )
 }

@@ -1,7 +1,9 @@
 //! The page cache: reads served from memory after the first, Linux's
 //! readahead windows, clean file pages reclaimed without I/O and their
 //! refaults counted, vm.swappiness moving reclaim between file and anon,
-//! and the files disk read through virtio-blk. The files are the ext2
+//! the files disk read through virtio-blk, and files written through the
+//! cache to the objects disk: dirty pages, the cgroup's dirty limits, and
+//! writeback before reclaim frees a page. The files are the ext2
 //! fixture's (`boot/src/ext2_image.rs`), from its 4 KiB-block image.
 
 #![no_std]
@@ -18,9 +20,14 @@ use alloc::vec::Vec;
 use kernel::drivers::fw_cfg;
 use kernel::drivers::virtio::blk::DeviceLatency;
 use kernel::fs::ext2::{Ext2, MemDisk};
+use kernel::fs::objects::{create_object, have_objects_disk, mount_objects_disk};
 use kernel::fs::{install_page_cache, mount_files_disk, open_files};
 use kernel::mm::filemap::{drop_caches, filemap_read, File, FileBacking};
+use kernel::mm::filemap_write::generic_perform_write;
+use kernel::mm::memcontrol::memcg_usage;
 use kernel::mm::page::{flags, pfn_to_pa};
+use kernel::mm::page_io::drain_io;
+use kernel::mm::page_writeback::{dirty_limits, sync};
 use kernel::mm::phys_to_virt;
 use kernel::mm::state::{with_mm_state, SwapPolicy};
 use kernel::mm::vmscan::{shrink_all_memory, try_to_free_mem_cgroup_pages};
@@ -280,4 +287,126 @@ fn the_files_disk_is_read_through_virtio_blk() {
     assert_eq!(reads(), BIG_PAGES);
     assert_eq!(vmstat::read(VmEvent::PgPgIn), BIG_PAGES * 4);
     with_mm_state(drop_caches);
+}
+
+/// The objects disk, mounted by the first test that writes.
+fn objects_disk() {
+    if !have_objects_disk() {
+        mount_objects_disk(DeviceLatency::default())
+            .expect("objects disk")
+            .expect("the host attaches an objects disk");
+    }
+}
+
+/// Byte `i` of the object files the tests write.
+fn obj_byte(i: u64) -> u8 {
+    ((i / 4096) as u8).wrapping_mul(13) ^ (i as u8).wrapping_mul(7)
+}
+
+/// Creates `name` of `pages` pages and writes it whole in one write.
+fn write_object(name: &str, pages: u64) -> u16 {
+    let id = create_object(String::from(name), pages * 4096).expect("object created");
+    let data: Vec<u8> = (0..pages * 4096).map(obj_byte).collect();
+    let n = generic_perform_write(&mut File::open(id), 0, &data).expect("write");
+    assert_eq!(n, pages * 4096);
+    id
+}
+
+/// Reads object `id` back whole and checks every byte.
+fn check_object(id: u16, pages: u64) {
+    let got = filemap_read(&mut File::open(id), 0, u64::MAX, |at, bytes| {
+        for (k, &b) in bytes.iter().enumerate() {
+            assert_eq!(b, obj_byte(at + k as u64), "object byte {}", at + k as u64);
+        }
+    })
+    .expect("read back");
+    assert_eq!(got, pages * 4096);
+    let corrupt = with_mm_state(|st| st.page_cache.stats.corrupt);
+    assert_eq!(corrupt, 0);
+}
+
+fn dirty_and_writeback() -> (u64, u64) {
+    with_mm_state(|st| (st.page_cache.wb.nr_dirty, st.page_cache.wb.nr_writeback))
+}
+
+#[test_case]
+fn a_written_file_stays_dirty_in_the_cache_until_sync_writes_it() {
+    fresh_cache();
+    objects_disk();
+    let id = write_object("/obj/a.o", 16);
+    assert_eq!(
+        dirty_and_writeback(),
+        (16, 0),
+        "no limit: nothing written yet"
+    );
+    assert_eq!(vmstat::read(VmEvent::NrDirtied), 16);
+    assert_eq!(vmstat::read(VmEvent::PgPgOut), 0);
+    check_object(id, 16);
+    assert_eq!(reads(), 0, "read back from the cache, not the disk");
+    assert_eq!(with_mm_state(sync), 0, "sync leaves nothing dirty");
+    assert_eq!(dirty_and_writeback(), (0, 0));
+    assert_eq!(vmstat::read(VmEvent::NrWritten), 16);
+    assert_eq!(vmstat::read(VmEvent::PgPgOut), 16 * 4, "pgpgout in KiB");
+}
+
+#[test_case]
+fn dirty_pages_are_written_back_before_reclaim() {
+    fresh_cache();
+    objects_disk();
+    let id = write_object("/obj/b.o", 32);
+    vmstat::reset();
+    // Reclaim meets only dirty pages: it frees none of them, marks them
+    // PG_reclaim, activates them and wakes the flushers, which write all.
+    let freed = with_mm_state(|st| try_to_free_mem_cgroup_pages(st, 32));
+    let written = vmstat::read(VmEvent::NrWritten);
+    assert!(vmstat::read(VmEvent::NrVmscanImmediate) >= 1);
+    assert_eq!(
+        dirty_and_writeback().0,
+        0,
+        "the flushers took every dirty page"
+    );
+    assert!(
+        freed as u64 <= written,
+        "freed {freed} pages but only {written} writes had completed"
+    );
+    // Their writes complete: marked pages go to the inactive tail...
+    with_mm_state(drain_io);
+    assert_eq!(vmstat::read(VmEvent::NrWritten), 32);
+    assert_eq!(vmstat::read(VmEvent::PgPgOut), 32 * 4);
+    assert!(vmstat::read(VmEvent::PgRotated) >= 1, "rotated for reclaim");
+    // ...and the next reclaim frees them without any I/O of its own.
+    with_mm_state(|st| try_to_free_mem_cgroup_pages(st, 32));
+    assert_eq!(vmstat::read(VmEvent::PgStealFile), 32);
+    assert_eq!(
+        with_mm_state(|st| st.page_cache.files[id as usize].nrpages),
+        0
+    );
+    // What the disk holds is what was written.
+    check_object(id, 32);
+    assert_eq!(reads(), 32, "read back from the objects disk");
+    assert_eq!(vmstat::read(VmEvent::WorkingsetRefaultFile), 32);
+}
+
+#[test_case]
+fn writing_past_the_cgroups_dirty_limits_starts_background_writeback() {
+    fresh_cache();
+    objects_disk();
+    with_mm_state(|st| st.memcg.max_pages = memcg_usage(st) + 200);
+    let id = write_object("/obj/c.o", 64);
+    let (dirty, writeback) = dirty_and_writeback();
+    let (bg, thresh) = with_mm_state(|st| dirty_limits(st));
+    assert!(
+        vmstat::read(VmEvent::NrWritten) + writeback > 0,
+        "writeback started"
+    );
+    assert!(
+        dirty <= (bg + thresh) / 2,
+        "{dirty} pages still dirty, above the freerun ceiling of {bg} and {thresh}"
+    );
+    with_mm_state(|st| {
+        assert!(memcg_usage(st) <= st.memcg.max_pages, "the limit held");
+        sync(st);
+        st.memcg.max_pages = u64::MAX;
+    });
+    check_object(id, 64);
 }

@@ -27,7 +27,7 @@ const MIB_PER_PAGE: f64 = 4096.0 / (1024.0 * 1024.0);
 /// The seed's five metrics, the fault counts that explain them, and the
 /// page cache's side (the seed's "file pages get evicted and re-read"):
 /// block reads, file refaults, and reclaim's anon/file split.
-pub const METRICS: [Metric; 16] = [
+pub const METRICS: [Metric; 18] = [
     Metric {
         key: "elapsed_mcycles",
         label: "elapsed (Mcycles)",
@@ -120,6 +120,18 @@ pub const METRICS: [Metric; 16] = [
         label: "workingset_refault_file",
         is_percent: false,
         get: |v| counter(v, "workingset_refault_file"),
+    },
+    Metric {
+        key: "pgpgout_kib",
+        label: "pgpgout (KiB written)",
+        is_percent: false,
+        get: |v| counter(v, "pgpgout"),
+    },
+    Metric {
+        key: "nr_vmscan_immediate_reclaim",
+        label: "nr_vmscan_immediate_reclaim",
+        is_percent: false,
+        get: |v| counter(v, "nr_vmscan_immediate_reclaim"),
     },
     Metric {
         key: "pgsteal_anon",

@@ -8,10 +8,12 @@
 //! for the page cache (its inode and block map are read now, once: the
 //! metadata a warm dentry and inode cache would hold), and hands the disk
 //! to the page cache, which reads file *data* from it asynchronously,
-//! under the same latency model as the swap disk.
+//! under the same latency model as the swap disk. The build writes its
+//! object files to a second, writable disk ([`objects`]).
 
 pub mod bdev;
 pub mod ext2;
+pub mod objects;
 
 use alloc::collections::BTreeSet;
 use alloc::format;
@@ -41,6 +43,8 @@ pub struct FilesSummary {
     pub bytes: u64,
     /// Page reads the walk sent to the disk.
     pub page_reads: u64,
+    /// Size of the objects disk (0: none, object files are not written).
+    pub objects_disk_bytes: u64,
 }
 
 /// Mounts the files disk, if there is one, walks its tree, opens every
@@ -70,6 +74,7 @@ pub fn mount_files_disk(latency: DeviceLatency) -> Result<Option<FilesSummary>, 
     let mut blk = fs.into_device().into_inner();
     blk.set_latency(latency);
     install_page_cache(files, FileBacking::Disk(alloc::boxed::Box::new(blk)));
+    summary.objects_disk_bytes = objects::mount_objects_disk(latency)?.unwrap_or(0);
     Ok(Some(summary))
 }
 

@@ -14,7 +14,7 @@ pub static KNOBS: &[KnobSpec] = &[
         name: "workload",
         kind: KnobKind::Enum(&["smoke", "thrash", "trace", "compile"]),
         default: "smoke",
-        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read; trace: replay the traces passed with faultline run --trace, one task each, workload.passes times; compile: workload.jobs slots (make -j) run workload.jobs x workload.passes compile-like jobs (load, parse, optimize, codegen, debug info, link, exit)",
+        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read; trace: replay the traces passed with faultline run --trace, one task each, workload.passes times; compile: workload.jobs slots (make -j) run workload.jobs x workload.passes compile-like jobs (read sources and headers, load, parse, optimize, codegen, debug info, write the object file, exit), then a link that reads every object back",
     },
     KnobSpec {
         name: "workload.size",

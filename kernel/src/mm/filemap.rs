@@ -17,12 +17,19 @@
 //! for its read; copy it out; `folio_mark_accessed`. The readahead
 //! window logic is in [`super::readahead`].
 //!
+//! [`super::filemap_write::generic_perform_write`] writes a file through the cache: the pages
+//! become dirty, and writeback ([`super::page_writeback`]) writes them to
+//! the disk later. Two disks hold files: the read-only files disk (the
+//! build's sources and headers, an ext2 image) and the objects disk, a
+//! scratch disk the build's object files are created on
+//! ([`crate::fs::objects`]). A file lives on one of them ([`FileDev`]).
+//!
 //! Simplifications, each where Linux's behaviour would not change what a
-//! build's memory sees: files are only read, never mapped (`mmap`) and
-//! never written, so there are no dirty file pages and no writeback yet;
-//! the file set is opened once before the workload runs (every inode and
-//! block map is read then, like a warm dentry, inode and buffer cache:
-//! only file *data* goes through this cache); one page per folio.
+//! build's memory sees: files are never mapped (`mmap`); only object
+//! files are written, each created once with its final size; the file set
+//! is opened once before the workload runs (every inode and block map is
+//! read then, like a warm dentry, inode and buffer cache: only file
+//! *data* goes through this cache); one page per folio.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -48,6 +55,15 @@ pub enum FileBacking {
     Memory(&'static [u8]),
 }
 
+/// Which disk a file is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileDev {
+    /// The read-only files disk (or its in-memory image, in tests).
+    Files,
+    /// The writable objects disk.
+    Objects,
+}
+
 /// One slot of `i_pages`: the page, or the shadow an evicted page left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheEntry {
@@ -67,6 +83,11 @@ pub struct AddressSpace {
     pub i_pages: BTreeMap<u32, CacheEntry>,
     /// Pages in the cache now (Linux `mapping->nrpages`).
     pub nrpages: u64,
+    /// The disk `blocks` are on.
+    pub dev: FileDev,
+    /// When the file first had a dirty page since it was last clean
+    /// (Linux `inode->dirtied_when`, in clock cycles); `None`: clean.
+    pub dirtied_when: Option<u64>,
     /// Not in Linux: a checksum of each page as first read (0: not read
     /// yet), so that every later read, from the cache or from the disk
     /// after reclaim dropped the page, is verified against it.
@@ -84,7 +105,32 @@ impl AddressSpace {
             blocks,
             i_pages: BTreeMap::new(),
             nrpages: 0,
+            dev: FileDev::Files,
+            dirtied_when: None,
         }
+    }
+
+    /// A new, empty file of `size` bytes on the objects disk, whose pages
+    /// are the contiguous run from byte `base` on.
+    pub fn new_object(name: String, size: u64, base: u64) -> AddressSpace {
+        let blocks = (0..size.div_ceil(PAGE_SIZE))
+            .map(|i| Some(base + i * PAGE_SIZE))
+            .collect();
+        AddressSpace {
+            dev: FileDev::Objects,
+            ..AddressSpace::new(name, size, blocks)
+        }
+    }
+
+    /// Records what page `index` holds after a write: later reads are
+    /// verified against it.
+    pub fn note_written(&mut self, index: u64, page: &[u8]) {
+        self.sums[index as usize] = page_sum(page);
+    }
+
+    /// Has page `index` ever held data (been read or written)?
+    pub fn has_data(&self, index: u64) -> bool {
+        self.sums[index as usize] != 0
     }
 
     /// Checks page `index`'s contents against its first read (or records
@@ -144,10 +190,23 @@ pub struct PageCacheStats {
     pub ra_pages: u64,
 }
 
+/// The objects disk and its allocator: each new file gets the next
+/// contiguous run of pages (files are never deleted during a run, so a
+/// bump allocator is all it needs).
+pub struct ObjectStore {
+    pub disk: alloc::boxed::Box<VirtioBlk>,
+    /// First free byte.
+    pub next_free: u64,
+    pub capacity: u64,
+}
+
 /// All files and the store behind them.
 pub struct PageCache {
     pub files: Vec<AddressSpace>,
     pub backing: Option<FileBacking>,
+    pub objects: Option<ObjectStore>,
+    /// Dirty-page and writeback state (Linux `struct bdi_writeback`).
+    pub wb: super::page_writeback::Writeback,
     /// Linux `bdi->ra_pages` (`read_ahead_kb` 128 by default: 32 pages).
     pub ra_pages: u64,
     pub stats: PageCacheStats,
@@ -161,6 +220,8 @@ impl PageCache {
         PageCache {
             files: Vec::new(),
             backing: None,
+            objects: None,
+            wb: super::page_writeback::Writeback::new(),
             ra_pages: VM_READAHEAD_PAGES,
             stats: PageCacheStats {
                 reads: 0,
@@ -182,6 +243,11 @@ impl PageCache {
             Some(FileBacking::Disk(b)) => Some(&mut **b),
             _ => None,
         }
+    }
+
+    /// The objects disk, if there is one.
+    pub fn objects_disk_mut(&mut self) -> Option<&mut VirtioBlk> {
+        self.objects.as_mut().map(|o| &mut *o.disk)
     }
 }
 
@@ -318,11 +384,13 @@ impl core::fmt::Display for ReadError {
 }
 
 /// What one step of the read found for a page.
-enum Lookup {
+pub(super) enum Lookup {
     /// Uptodate: here is the page.
     Ready(Pfn),
     /// Locked for its read: sleep on it, then look again.
     Wait(Pfn),
+    /// Being written: wait for that, then look again.
+    WaitWriteback(Pfn),
 }
 
 /// Linux `filemap_get_pages` for the page at `index` of a read whose
@@ -428,13 +496,7 @@ pub fn filemap_read(
             Ok(lookup)
         })?;
         match lookup {
-            Lookup::Wait(pfn) => {
-                if crate::sched::in_task() {
-                    crate::sched::sleep_on_page(pfn);
-                } else {
-                    with_mm_state(|st| wait_on_page_locked(st, pfn));
-                }
-            }
+            Lookup::Wait(pfn) | Lookup::WaitWriteback(pfn) => wait_locked(pfn),
             Lookup::Ready(_) => {
                 let in_page = (at % PAGE_SIZE) as usize;
                 let n = (PAGE_SIZE as usize - in_page).min((end - at) as usize);
@@ -447,14 +509,25 @@ pub fn filemap_read(
     Ok(end - pos)
 }
 
-/// Linux `drop_caches` (`echo 1 > /proc/sys/vm/drop_caches`): frees every
-/// clean, unlocked page-cache page. Unlike Linux (whose
-/// `invalidate_mapping_pages` leaves other slots' shadows to the shadow
-/// shrinker) it clears every shadow too: it runs at the end of a run, or
-/// to give a test a cold cache. Waits for reads in
-/// flight first. Returns the pages freed.
+/// Waits until the read into `pfn` is done: a task sleeps, anyone else
+/// (boot, tests) polls in place.
+pub(super) fn wait_locked(pfn: Pfn) {
+    if crate::sched::in_task() {
+        crate::sched::sleep_on_page(pfn);
+    } else {
+        with_mm_state(|st| wait_on_page_locked(st, pfn));
+    }
+}
+
+/// `sync; echo 1 > /proc/sys/vm/drop_caches`: writes every dirty page
+/// and waits for all I/O in flight (`sync`), then frees every page-cache
+/// page. Unlike Linux (whose `invalidate_mapping_pages` leaves other
+/// slots' shadows to the shadow shrinker) it clears every shadow too: it
+/// runs at the end of a run, or to give a test a cold cache. Returns the
+/// pages freed; a page whose write keeps failing stays (Linux keeps dirty
+/// pages too).
 pub fn drop_caches(st: &mut MmState) -> u64 {
-    super::page_io::drain_io(st);
+    super::page_writeback::sync(st);
     let mut freed = 0;
     for file in 0..st.page_cache.files.len() {
         let pages: Vec<Pfn> = st.page_cache.files[file]
@@ -466,10 +539,15 @@ pub fn drop_caches(st: &mut MmState) -> u64 {
             })
             .collect();
         for pfn in pages {
+            if st.mem_map.get(pfn).test(flags::DIRTY) {
+                continue;
+            }
             super::vmscan::drop_file_page(st, pfn);
             freed += 1;
         }
-        st.page_cache.files[file].i_pages.clear();
+        st.page_cache.files[file]
+            .i_pages
+            .retain(|_, e| matches!(e, CacheEntry::Folio(_)));
     }
     freed
 }

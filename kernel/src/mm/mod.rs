@@ -15,6 +15,7 @@
 
 pub mod fault_latency;
 pub mod filemap;
+pub mod filemap_write;
 pub mod heap;
 pub mod init;
 pub mod ioremap;
@@ -26,6 +27,7 @@ pub mod mm_types;
 pub mod page;
 pub mod page_alloc;
 pub mod page_io;
+pub mod page_writeback;
 pub mod pgtable;
 pub mod readahead;
 pub mod state;

@@ -26,7 +26,7 @@ pub mod flags {
     pub const UPTODATE: u16 = 1 << 1;
     /// Newer than the swap copy: must be written before freeing (`PG_dirty`).
     pub const DIRTY: u16 = 1 << 2;
-    /// A write to swap is in flight (`PG_writeback`).
+    /// A write to swap or to the objects disk is in flight (`PG_writeback`).
     pub const WRITEBACK: u16 = 1 << 3;
     /// Brought in by readahead and not yet used (`PG_readahead`; Linux
     /// aliases it with `PG_reclaim`, we keep them apart).
@@ -52,6 +52,10 @@ pub mod flags {
     /// A page-cache page of a file: on the file LRU lists (Linux tells
     /// them apart by `!PG_swapbacked`, `folio_is_file_lru`).
     pub const FILE: u16 = 1 << 13;
+    /// Reclaim met this file page dirty or under writeback and wants it
+    /// back as soon as its write is done (`PG_reclaim`): the write's
+    /// completion moves it to the inactive tail (`folio_rotate_reclaimable`).
+    pub const RECLAIM: u16 = 1 << 14;
 }
 
 /// Reverse map of an anonymous page: which address space maps it where.
@@ -289,6 +293,18 @@ impl Lru {
         }
         map.get_mut(pfn).clear(flags::LRU | flags::ACTIVE);
         true
+    }
+
+    /// Linux `lru_move_tail`: a page reclaim wanted, whose write just
+    /// finished, goes to the tail of its inactive list, where the next
+    /// scan meets it first.
+    pub fn move_tail(&mut self, map: &mut MemMap, pfn: Pfn) {
+        if !self.del(map, pfn) {
+            return;
+        }
+        let file = map.get(pfn).test(flags::FILE);
+        self.lists_mut(file).0.add_tail(map, pfn);
+        map.get_mut(pfn).set(flags::LRU);
     }
 
     /// Pages on the anon lists.

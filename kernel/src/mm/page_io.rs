@@ -1,6 +1,7 @@
 //! Reading and writing swap pages (Linux mm/page_io.c: `swap_read_folio`,
 //! `swap_writeout`/`__swap_writepage`, and the bio completions
-//! `end_swap_bio_read` / `end_swap_bio_write`).
+//! `end_swap_bio_read` / `end_swap_bio_write`), and the block I/O of
+//! page-cache pages (a file system's `read_folio` and `writepages`).
 //!
 //! A read first looks where the page may be without any I/O, in Linux's
 //! order: the zero map, then zswap; then the device. zram is synchronous
@@ -11,8 +12,9 @@
 //! finished, so a fault that waits for its own page also finishes
 //! readahead reads.
 
-use super::filemap::FileBacking;
-use super::page::{flags, pfn_to_pa, MemMap, Pfn};
+use super::filemap::{FileBacking, FileDev, PageCache};
+use super::page::{flags, pfn_to_pa, Pfn};
+use super::page_writeback::{folio_end_writeback, FileIoDone};
 use super::state::MmState;
 use super::swap::SwapEntry;
 use super::swapfile::SwapDevice;
@@ -29,12 +31,17 @@ fn token(pfn: Pfn, is_write: bool) -> u64 {
 }
 
 /// Applies one completion to its page (Linux `end_swap_bio_read` /
-/// `end_swap_bio_write`). A failed read leaves the page not uptodate, so
-/// the fault reports an I/O error; a failed write redirties the page so it
-/// is kept, never dropped.
-fn end_io(mem_map: &mut MemMap, token: u64, result: Result<(), BlkError>) {
-    let page = mem_map.get_mut((token >> 1) as Pfn);
+/// `end_swap_bio_write`, and for page-cache pages `mpage_end_io`). A
+/// failed read leaves the page not uptodate, so the fault reports an I/O
+/// error; a failed write redirties the page so it is kept, never dropped.
+fn end_io(io: &mut FileIoDone, token: u64, result: Result<(), BlkError>) {
+    let pfn = (token >> 1) as Pfn;
+    let page = io.mem_map.get_mut(pfn);
     if token & TOKEN_WRITE != 0 {
+        if page.test(flags::FILE) {
+            folio_end_writeback(io, pfn, result.is_ok());
+            return;
+        }
         debug_assert!(page.test(flags::WRITEBACK));
         page.clear(flags::WRITEBACK);
         if result.is_err() {
@@ -50,19 +57,47 @@ fn end_io(mem_map: &mut MemMap, token: u64, result: Result<(), BlkError>) {
     }
 }
 
-/// The disks requests can be in flight on: the swap disk and the files
-/// disk (a token is a page's frame, and a frame is in at most one
-/// request, so one completion routine serves both). An array, not a
-/// vector: this runs on every plug and poll, in the fault path.
-fn disks(st: &mut MmState) -> (&mut MemMap, [Option<&mut VirtioBlk>; 2]) {
+/// The disks a request can go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disk {
+    Swap = 0,
+    Files = 1,
+    Objects = 2,
+}
+
+/// The disks requests can be in flight on (swap, files, objects: a token
+/// is a page's frame, and a frame is in at most one request, so one
+/// completion routine serves all), and what their completions change. An
+/// array, not a vector: this runs on every plug and poll, in the fault
+/// path.
+fn disks(st: &mut MmState) -> (FileIoDone<'_>, [Option<&mut VirtioBlk>; 3]) {
     let MmState {
         swap,
         page_cache,
         mem_map,
+        lru,
         ..
     } = st;
+    let PageCache {
+        files,
+        backing,
+        objects,
+        wb,
+        ..
+    } = page_cache;
     let swap_disk = swap.as_mut().and_then(|s| s.virtio_mut());
-    (mem_map, [swap_disk, page_cache.disk_mut()])
+    let files_disk = match backing {
+        Some(FileBacking::Disk(b)) => Some(&mut **b),
+        _ => None,
+    };
+    let objects_disk = objects.as_mut().map(|o| &mut *o.disk);
+    let io = FileIoDone {
+        mem_map,
+        lru,
+        wb,
+        files,
+    };
+    (io, [swap_disk, files_disk, objects_disk])
 }
 
 /// Requests in flight on all disks.
@@ -72,13 +107,14 @@ fn nr_in_flight(st: &mut MmState) -> usize {
 
 /// Waits for at least one completion and processes all that are ready.
 fn wait_some(st: &mut MmState) {
-    let (mem_map, [swap_disk, files_disk]) = disks(st);
-    let busy = |d: &&mut VirtioBlk| d.in_flight() > 0;
-    let done = |t, r| end_io(mem_map, t, r);
-    match (swap_disk.filter(busy), files_disk.filter(busy)) {
-        (Some(a), Some(b)) => VirtioBlk::wait_and_poll_any(&mut [a, b], done),
-        (Some(d), None) | (None, Some(d)) => d.wait_and_poll(done),
-        (None, None) => panic!("waiting for I/O with nothing in flight"),
+    let (mut io, disks) = disks(st);
+    let mut busy = disks.into_iter().flatten().filter(|d| d.in_flight() > 0);
+    let done = |t, r| end_io(&mut io, t, r);
+    match (busy.next(), busy.next(), busy.next()) {
+        (Some(a), Some(b), Some(c)) => VirtioBlk::wait_and_poll_any(&mut [a, b, c], done),
+        (Some(a), Some(b), None) => VirtioBlk::wait_and_poll_any(&mut [a, b], done),
+        (Some(d), None, None) => d.wait_and_poll(done),
+        _ => panic!("waiting for I/O with nothing in flight"),
     };
 }
 
@@ -106,23 +142,27 @@ pub fn plug(st: &mut MmState, on: bool) {
 
 /// Processes completions that are ready, without waiting.
 pub fn poll_completions(st: &mut MmState) {
-    let (mem_map, disks) = disks(st);
+    let (mut io, disks) = disks(st);
     for bdev in disks.into_iter().flatten() {
-        bdev.poll(|t, r| end_io(mem_map, t, r));
+        bdev.poll(|t, r| end_io(&mut io, t, r));
     }
 }
 
-/// Submits one request to the swap disk (or, `files`, to the files disk)
-/// at byte `pos`, first making room in the queue if it is full.
-fn submit_to(st: &mut MmState, files: bool, op: BlkOp, pfn: Pfn, pos: u64) {
+/// Submits one request to `disk` at byte `pos`, first making room in the
+/// queue if it is full.
+fn submit_to(st: &mut MmState, disk: Disk, op: BlkOp, pfn: Pfn, pos: u64) {
     let tok = token(pfn, op == BlkOp::Write);
     loop {
-        let bdev = if files {
-            st.page_cache
+        let bdev = match disk {
+            Disk::Swap => st.swap.as_mut().expect("I/O without swap").bdev(),
+            Disk::Files => st
+                .page_cache
                 .disk_mut()
-                .expect("file I/O without a files disk")
-        } else {
-            st.swap.as_mut().expect("I/O without swap").bdev()
+                .expect("file I/O without a files disk"),
+            Disk::Objects => st
+                .page_cache
+                .objects_disk_mut()
+                .expect("object file I/O without an objects disk"),
         };
         if bdev.submit(op, pos, pfn_to_pa(pfn), tok).is_ok() {
             count_pgpg(op == BlkOp::Write);
@@ -134,12 +174,12 @@ fn submit_to(st: &mut MmState, files: bool, op: BlkOp, pfn: Pfn, pos: u64) {
 
 /// Submits one request for a swap slot.
 fn submit(st: &mut MmState, op: BlkOp, pfn: Pfn, entry: SwapEntry) {
-    submit_to(st, false, op, pfn, entry.offset as u64 * PAGE_SIZE);
+    submit_to(st, Disk::Swap, op, pfn, entry.offset as u64 * PAGE_SIZE);
 }
 
 /// Linux `read_folio` of a file system (ext2's `mpage_read_folio`): starts
-/// reading the locked page-cache page `pfn` from the files disk. A hole is
-/// zero-filled at once; a memory image is copied at once.
+/// reading the locked page-cache page `pfn` from its file's disk. A hole
+/// is zero-filled at once; a memory image is copied at once.
 pub fn file_read_folio(st: &mut MmState, pfn: Pfn) {
     let page = *st.mem_map.get(pfn);
     debug_assert!(page.test(flags::LOCKED) && page.test(flags::FILE));
@@ -152,6 +192,10 @@ pub fn file_read_folio(st: &mut MmState, pfn: Pfn) {
         return;
     };
     st.page_cache.stats.reads += 1;
+    if mapping.dev == FileDev::Objects {
+        submit_to(st, Disk::Objects, BlkOp::Read, pfn, pos);
+        return;
+    }
     match st
         .page_cache
         .backing
@@ -167,8 +211,26 @@ pub fn file_read_folio(st: &mut MmState, pfn: Pfn) {
             count_pgpg(false);
             read_done(st, pfn);
         }
-        FileBacking::Disk(_) => submit_to(st, true, BlkOp::Read, pfn, pos),
+        FileBacking::Disk(_) => submit_to(st, Disk::Files, BlkOp::Read, pfn, pos),
     }
+}
+
+/// Linux `writepage` of a file system (ext2's `mpage_writepages`, one
+/// page): starts writing the page-cache page `pfn`, which writeback has
+/// marked `WRITEBACK` and cleaned, to its place on the objects disk.
+pub fn file_write_folio(st: &mut MmState, pfn: Pfn) {
+    let page = *st.mem_map.get(pfn);
+    debug_assert!(page.test(flags::WRITEBACK) && page.test(flags::FILE));
+    let mapping = &st.page_cache.files[page.file as usize];
+    debug_assert_eq!(
+        mapping.dev,
+        FileDev::Objects,
+        "only object files are written"
+    );
+    let pos = mapping
+        .block(page.index as u64)
+        .expect("an object file has no holes");
+    submit_to(st, Disk::Objects, BlkOp::Write, pfn, pos);
 }
 
 /// Marks a read done: uptodate and unlocked.

@@ -2,6 +2,11 @@
 //! (Linux mm/vmscan.c: `try_to_free_mem_cgroup_pages` → `shrink_lruvec` →
 //! `shrink_active_list` / `shrink_inactive_list` → `shrink_folio_list`).
 //!
+//! File pages: a clean one is dropped without I/O; a dirty one is never
+//! written by reclaim (Linux leaves that to the flushers since 4.x): it
+//! is marked `PG_reclaim` and activated, and its write's completion moves
+//! it to the inactive tail (see page_writeback.rs).
+//!
 //! Anon against file: `get_scan_count` splits each pass between the two
 //! by `vm.swappiness` (0-200) and their recent reclaim costs, as Linux
 //! does; a file page costs nothing to drop but a refault to read back.
@@ -32,6 +37,7 @@ use super::memcontrol::{mem_cgroup_uncharge, SWAP_CLUSTER_MAX};
 use super::page::{flags, pfn_to_pa, Pfn};
 use super::page_alloc::free_page;
 use super::page_io::{plug, poll_completions, swap_writeout, wait_on_page_writeback, Writeout};
+use super::page_writeback::wakeup_flusher_threads;
 use super::pgtable::Pte;
 use super::state::MmState;
 use super::swap::{swp_entry_to_pte, SwapEntry};
@@ -347,9 +353,15 @@ fn shrink_inactive_list(st: &mut MmState, nr: usize, file: bool) -> usize {
         VmEvent::PgScanAnon
     };
     count_vm_events(by_type, scanned);
-    let (reclaimed, nr_pageout) = shrink_folio_list(st, &batch);
-    lru_note_cost(st, file, nr_pageout, scanned - reclaimed as u64);
-    reclaimed
+    let stat = shrink_folio_list(st, &batch);
+    lru_note_cost(st, file, stat.nr_pageout, scanned - stat.reclaimed as u64);
+    // Every page taken was dirty and not queued for writing: the flushers
+    // are behind; wake them (Linux does not wait for them here under
+    // cgroup v2, whose `writeback_throttling_sane` holds).
+    if scanned > 0 && stat.nr_unqueued_dirty == scanned {
+        wakeup_flusher_threads(st);
+    }
+    stat.reclaimed
 }
 
 /// Linux `folio_referenced` (one mapping): test-and-clear the accessed bit
@@ -397,16 +409,46 @@ fn folio_check_references(st: &mut MmState, pfn: Pfn) -> FolioReferences {
     FolioReferences::Reclaim
 }
 
-/// Linux `shrink_folio_list`: returns (pages freed, pages written out).
-/// A clean file page is dropped on the spot (its data is on the files
-/// disk); an anonymous one goes to swap.
-fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> (usize, u64) {
-    let mut reclaimed = 0;
+/// What [`shrink_folio_list`] did (Linux `struct reclaim_stat`, the
+/// fields we use).
+#[derive(Debug, Clone, Copy, Default)]
+struct ReclaimStat {
+    /// Pages freed.
+    reclaimed: usize,
+    /// Pages written out (`nr_pageout`).
+    nr_pageout: u64,
+    /// File pages found dirty and not under writeback.
+    nr_unqueued_dirty: u64,
+}
+
+/// Linux `shrink_folio_list`. A clean file page is dropped on the spot
+/// (its data is on its disk); a dirty one, or one being written, is
+/// marked `PG_reclaim` and activated, to be freed once written (reclaim
+/// never writes file pages: see page_writeback.rs); an anonymous page
+/// goes to swap.
+fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> ReclaimStat {
+    let mut stat = ReclaimStat::default();
     let mut to_write = Vec::new();
     for &pfn in batch {
         let page = *st.mem_map.get(pfn);
-        if page.test(flags::LOCKED) || page.test(flags::WRITEBACK) {
+        let is_file = page.test(flags::FILE);
+        if is_file && page.test(flags::DIRTY) && !page.test(flags::WRITEBACK) {
+            stat.nr_unqueued_dirty += 1;
+        }
+        if page.test(flags::LOCKED) {
             putback(st, pfn, false);
+            continue;
+        }
+        if page.test(flags::WRITEBACK) {
+            if is_file {
+                // Linux's "case 2" (memcg reclaim under cgroup v2): mark
+                // it and move on; its completion rotates it.
+                st.mem_map.get_mut(pfn).set(flags::RECLAIM);
+                putback(st, pfn, true);
+                count_vm_event(VmEvent::PgActivate);
+            } else {
+                putback(st, pfn, false);
+            }
             continue;
         }
         match folio_check_references(st, pfn) {
@@ -421,11 +463,14 @@ fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> (usize, u64) {
             }
             FolioReferences::Reclaim => {}
         }
-        if page.test(flags::FILE) {
-            // Never dirty: files are only read (see filemap.rs).
-            debug_assert!(!page.test(flags::DIRTY) && page.mapping.is_none());
+        if is_file {
+            debug_assert!(page.mapping.is_none(), "file pages are never mapped");
+            if page.test(flags::DIRTY) {
+                activate_for_immediate_reclaim(st, pfn);
+                continue;
+            }
             free_reclaimed_page(st, pfn);
-            reclaimed += 1;
+            stat.reclaimed += 1;
             continue;
         }
         if !page.test(flags::SWAPCACHE) && !add_to_swap(st, pfn) {
@@ -441,10 +486,22 @@ fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> (usize, u64) {
             continue;
         }
         free_reclaimed_page(st, pfn);
-        reclaimed += 1;
+        stat.reclaimed += 1;
     }
     let (freed, written) = pageout_batch(st, &to_write);
-    (reclaimed + freed, written)
+    stat.reclaimed += freed;
+    stat.nr_pageout = written;
+    stat
+}
+
+/// A file page reclaim cannot free before its write is done: "Immediately
+/// reclaim when written back" (Linux `folio_set_reclaim`, counted in
+/// `nr_vmscan_immediate_reclaim`, then `activate_locked`).
+fn activate_for_immediate_reclaim(st: &mut MmState, pfn: Pfn) {
+    st.mem_map.get_mut(pfn).set(flags::RECLAIM);
+    count_vm_event(VmEvent::NrVmscanImmediate);
+    putback(st, pfn, true);
+    count_vm_event(VmEvent::PgActivate);
 }
 
 /// Returns an isolated page to the LRU (inactive head, or active). An

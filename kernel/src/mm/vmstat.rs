@@ -89,6 +89,19 @@ pub enum VmEvent {
     PgPgIn,
     /// KiB written to block devices, likewise.
     PgPgOut,
+    /// File pages that became dirty (Linux node stat `nr_dirtied`,
+    /// `folio_account_dirtied`).
+    NrDirtied,
+    /// File pages whose writeback completed (node stat `nr_written`,
+    /// `__folio_end_writeback`).
+    NrWritten,
+    /// Dirty or under-writeback file pages that reclaim met, marked
+    /// `PG_reclaim` and activated to be freed once written (node stat
+    /// `nr_vmscan_immediate_reclaim`).
+    NrVmscanImmediate,
+    /// Pages moved to the inactive tail when their writeback finished
+    /// (`folio_rotate_reclaimable`).
+    PgRotated,
 }
 
 /// Names in /proc/vmstat, indexed by [`VmEvent`].
@@ -127,9 +140,13 @@ pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = [
     "pgsteal_file",
     "pgpgin",
     "pgpgout",
+    "nr_dirtied",
+    "nr_written",
+    "nr_vmscan_immediate_reclaim",
+    "pgrotated",
 ];
 
-pub const NR_VM_EVENTS: usize = 34;
+pub const NR_VM_EVENTS: usize = 38;
 
 static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 

@@ -75,7 +75,8 @@ const IDLE: usize = 0;
 enum State {
     Runnable,
     /// Waiting for the read into this page to finish.
-    Sleeping(Pfn),
+    /// Until the page's `flags` bit (`LOCKED` or `WRITEBACK`) clears.
+    Sleeping(Pfn, u16),
     Dead,
 }
 
@@ -193,11 +194,22 @@ pub fn set_current_mm(mm: Option<usize>) {
 /// into `pfn` has completed. The caller holds no mm lock. Returns how long
 /// the task waited in the run queue after it was woken.
 pub fn sleep_on_page(pfn: Pfn) -> u64 {
+    sleep_on_page_bit(pfn, flags::LOCKED)
+}
+
+/// Linux `folio_wait_writeback`, for a task: sleep until the write of
+/// `pfn` has completed. The caller holds no mm lock.
+pub fn sleep_on_writeback(pfn: Pfn) -> u64 {
+    sleep_on_page_bit(pfn, flags::WRITEBACK)
+}
+
+/// Sleeps until page flag `bit` of `pfn` is clear.
+fn sleep_on_page_bit(pfn: Pfn, bit: u16) -> u64 {
     {
         let mut guard = RQ.lock();
         let rq = guard.as_mut().expect("sleep outside run_tasks");
         let task = rq.tasks[rq.current].as_mut().expect("current task");
-        task.state = State::Sleeping(pfn);
+        task.state = State::Sleeping(pfn, bit);
         task.woken_at = u64::MAX;
     }
     IO_SLEEPS.fetch_add(1, Ordering::Relaxed);
@@ -238,8 +250,8 @@ fn wake_sleepers(rq: &mut RunQueue) -> bool {
             let Some(task) = rq.tasks[i].as_mut() else {
                 continue;
             };
-            if let State::Sleeping(pfn) = task.state {
-                if !st.mem_map.get(pfn).test(flags::LOCKED) {
+            if let State::Sleeping(pfn, bit) = task.state {
+                if !st.mem_map.get(pfn).test(bit) {
                     task.state = State::Runnable;
                     task.woken_at = sched_clock();
                     // The caller of `schedule` queues itself if runnable.

@@ -26,7 +26,18 @@
 //!    random starts: call-graph order is not allocation order), writing
 //!    the output;
 //! 5. debug info: half as many heap reads again, function by function;
-//! 6. link: read the output back in order, then exit.
+//! 6. write the object: read the output back in order and, if the run has
+//!    an objects disk (the host attaches one with every files disk), write
+//!    each page to the job's object file through the page cache (the
+//!    assembler writing its `.o`): the pages are dirty until writeback
+//!    writes them (see `mm/page_writeback.rs`). Then the job exits.
+//!
+//! When the last job has exited, the slot that ran it links: it reads
+//! every object file back, whole and in job order, through the page cache
+//! (the final `ld` of a kernel build reads every `.o`), so objects that
+//! reclaim dropped during the build are read again from the disk. The
+//! object file is the job's output region written out: 1/8 of its
+//! footprint (the model's existing share for object code, not fitted).
 //!
 //! Sizes: a job's footprint is `workload.scale` x 4 MiB on average, drawn
 //! uniformly within `workload.size_spread` percent of that (translation
@@ -55,15 +66,17 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::WORKLOAD_BASE;
 use super::{
     fill_page_pct, fill_zero_page, mix64, run_timed, verify_counted_pct, verify_zero_page, Tally,
     WorkloadError, WorkloadResult,
 };
+use crate::fs::objects::{create_object, have_objects_disk};
 use crate::knobs::Config;
 use crate::mm::filemap::{filemap_read, File};
+use crate::mm::filemap_write::generic_perform_write;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use crate::mm::state::with_mm_state;
 use crate::mm::PAGE_SIZE;
@@ -85,7 +98,8 @@ enum Phase {
     Optimize,
     Codegen,
     DebugInfo,
-    Link,
+    /// Reads the output back in order (and writes the object file).
+    WriteObject,
     Done,
 }
 
@@ -109,6 +123,8 @@ struct Shape {
     /// `workload.headers` and `workload.hot_headers`.
     headers: u64,
     hot_headers: u64,
+    /// Is there an objects disk to write object files to?
+    objects: bool,
 }
 
 /// The build's files in the page cache (ids), from the files disk.
@@ -164,11 +180,13 @@ impl FileSet {
     }
 }
 
-/// One step of a job: an access to its memory, or a file to read.
+/// One step of a job: an access to its memory, a file to read, or an
+/// output page to read and write to the object file.
 #[derive(Debug, Clone, Copy)]
 enum Step {
     Access(u64, bool),
     Read(u16),
+    WriteOut(u64),
 }
 
 /// One compile job (a process).
@@ -187,6 +205,9 @@ struct Job {
     shape: Shape,
     /// Codegen: first heap page of the function being compiled.
     func: u64,
+    /// The object file, once created; and a page to copy output through.
+    object: Option<u16>,
+    bounce: Vec<u8>,
 }
 
 impl Job {
@@ -214,6 +235,12 @@ impl Job {
             output,
             shape,
             func: 0,
+            object: None,
+            bounce: if shape.objects {
+                alloc::vec![0; PAGE_SIZE as usize]
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -255,7 +282,11 @@ impl Job {
             self.phase = Phase::Load;
             self.step = 0;
         }
-        self.next_access().map(|(page, w)| Step::Access(page, w))
+        let (page, w) = self.next_access()?;
+        if self.phase == Phase::WriteObject && self.shape.objects {
+            return Some(Step::WriteOut(page));
+        }
+        Some(Step::Access(page, w))
     }
 
     /// The next access (page, is_write), or `None` when the job exited.
@@ -292,7 +323,7 @@ impl Job {
                 }),
                 // Debug info: the IR once more, function by function.
                 Phase::DebugInfo if s < self.heap / 2 => Some((self.function_walk(s), false)),
-                Phase::Link if s < self.output => Some((out0 + s, false)),
+                Phase::WriteObject if s < self.output => Some((out0 + s, false)),
                 Phase::Done => return None,
                 _ => None,
             };
@@ -305,7 +336,7 @@ impl Job {
                 Phase::Parse => Phase::Optimize,
                 Phase::Optimize => Phase::Codegen,
                 Phase::Codegen => Phase::DebugInfo,
-                Phase::DebugInfo => Phase::Link,
+                Phase::DebugInfo => Phase::WriteObject,
                 _ => Phase::Done,
             };
             self.step = 0;
@@ -348,6 +379,54 @@ fn access(job: &mut Job, page: u64, is_write: bool) -> (u64, u64) {
     (1, u64::from(!is_ok))
 }
 
+/// Reads output `page` of `job` (verified like any read) and writes it to
+/// the job's object file, which is created on the first page. Returns
+/// (checked, corrupt) for the read.
+fn write_out(job: &mut Job, page: u64) -> Result<(u64, u64), WorkloadError> {
+    let read = access(job, page, false);
+    let first = job.input + job.heap;
+    let object = match job.object {
+        Some(file) => file,
+        None => {
+            let name = format!("/obj/cc-{}.o", job.id);
+            let file = create_object(name, job.output * PAGE_SIZE).map_err(WorkloadError)?;
+            job.object = Some(file);
+            file
+        }
+    };
+    // Through a kernel buffer: the copy into the page cache runs with the
+    // mm lock held, where a fault on the job's memory could not be served.
+    let va = WORKLOAD_BASE + page * PAGE_SIZE;
+    // SAFETY: `va` is inside the job's VMA and was just read (mapped); its
+    // address space is current.
+    let src = unsafe { core::slice::from_raw_parts(va as *const u8, PAGE_SIZE as usize) };
+    job.bounce.copy_from_slice(src);
+    generic_perform_write(
+        &mut File::open(object),
+        (page - first) * PAGE_SIZE,
+        &job.bounce,
+    )
+    .map_err(|e| WorkloadError(format!("job {}: writing its object: {e}", job.id)))?;
+    Ok(read)
+}
+
+/// No object file (yet) for a job.
+const NO_OBJECT: u32 = u32::MAX;
+
+/// The final link: reads every object file whole, in job order
+/// (`objects[job]`).
+fn link(objects: &[AtomicU32]) -> Result<(), WorkloadError> {
+    for object in objects {
+        let Ok(file) = u16::try_from(object.load(Ordering::Relaxed)) else {
+            continue;
+        };
+        filemap_read(&mut File::open(file), 0, u64::MAX, |_, _| {})
+            .map_err(|e| WorkloadError(format!("link: {e}")))?;
+        cond_resched();
+    }
+    Ok(())
+}
+
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let slots = config.number("workload.jobs");
     let jobs_per_slot = config.number("workload.passes");
@@ -361,15 +440,23 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
         seed: config.number("workload.seed"),
         headers: config.number("workload.headers"),
         hot_headers: config.number("workload.hot_headers"),
+        objects: have_objects_disk(),
     };
     let files = Arc::new(FileSet::from_page_cache());
     let nr_jobs = slots * jobs_per_slot;
     // The build's job queue (make's jobserver): the next job to start.
     let next_job = Arc::new(AtomicU64::new(0));
+    // Jobs that exited, and the object files they wrote (job, file).
+    let finished = Arc::new(AtomicU64::new(0));
+    // (Atomics, not a lock: a task may be preempted anywhere.)
+    let objects: Arc<Vec<AtomicU32>> =
+        Arc::new((0..nr_jobs).map(|_| AtomicU32::new(NO_OBJECT)).collect());
     let bodies: Vec<(_, TaskBody<SlotResult>)> = (0..slots)
         .map(|slot| {
             let next_job = next_job.clone();
             let files = files.clone();
+            let finished = finished.clone();
+            let objects = objects.clone();
             let body = move || {
                 let (mut checked, mut corrupt) = (0, 0);
                 loop {
@@ -391,11 +478,22 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
                                 filemap_read(&mut File::open(file), 0, u64::MAX, |_, _| {})
                                     .map_err(|e| WorkloadError(format!("job {id}: {e}")))?;
                             }
+                            Step::WriteOut(page) => {
+                                let (c, bad) = write_out(&mut job, page)?;
+                                checked += c;
+                                corrupt += bad;
+                            }
                         }
                         cond_resched();
                     }
                     switch_mm(None);
+                    if let Some(file) = job.object {
+                        objects[id as usize].store(file.into(), Ordering::Relaxed);
+                    }
                     drop(job); // the job exits: its memory and slots are freed
+                    if finished.fetch_add(1, Ordering::Relaxed) + 1 == nr_jobs && shape.objects {
+                        link(&objects)?;
+                    }
                 }
                 Ok(Tally { checked, corrupt })
             };

@@ -28,6 +28,10 @@ pub struct Measured {
     pub memcg_usage_pages: u64,
     /// Page-cache pages charged to the group at the end of the phase.
     pub memcg_file_pages: u64,
+    /// Of those, dirty and under writeback (memory.stat `file_dirty`,
+    /// `file_writeback`).
+    pub memcg_file_dirty: u64,
+    pub memcg_file_writeback: u64,
     /// LRU list sizes (inactive anon, active anon, inactive file, active
     /// file), as memory.stat's `inactive_anon` ... `active_file`, in pages.
     pub lru_pages: [u64; 4],
@@ -55,6 +59,8 @@ pub fn capture() -> Measured {
         memcg_peak_pages: st.memcg.peak_pages,
         memcg_usage_pages: memcg_usage(st),
         memcg_file_pages: st.page_cache.nrpages(),
+        memcg_file_dirty: st.page_cache.wb.nr_dirty,
+        memcg_file_writeback: st.page_cache.wb.nr_writeback,
         lru_pages: [
             st.lru.inactive_anon.len() as u64,
             st.lru.active_anon.len() as u64,

@@ -9,8 +9,9 @@
 //!
 //! Several disks: each is known by its serial (`VIRTIO_BLK_T_GET_ID`, what
 //! Linux shows as `/dev/disk/by-id/virtio-<serial>`). The host names the
-//! file-system disk [`FILES_SERIAL`]; the swap disk is any other, so swap
-//! can never be set up on a user's files.
+//! file-system disk [`FILES_SERIAL`] and the disk object files are
+//! written to [`OBJECTS_SERIAL`]; the swap disk is any other, so swap can
+//! never be set up on a user's files.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -33,6 +34,9 @@ const VIRTIO_BLK_ID_BYTES: usize = 20;
 /// Serial of the disk that holds the workload's files (`faultline run
 /// --files`); the host sets it with `-device virtio-blk-pci,serial=...`.
 pub const FILES_SERIAL: &str = "faultline-files";
+/// Serial of the writable scratch disk the build's object files go to
+/// (attached with a files disk; see `crate::fs::objects`).
+pub const OBJECTS_SERIAL: &str = "faultline-objects";
 /// Disks one kernel can drive at once.
 const MAX_DEVICES: usize = 4;
 const VIRTIO_BLK_S_OK: u8 = 0;
@@ -216,10 +220,10 @@ struct InFlight {
 
 impl VirtioBlk {
     /// Finds the swap disk: the first virtio-blk device (modern 1af4:1042
-    /// or transitional 1af4:1001) whose serial is not [`FILES_SERIAL`], and
-    /// brings it up with one queue.
+    /// or transitional 1af4:1001) whose serial is neither [`FILES_SERIAL`]
+    /// nor [`OBJECTS_SERIAL`], and brings it up with one queue.
     pub fn probe() -> Result<VirtioBlk, VirtioError> {
-        Self::probe_where(|serial| serial != FILES_SERIAL)
+        Self::probe_where(|serial| serial != FILES_SERIAL && serial != OBJECTS_SERIAL)
     }
 
     /// Finds the disk whose serial is `serial`.
