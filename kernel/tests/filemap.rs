@@ -410,3 +410,15 @@ fn writing_past_the_cgroups_dirty_limits_starts_background_writeback() {
     });
     check_object(id, 64);
 }
+
+#[test_case]
+fn a_write_to_a_file_of_the_read_only_files_disk_is_refused() {
+    fresh_cache();
+    let e = generic_perform_write(&mut File::open(BIG), 0, &[1, 2, 3]).unwrap_err();
+    assert_eq!(
+        alloc::format!("{e}"),
+        "/big.bin is on the read-only files disk: only object files are written"
+    );
+    assert_eq!(dirty_and_writeback(), (0, 0));
+    read_big(&mut File::open(BIG), 0, 4096);
+}

@@ -360,13 +360,15 @@ impl File {
     }
 }
 
-/// Why a read failed.
+/// Why a read (or a write, which may read first) failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadError {
     /// The disk reported an error reading the page at this file offset.
     Io { file: String, offset: u64 },
     /// The memory cgroup could not make room for the page (memcg OOM).
     OutOfMemory,
+    /// A write to a file on the read-only files disk.
+    ReadOnly { file: String },
 }
 
 impl core::fmt::Display for ReadError {
@@ -374,6 +376,12 @@ impl core::fmt::Display for ReadError {
         match self {
             ReadError::Io { file, offset } => {
                 write!(f, "I/O error reading {file} at byte {offset}")
+            }
+            ReadError::ReadOnly { file } => {
+                write!(
+                    f,
+                    "{file} is on the read-only files disk: only object files are written"
+                )
             }
             ReadError::OutOfMemory => write!(
                 f,

@@ -3,7 +3,7 @@
 //! `write_begin`). The pages it dirties are written to the disk later, by
 //! writeback ([`super::page_writeback`]).
 
-use super::filemap::{page_cache_alloc, read_pages, wait_locked, File, Lookup, ReadError};
+use super::filemap::{page_cache_alloc, read_pages, wait_locked, File, FileDev, Lookup, ReadError};
 use super::page::{flags, pfn_to_pa, Pfn};
 use super::page_writeback::{balance_dirty_pages_ratelimited, folio_mark_dirty};
 use super::state::{with_mm_state, MmState};
@@ -29,8 +29,15 @@ fn write_begin(st: &mut MmState, id: u16, index: u64, whole: bool) -> Result<Loo
         if page.test(flags::UPTODATE) || whole {
             return Ok(Lookup::Ready(pfn));
         }
-        // A failed read: drop it and start again.
+        // Its read failed, and the write needs what it holds: fail the
+        // write (as a read fails, `filemap_get_page`), dropping the page so
+        // that a later call tries the disk again.
         super::vmscan::drop_file_page(st, pfn);
+        let file = mapping_name(st, id);
+        return Err(ReadError::Io {
+            file,
+            offset: index * PAGE_SIZE,
+        });
     }
     let needs_read = !whole && st.page_cache.files[id as usize].has_data(index);
     let pfn = page_cache_alloc(st, id, index, false).map_err(|_| ReadError::OutOfMemory)?;
@@ -56,7 +63,14 @@ fn write_begin(st: &mut MmState, id: u16, index: u64, whole: bool) -> Result<Loo
 /// lock held, where a fault on workload memory could not be served.
 /// Returns the bytes written.
 pub fn generic_perform_write(file: &mut File, pos: u64, data: &[u8]) -> Result<u64, ReadError> {
-    let size = with_mm_state(|st| st.page_cache.files[file.id as usize].size);
+    let (size, dev) = with_mm_state(|st| {
+        let mapping = &st.page_cache.files[file.id as usize];
+        (mapping.size, mapping.dev)
+    });
+    if dev != FileDev::Objects {
+        let file = with_mm_state(|st| mapping_name(st, file.id));
+        return Err(ReadError::ReadOnly { file });
+    }
     let end = pos.saturating_add(data.len() as u64).min(size);
     let mut at = pos;
     while at < end {
@@ -93,6 +107,11 @@ pub fn generic_perform_write(file: &mut File, pos: u64, data: &[u8]) -> Result<u
         }
     }
     Ok(end.saturating_sub(pos))
+}
+
+/// The file's path, for an error.
+fn mapping_name(st: &MmState, id: u16) -> alloc::string::String {
+    st.page_cache.files[id as usize].name.clone()
 }
 
 /// Waits until the write of `pfn` is done, likewise.

@@ -10,7 +10,9 @@
 //!   hard limits (`dirty_freerun_ceiling`): background writeback then
 //!   writes files, oldest dirtied first, until the dirty pages are under
 //!   the background limit (`wb_over_bg_thresh`). Above the hard limit the
-//!   writer waits for writes to finish;
+//!   writer waits for writes to finish (without a memory limit, the
+//!   machine's free and file pages bound the limits, as Linux's global
+//!   domain does);
 //! - reclaim, when a whole batch it took from the inactive file list was
 //!   dirty and not yet queued (`wakeup_flusher_threads(WB_REASON_VMSCAN)`,
 //!   in `shrink_inactive_list`): everything dirty is written. Reclaim
@@ -18,7 +20,9 @@
 //!   activates it, and the write's completion moves it to the inactive
 //!   tail (`folio_rotate_reclaimable`), where the next scan frees it;
 //! - age (`wb_check_old_data_flush`, every `dirty_writeback_centisecs`):
-//!   files dirtied longer than `dirty_expire_centisecs` ago.
+//!   files dirtied longer than `dirty_expire_centisecs` ago. Linux runs it
+//!   from the flusher's timer; here it runs when a page is dirtied, so
+//!   pages dirtied after the last write wait for reclaim or `sync`.
 //!
 //! The limits are the memory cgroup's (`mdtc` in `balance_dirty_pages`):
 //! `vm.dirty_background_ratio` (10 %) and `vm.dirty_ratio` (20 %) of
@@ -33,11 +37,13 @@
 //! hard limit pause for a time fitted to the disk's bandwidth
 //! (`wb_position_ratio`); ours runs on until the hard limit and then
 //! waits for writes. The checks run on every dirtied page, where Linux's
-//! run every `nr_dirtied_pause` pages (32 at first). The global domain is
-//! left out: the guest's RAM is far larger than the cgroup, so its limits
-//! never bind first. A failed write redirties the page (the data stays in
-//! memory), where Linux leaves it clean with the error recorded for
-//! `fsync` (see `end_io` in page_io.rs).
+//! run every `nr_dirtied_pause` pages (32 at first). Of the global domain
+//! only its size is kept (it caps the cgroup's). Reclaim does not throttle
+//! on pages under writeback (Linux's `reclaim_throttle` when every dirty
+//! page scanned is already being written): a charge that finds nothing to
+//! free polls for completions a bounded number of times, then fails. A
+//! failed write redirties the page (the data stays in memory), where Linux
+//! leaves it clean with the error recorded for `fsync`.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -106,14 +112,17 @@ impl Default for Writeback {
     }
 }
 
-/// The cgroup's dirty limits in pages: (background, hard) (Linux
-/// `domain_dirty_limits` on `mdtc`, whose `avail` is `mdtc_calc_avail`:
-/// file pages plus headroom below `memory.max`).
+/// The dirty limits in pages: (background, hard) (Linux
+/// `domain_dirty_limits`). What they are a share of is the cgroup's
+/// `avail` (`mdtc_calc_avail`: file pages plus headroom below
+/// `memory.max`), but never more than the machine's (`gdtc`: free pages
+/// plus file pages), which is what binds without a memory limit.
 pub fn dirty_limits(st: &MmState) -> (u64, u64) {
     let file_pages = st.lru.file_len() as u64;
     let usage = super::memcontrol::memcg_usage(st);
     let headroom = st.memcg.max_pages.saturating_sub(usage);
-    let avail = file_pages.saturating_add(headroom);
+    let global_avail = super::page_alloc::nr_free_pages() as u64 + file_pages;
+    let avail = file_pages.saturating_add(headroom).min(global_avail);
     let thresh = avail.saturating_mul(DIRTY_RATIO) / 100;
     let mut bg_thresh = avail.saturating_mul(DIRTY_BACKGROUND_RATIO) / 100;
     if bg_thresh >= thresh {
@@ -159,11 +168,12 @@ pub fn balance_dirty_pages_ratelimited(st: &mut MmState) -> Option<Pfn> {
     if st.page_cache.wb.nr_dirty + st.page_cache.wb.nr_writeback <= thresh {
         return None;
     }
-    oldest_under_writeback(st)
+    some_page_under_writeback(st)
 }
 
-/// Some page of the objects disk's files under writeback, if any.
-fn oldest_under_writeback(st: &MmState) -> Option<Pfn> {
+/// A page under writeback, if any (the first found in file order; any
+/// will do: the writer waits for one write to end, then checks again).
+fn some_page_under_writeback(st: &MmState) -> Option<Pfn> {
     st.page_cache.files.iter().find_map(|f| {
         f.i_pages.values().find_map(|e| match e {
             super::filemap::CacheEntry::Folio(pfn)
@@ -211,8 +221,7 @@ pub fn wb_writeback(st: &mut MmState, reason: WbReason) {
         turns -= 1;
         let more = match reason {
             WbReason::Background => wb_over_bg_thresh(st),
-            WbReason::Vmscan | WbReason::Sync => true,
-            WbReason::Periodic => true,
+            WbReason::Vmscan | WbReason::Sync | WbReason::Periodic => true,
         };
         let Some(&file) = st.page_cache.wb.b_dirty.front() else {
             break;
@@ -220,18 +229,23 @@ pub fn wb_writeback(st: &mut MmState, reason: WbReason) {
         if !more {
             break;
         }
+        st.page_cache.wb.b_dirty.pop_front();
         let dirtied = st.page_cache.files[file as usize].dirtied_when;
         if reason == WbReason::Periodic
             && dirtied.is_some_and(|t| now.saturating_sub(t) < DIRTY_EXPIRE_CYCLES)
         {
-            // The list is in dirtying order: the rest are younger.
-            break;
+            // Not expired: its turn is over. (A file requeued with pages
+            // left keeps its age, so the list is not strictly in age order
+            // and the others are still looked at.)
+            st.page_cache.wb.b_dirty.push_back(file);
+            continue;
         }
-        st.page_cache.wb.b_dirty.pop_front();
-        let chunk = if reason == WbReason::Sync {
-            u64::MAX
-        } else {
-            MAX_WRITEBACK_PAGES
+        // Background and periodic writeback write a chunk of each file in
+        // turn; "write everything" (reclaim's wakeup, `wb_check_start_all`,
+        // and sync) goes on until all is written.
+        let chunk = match reason {
+            WbReason::Vmscan | WbReason::Sync => u64::MAX,
+            WbReason::Background | WbReason::Periodic => MAX_WRITEBACK_PAGES,
         };
         writepages(st, file, chunk);
         let mapping = &mut st.page_cache.files[file as usize];

@@ -95,9 +95,10 @@ pub enum VmEvent {
     /// File pages whose writeback completed (node stat `nr_written`,
     /// `__folio_end_writeback`).
     NrWritten,
-    /// Dirty or under-writeback file pages that reclaim met, marked
-    /// `PG_reclaim` and activated to be freed once written (node stat
-    /// `nr_vmscan_immediate_reclaim`).
+    /// Dirty file pages that reclaim met, marked `PG_reclaim` and
+    /// activated to be freed once written (node stat
+    /// `nr_vmscan_immediate_reclaim`; pages already under writeback are
+    /// marked and activated too, but not counted here, as in Linux).
     NrVmscanImmediate,
     /// Pages moved to the inactive tail when their writeback finished
     /// (`folio_rotate_reclaimable`).
