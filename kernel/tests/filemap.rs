@@ -422,3 +422,38 @@ fn a_write_to_a_file_of_the_read_only_files_disk_is_refused() {
     assert_eq!(dirty_and_writeback(), (0, 0));
     read_big(&mut File::open(BIG), 0, 4096);
 }
+
+#[test_case]
+fn files_dirty_for_longer_than_30_s_are_written_by_the_periodic_flush() {
+    fresh_cache();
+    objects_disk();
+    let old = write_object("/obj/old.o", 16);
+    assert_eq!(
+        dirty_and_writeback(),
+        (16, 0),
+        "no limit: nothing written yet"
+    );
+    // 31 s of modelled time later (dirty_expire_centisecs is 3000)...
+    kernel::sched::clock::charge(31_000_000_000);
+    // ...the next dirtied page runs the periodic flush (it is more than
+    // dirty_writeback_centisecs since the last): the old file is written,
+    // the new one, dirtied just now, is not.
+    let young = write_object("/obj/young.o", 1);
+    with_mm_state(drain_io);
+    assert_eq!(
+        vmstat::read(VmEvent::NrWritten),
+        16,
+        "the expired file only"
+    );
+    assert_eq!(dirty_and_writeback(), (1, 0), "the young file stays dirty");
+    with_mm_state(|st| {
+        let clean = |id: u16| {
+            let f = &st.page_cache.files[id as usize];
+            (0..f.nr_pages()).all(|i| {
+                let pfn = f.folio(i).expect("cached");
+                !st.mem_map.get(pfn).test(flags::DIRTY)
+            })
+        };
+        assert!(clean(old) && !clean(young));
+    });
+}
