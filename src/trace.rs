@@ -137,6 +137,18 @@ pub fn decode(bytes: &[u8]) -> Result<PageTrace, String> {
     }
     let flags = u32_at(12, "the flags")?;
     let len = u32_at(16, "the payload length")? as usize;
+    // Checked before allocating: an lz4 block expands at most 255 times.
+    let stored = bytes.len().saturating_sub(20);
+    let most = if flags & FLAG_LZ4 != 0 {
+        stored.saturating_mul(255)
+    } else {
+        stored
+    };
+    if len > most {
+        return Err(format!(
+            "offset 16: expected a payload length of at most {most} bytes for the {stored} stored, found {len}"
+        ));
+    }
     let payload = if flags & FLAG_LZ4 != 0 {
         lz4_flex::block::decompress(&bytes[20..], len)
             .map_err(|e| format!("offset 20: expected an lz4 block: {e}"))?
@@ -150,6 +162,14 @@ pub fn decode(bytes: &[u8]) -> Result<PageTrace, String> {
             "payload: expected {} bytes for {n} accesses, found {}",
             8 + 4 * n,
             payload.len()
+        ));
+    }
+    if n == 0 {
+        return Err("payload offset 4: expected at least one access".into());
+    }
+    if n_pages as usize > n {
+        return Err(format!(
+            "payload offset 0: expected a page count no larger than the access count {n}, found {n_pages}"
         ));
     }
     let accesses: Vec<u32> = payload[8..]
@@ -203,5 +223,28 @@ mod tests {
             .unwrap_err()
             .contains("offset 8: expected version 1"));
         assert!(decode(b"NOTATRACE").unwrap_err().contains("offset 0"));
+        assert!(decode(&huge_page_count_trace())
+            .unwrap_err()
+            .contains("payload offset 0: expected a page count no larger than the access count 1, found 4294967295"));
+        // A header claiming 4 GiB of lz4 payload is refused before any allocation.
+        let mut lz = encode(&import(LOG.as_bytes(), 100).unwrap());
+        lz[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode(&lz)
+            .unwrap_err()
+            .contains("offset 16: expected a payload length of at most"));
+    }
+
+    /// An uncompressed trace of one access whose header claims 2^32 - 1
+    /// pages.
+    pub(crate) fn huge_page_count_trace() -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&VERSION.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&12u32.to_le_bytes());
+        b.extend_from_slice(&u32::MAX.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b
     }
 }

@@ -74,6 +74,30 @@ fn a_malformed_trace_names_the_offset() {
         err.contains("trace 0: at byte offset 8: expected version 1, found 7"),
         "{err}"
     );
+    // A header that claims 2^32 - 1 pages for one access: a clear error
+    // naming the offset, not an allocation of 16 GiB and a panic.
+    let mut huge = Vec::new();
+    huge.extend_from_slice(b"FLTRACE1");
+    for word in [1u32, 0, 12, u32::MAX, 1, 0] {
+        huge.extend_from_slice(&word.to_le_bytes());
+    }
+    std::fs::write(&bad, &huge).unwrap();
+    let out = faultline(&[
+        "run",
+        "--trace",
+        bad.to_str().unwrap(),
+        "--set",
+        "workload=trace",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "trace 0: at byte offset 20: expected a page count no larger than the access count 1"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
     let out = faultline(&["run", "--set", "workload=trace"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs at least one trace"));
     let _ = std::fs::remove_dir_all(&dir);

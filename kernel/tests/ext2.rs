@@ -44,6 +44,7 @@ fn image(i: usize) -> &'static [u8] {
     let name = FIXTURES[i].0;
     IMAGES[i].call_once(|| {
         fw_cfg::read_file(name)
+            .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("no fw_cfg file {name}: boot this kernel with cargo test"))
     })
 }

@@ -52,6 +52,7 @@ fn image() -> &'static [u8] {
     IMAGE.call_once(|| {
         let name = "opt/faultline/ext2-4k";
         let data = fw_cfg::read_file(name)
+            .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("no fw_cfg file {name}: boot this kernel with cargo test"));
         alloc::boxed::Box::leak(data.into_boxed_slice())
     })

@@ -46,17 +46,26 @@ pub fn is_present() -> bool {
     &sig == b"QEMU"
 }
 
-/// Reads the named fw_cfg file (e.g. `opt/faultline/config`), or `None` if
-/// the host did not pass it.
-pub fn read_file(name: &str) -> Option<Vec<u8>> {
+/// Reads the named fw_cfg file (e.g. `opt/faultline/config`): `None` if
+/// the host did not pass it, an error if the size the host announces
+/// would not fit half the free kernel heap (checked before allocating).
+pub fn read_file(name: &str) -> Result<Option<Vec<u8>>, String> {
     if !is_present() {
-        return None;
+        return Ok(None);
     }
-    let (size, selector) = find_file(name)?;
+    let Some((size, selector)) = find_file(name) else {
+        return Ok(None);
+    };
+    let free = crate::mm::heap::size_bytes() - crate::mm::heap::used_bytes();
+    if size as usize > free / 2 {
+        return Err(alloc::format!(
+            "fw_cfg file {name}: {size} bytes do not fit the kernel heap ({free} bytes free; give the machine more memory with --mem)"
+        ));
+    }
     select(selector);
     let mut data = alloc::vec![0u8; size as usize];
     read_bytes(&mut data);
-    Some(data)
+    Ok(Some(data))
 }
 
 /// Looks `name` up in the file directory: (size, selector).
@@ -80,7 +89,7 @@ fn find_file(name: &str) -> Option<(u32, u16)> {
     None
 }
 
-/// Reads a fw_cfg file as text (lossy UTF-8).
-pub fn read_text_file(name: &str) -> Option<String> {
-    read_file(name).map(|b| String::from_utf8_lossy(&b).into_owned())
+/// Reads a fw_cfg file as text (lossy UTF-8), as [`read_file`].
+pub fn read_text_file(name: &str) -> Result<Option<String>, String> {
+    Ok(read_file(name)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }

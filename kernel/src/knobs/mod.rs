@@ -88,6 +88,10 @@ pub enum KnobError {
     Duplicate {
         key: &'static str,
     },
+    /// The configuration file could not be read (too large).
+    File {
+        why: String,
+    },
 }
 
 fn valid_keys() -> String {
@@ -126,6 +130,7 @@ impl fmt::Display for KnobError {
                 )
             }
             KnobError::Duplicate { key } => write!(f, "knob {key} is given more than once"),
+            KnobError::File { why } => f.write_str(why),
         }
     }
 }
@@ -308,8 +313,9 @@ pub const FW_CFG_CONFIG_FILE: &str = "opt/faultline/config";
 /// the host passed none).
 pub fn load_from_fw_cfg() -> Result<Config, KnobError> {
     match crate::drivers::fw_cfg::read_text_file(FW_CFG_CONFIG_FILE) {
-        Some(text) => Config::parse(&text),
-        None => Ok(Config::defaults()),
+        Ok(Some(text)) => Config::parse(&text),
+        Ok(None) => Ok(Config::defaults()),
+        Err(why) => Err(KnobError::File { why }),
     }
 }
 

@@ -121,6 +121,18 @@ pub fn parse(bytes: &[u8]) -> Result<Trace, TraceError> {
             ),
         ));
     }
+    // Import numbers the distinct pages 0..n_pages, each touched at least
+    // once: more pages than accesses is a corrupt header, and checking it
+    // here bounds what the replay allocates per page by the input's size.
+    if n == 0 {
+        return Err(err(24, "at least one access (offset in the payload: 4)"));
+    }
+    if n_pages as usize > n {
+        return Err(err(
+            20,
+            format!("a page count no larger than the access count {n} (offset in the payload: 0), found {n_pages}"),
+        ));
+    }
     let trace = Trace { n_pages, payload };
     if let Some(i) = (0..n).find(|&i| trace.access(i) & !WRITE_BIT >= n_pages) {
         return Err(err(
@@ -135,7 +147,9 @@ pub fn parse(bytes: &[u8]) -> Result<Trace, TraceError> {
 fn load_traces() -> Result<Vec<Trace>, WorkloadError> {
     let mut traces = Vec::new();
     for i in 0..MAX_TRACES {
-        let Some(bytes) = fw_cfg::read_file(&format!("opt/faultline/trace{i}")) else {
+        let Some(bytes) = fw_cfg::read_file(&format!("opt/faultline/trace{i}"))
+            .map_err(|e| WorkloadError(format!("trace {i}: {e}")))?
+        else {
             break;
         };
         let t = parse(&bytes).map_err(|e| {
