@@ -8,10 +8,11 @@ use faultline::run::{run, RunOptions};
 const USAGE: &str = "\
 usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                      [--timeout SECS] [--deterministic] [--gdb] [--virtio-transitional]
-                     [--trace FILE]... [--files IMAGE]
+                     [--trace FILE]... [--files IMAGE [--objects SIZE]]
 
-  --set key=value   a boot-time knob (repeatable); the kernel rejects unknown
-                    knobs and bad values and lists the valid ones
+  --set key=value   a boot-time knob (repeatable; faultline knobs lists them);
+                    unknown knobs and bad values are refused before anything
+                    is built or booted, with the valid ones listed
   --json            print exactly one JSON object on stdout
   --mem SIZE        guest RAM (default 512M)
   --swap SIZE       swap disk (virtio-blk), a sparse file (default 1G; 0 = none)
@@ -34,6 +35,7 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
        faultline bench compressors
        faultline trace import [--max-accesses N] LACKEY_LOG|- OUTPUT
        faultline image [--size SIZE] DIR OUTPUT
+       faultline knobs
 
   bench faults      cycles per major fault and per swap-cache-hit fault, at a
                     16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
@@ -42,6 +44,8 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
   bench compressors lz4, the kernel's zstd (ruzstd) and reference zstd
                     (libzstd, levels 3 and 1) on the workloads' own page
                     contents, on the host: size and time per page
+  knobs             every boot-time knob: name=default, its values, its help
+                    (run checks --set against this list before it boots)
   image             an ext2 image (4 KiB blocks, made with mke2fs -d) holding
                     a copy of DIR, for the file-backed workloads to come (the
                     kernel's reader: kernel/src/fs/ext2/); sized to fit DIR
@@ -347,6 +351,29 @@ fn image(args: &[String]) {
     eprintln!("image: {summary}");
 }
 
+/// `faultline knobs`: every boot-time knob, from the registry the kernel
+/// itself parses with.
+fn list_knobs(args: &[String]) {
+    if let Some(a) = args.first() {
+        if a == "-h" || a == "--help" {
+            println!("{USAGE}");
+            return;
+        }
+        fail(&format!("knobs takes no arguments, got '{a}'\n\n{USAGE}"));
+    }
+    for k in knobs::KNOBS {
+        let values = match k.kind {
+            knobs::KnobKind::Enum(words) => words.join("|"),
+            knobs::KnobKind::Size { min, max } => format!("size {min}..={max} (K, M, G)"),
+            knobs::KnobKind::U64 { min, max } => format!("number {min}..={max}"),
+            knobs::KnobKind::SizeOrMax { min, max } => {
+                format!("size {min}..={max} (K, M, G) or max")
+            }
+        };
+        println!("{}={}\n    {values}\n    {}", k.name, k.default, k.help);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -355,6 +382,7 @@ fn main() {
         Some("lab") => return lab(&args[1..]),
         Some("trace") => return trace(&args[1..]),
         Some("image") => return image(&args[1..]),
+        Some("knobs") => return list_knobs(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return;

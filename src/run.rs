@@ -115,6 +115,9 @@ fn check_options(opts: &RunOptions) -> Result<(), String> {
     if let Some(k) = opts.knobs.iter().find(|k| !k.contains('=')) {
         return Err(format!("--set expects key=value, got '{k}'"));
     }
+    // The kernel's own parser (the shared `knobs` crate), before anything
+    // is built or booted.
+    knobs::Config::parse(&opts.knobs.join("\n")).map_err(|e| e.to_string())?;
     if let Some(t) = opts.traces.iter().find(|t| !t.is_file()) {
         return Err(format!("--trace {}: no such file", t.display()));
     }

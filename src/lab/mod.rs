@@ -343,6 +343,10 @@ pub fn run_matrix(
         timeout: opts.timeout.unwrap_or_else(|| exp.run_timeout(scale)),
         files,
     };
+    for spec in specs {
+        knobs::Config::parse(&spec.knobs.join("\n"))
+            .map_err(|e| format!("{} / {}: {e}", spec.limit, spec.policy))?;
+    }
     let elf = build_release_kernel()?;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
