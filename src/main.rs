@@ -168,7 +168,11 @@ usage: faultline lab list
   --files an image of your own tree: faultline image DIR IMAGE (files
   ending in .h are headers, the others sources). Writes results.csv,
   results.json and one SVG chart per metric to DIR (default
-  lab-results/NAME-SCALE). With --json, prints results.json on stdout.";
+  lab-results/NAME-SCALE). With --json, prints results.json on stdout.
+  A run that fails (a memcg OOM, a kernel error, a timeout) is kept: it is
+  listed after the tables, has its \"error\" in results.json and results.csv,
+  is left out of the medians, and the lab exits with status 1 once every
+  other run has finished and been written.";
 
 fn lab(args: &[String]) {
     match args.first().map(String::as_str) {
@@ -257,8 +261,10 @@ fn lab(args: &[String]) {
     let runs = faultline::lab::run_matrix(&exp, &scale, &specs, &opts).unwrap_or_else(|e| fail(&e));
     let corrupt: u64 = runs
         .iter()
+        .filter(|r| !r.result.is_null())
         .map(|r| r.result["integrity"]["corrupt_pages"].as_u64().unwrap_or(1))
         .sum();
+    let failed = runs.iter().filter(|r| r.error.is_some()).count();
     let dir = out.unwrap_or_else(|| {
         faultline::cargo::workspace_root()
             .join("lab-results")
@@ -280,6 +286,13 @@ fn lab(args: &[String]) {
     );
     if corrupt != 0 {
         fail("some run reported corrupt pages");
+    }
+    if failed != 0 {
+        eprintln!(
+            "faultline: lab: {failed} of {} runs failed (listed above and in results.json); the others are in the tables",
+            runs.len()
+        );
+        exit(1);
     }
 }
 

@@ -40,3 +40,35 @@ fn seed_mini_bypass_cuts_readahead_and_zswapin_at_the_thrash_limit() {
         "zswpin {zin_base} -> {zin_bypass}: not lower"
     );
 }
+
+/// A cell that fails (here a memcg OOM: swappiness 0 never swaps) is kept
+/// as a failed result with its error, and the other cells still run.
+#[test]
+fn a_failed_cell_is_kept_and_the_others_run() {
+    if let Err(e) = boot::find_qemu() {
+        panic!("this test boots QEMU: {e}");
+    }
+    let exp = Experiment::parse(
+        r#"{"name": "oom-cell", "workload": {"mini": ["workload=smoke", "workload.size=8M"]},
+            "common": [], "mem": {"mini": "512M"},
+            "limits": {"mini": [["tight", ["memcg.max=2M", "vm.swappiness=0"]], ["loose", []]]},
+            "policies": [["base", []]]}"#,
+    )
+    .unwrap();
+    let specs = matrix(&exp, "mini", 1).unwrap();
+    assert_eq!(specs.len(), 2);
+    let opts = faultline::lab::LabOptions {
+        jobs: 2,
+        ..Default::default()
+    };
+    let runs = run_matrix(&exp, "mini", &specs, &opts).unwrap();
+    let tight = runs.iter().find(|r| r.spec.limit == "tight").unwrap();
+    let err = tight.error.as_deref().expect("the tight cell failed");
+    assert!(err.contains("run tight / base / rep 1"), "{err}");
+    assert!(err.contains("out of memory"), "{err}");
+    let loose = runs.iter().find(|r| r.spec.limit == "loose").unwrap();
+    assert!(loose.error.is_none(), "{:?}", loose.error);
+    assert_eq!(loose.result["integrity"]["corrupt_pages"], 0);
+    let t = faultline::lab::report::tables(&exp, &runs);
+    assert!(t.contains("1 of 2 runs FAILED"), "{t}");
+}

@@ -240,8 +240,13 @@ pub struct RunSpec {
 #[derive(Debug, Clone)]
 pub struct RunResult {
     pub spec: RunSpec,
+    /// The kernel's result (`null` for a run that printed none).
     pub result: Value,
     pub wall: Duration,
+    /// Why the run failed (a memcg OOM, a kernel error, a timeout, a
+    /// triple fault), or `None`. A failed run stays in the results: its
+    /// cell shows what it was, the other cells are kept.
+    pub error: Option<String>,
 }
 
 /// The matrix of runs, limit by limit, policy by policy, repetition last.
@@ -319,8 +324,11 @@ impl Experiment {
 }
 
 /// Runs every spec with `opts.jobs` QEMU instances at once, printing
-/// progress on stderr. Fails on the first failed run (no silently missing
-/// cells); a run that times out names the timeout and how to raise it.
+/// progress on stderr. A run that fails (the kernel's error, a timeout,
+/// a crash) is kept as a failed result, named in the progress line and in
+/// the results, and the others go on; a run that times out names the
+/// timeout and how to raise it. Only what stops every run (no QEMU, a
+/// build that fails, a file that cannot be made) ends the matrix.
 pub fn run_matrix(
     exp: &Experiment,
     scale: &str,
@@ -391,6 +399,8 @@ struct RunSettings {
     files: Option<PathBuf>,
 }
 
+/// Boots one run. `Err` only for what stops every run (see
+/// [`run_matrix`]); a run that failed is an `Ok` with its `error` set.
 fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResult, String> {
     let opts = RunOptions {
         knobs: spec.knobs.clone(),
@@ -409,10 +419,9 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
         spec.policy,
         spec.rep + 1
     );
-    if let Some(e) = &report.error {
-        return Err(format!("{what}: {e}"));
-    }
-    if !report.is_success() {
+    let error = if let Some(e) = &report.error {
+        Some(format!("{what}: {e}"))
+    } else if !report.is_success() || report.result.is_none() {
         let mut e = format!("{what}: {}", report.outcome.describe());
         if report.wall_time >= settings.timeout {
             e += &format!(
@@ -420,17 +429,28 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
                 settings.timeout.as_secs()
             );
         }
-        return Err(e);
-    }
+        Some(e)
+    } else {
+        None
+    };
     Ok(RunResult {
         spec: spec.clone(),
-        result: report.result.expect("success has a result"),
+        result: report.result.unwrap_or(Value::Null),
         wall: report.wall_time,
+        error,
     })
 }
 
 fn progress(n: usize, total: usize, r: &RunResult, elapsed: Duration) {
     let eta = elapsed.as_secs_f64() / n as f64 * (total - n) as f64;
+    if let Some(e) = &r.error {
+        eprintln!(
+            "lab: run {n}/{total} FAILED in {:.1} s: {e}; elapsed {:.0} s, about {eta:.0} s left",
+            r.wall.as_secs_f64(),
+            elapsed.as_secs_f64(),
+        );
+        return;
+    }
     let v = &r.result["vmstat"];
     eprintln!(
         "lab: run {n}/{total} done ({} / {} / rep {}) in {:.1} s: swap_ra={} zswpin={} corrupt={}; elapsed {:.0} s, about {:.0} s left",

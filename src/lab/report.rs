@@ -159,6 +159,7 @@ pub struct Stat {
 pub fn stat(runs: &[RunResult], limit: &str, policy: &str, metric: &Metric) -> Option<Stat> {
     let mut xs: Vec<f64> = runs
         .iter()
+        .filter(|r| r.error.is_none())
         .filter(|r| r.spec.limit == limit && r.spec.policy == policy)
         .filter_map(|r| (metric.get)(&r.result))
         .collect();
@@ -229,7 +230,7 @@ pub fn tables(exp: &Experiment, runs: &[RunResult]) -> String {
     for limit in limits(runs) {
         let knob = runs
             .iter()
-            .find(|r| r.spec.limit == limit)
+            .find(|r| r.spec.limit == limit && !r.result.is_null())
             .map(|r| r.result["config"]["memcg.max"].clone())
             .unwrap_or_default();
         for (policy, _) in exp.policies.iter().skip(1) {
@@ -257,6 +258,18 @@ pub fn tables(exp: &Experiment, runs: &[RunResult]) -> String {
             }
         }
     }
+    let failed: Vec<&RunResult> = runs.iter().filter(|r| r.error.is_some()).collect();
+    if !failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} of {} runs FAILED (left out of the medians above):",
+            failed.len(),
+            runs.len()
+        );
+        for r in failed {
+            let _ = writeln!(out, "  {}", r.error.as_deref().unwrap_or_default());
+        }
+    }
     out
 }
 
@@ -279,12 +292,12 @@ const SCHED_COLUMNS: [&str; 4] = [
 /// `results.csv`: one row per run, every counter and the scheduler figures.
 pub fn csv(exp: &Experiment, scale: &str, runs: &[RunResult]) -> String {
     let counters: Vec<String> = runs
-        .first()
-        .and_then(|r| r.result["vmstat"].as_object())
+        .iter()
+        .find_map(|r| r.result["vmstat"].as_object())
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
     let mut out = format!(
-        "experiment,scale,limit,policy,rep,wall_s,elapsed_cycles,checked_pages,corrupt_pages,{},{}\n",
+        "experiment,scale,limit,policy,rep,wall_s,elapsed_cycles,checked_pages,corrupt_pages,{},{},error\n",
         counters.join(","),
         SCHED_COLUMNS.join(",")
     );
@@ -307,6 +320,12 @@ pub fn csv(exp: &Experiment, scale: &str, runs: &[RunResult]) -> String {
         }
         for c in SCHED_COLUMNS {
             let _ = write!(out, ",{}", v["sched"][c]);
+        }
+        // Quoted as CSV quotes a field (RFC 4180); empty for a run that passed.
+        if let Some(e) = &r.error {
+            let _ = write!(out, ",\"{}\"", e.replace('"', "\"\""));
+        } else {
+            out.push(',');
         }
         out.push('\n');
     }
@@ -336,6 +355,7 @@ pub fn json(exp: &Experiment, scale: &str, runs: &[RunResult]) -> Value {
         "runs": runs.iter().map(|r| json!({
             "limit": r.spec.limit, "policy": r.spec.policy, "rep": r.spec.rep + 1,
             "wall_s": r.wall.as_secs_f64(), "knobs": r.spec.knobs, "result": r.result,
+            "error": r.error,
         })).collect::<Vec<_>>(),
         "summary": summary,
     })
@@ -494,6 +514,7 @@ mod tests {
                 "integrity": {"checked_pages": 5, "corrupt_pages": 0}
             }),
             wall: Duration::from_secs(1),
+            error: None,
         }
     }
 
@@ -523,6 +544,45 @@ mod tests {
         assert!(t.contains("110 (100-120)"), "{t}");
         assert!(t.contains("-90.9%"), "swap_ra delta: {t}");
         assert!(t.contains("pp"), "hit ratio delta in points: {t}");
+    }
+
+    #[test]
+    fn a_failed_run_is_kept_listed_and_left_out_of_the_medians() {
+        let mut failed = run("a", "base", 1, 0, 0, 0);
+        failed.result = Value::Null;
+        failed.error = Some("run a / base / rep 2: Memory cgroup out of memory, \"cc-3\"".into());
+        let runs = vec![
+            run("a", "base", 0, 100, 70, 50),
+            failed,
+            run("a", "base", 2, 120, 90, 60),
+            run("a", "bypass", 0, 10, 9, 40),
+        ];
+        let s = stat(&runs, "a", "base", &METRICS[5]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (110.0, 100.0, 120.0), "2 runs");
+        let t = tables(&exp(), &runs);
+        assert!(t.contains("1 of 4 runs FAILED"), "{t}");
+        assert!(t.contains("rep 2: Memory cgroup out of memory"), "{t}");
+        let j = json(&exp(), "mini", &runs);
+        assert_eq!(j["runs"].as_array().unwrap().len(), 4);
+        assert!(j["runs"][1]["result"].is_null());
+        assert!(j["runs"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("out of memory"));
+        assert!(j["runs"][0]["error"].is_null());
+        let csv = csv(&exp(), "mini", &runs);
+        assert_eq!(csv.lines().count(), 5);
+        assert!(
+            csv.lines()
+                .nth(2)
+                .unwrap()
+                .ends_with(",\"run a / base / rep 2: Memory cgroup out of memory, \"\"cc-3\"\"\""),
+            "{csv}"
+        );
+        assert!(
+            csv.lines().nth(1).unwrap().ends_with(','),
+            "no error: empty"
+        );
     }
 
     #[test]
