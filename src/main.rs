@@ -31,7 +31,7 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                     attach the swap disk as a transitional virtio device
                     (1af4:1001) instead of a modern-only one (1af4:1042)
 
-       faultline bench faults|zswap [--set key=value]...
+       faultline bench faults|zswap [--set key=value]...   (no other option)
        faultline bench compressors
        faultline trace import [--max-accesses N] LACKEY_LOG|- OUTPUT
        faultline image [--size SIZE] DIR OUTPUT
@@ -129,7 +129,22 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
 }
 
 fn bench(args: &[String]) {
-    let (opts, _) = parse_run_args(args.get(1..).unwrap_or_default());
+    // A bench sizes its own runs: of run's options it takes only --set, and
+    // says so rather than ignoring the others.
+    let rest = args.get(1..).unwrap_or_default();
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--set" => {
+                it.next();
+            }
+            "-h" | "--help" => {}
+            other => fail(&format!(
+                "bench takes only --set key=value, not '{other}' (it sizes its own runs)\n\n{USAGE}"
+            )),
+        }
+    }
+    let (opts, _) = parse_run_args(rest);
     match args.first().map(String::as_str) {
         Some("faults") => {
             let rows =

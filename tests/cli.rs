@@ -145,3 +145,15 @@ fn a_files_image_is_surveyed_and_a_corrupt_one_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn bench_refuses_the_run_options_it_does_not_take() {
+    let (out, took) = faultline(&["bench", "faults", "--mem", "1G", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bench takes only --set key=value, not '--mem'"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "nothing booted: {took:?}");
+}
