@@ -91,6 +91,11 @@ pub struct Writeback {
     pub nr_writeback: u64,
     /// Files with dirty pages, oldest dirtied first (Linux `wb->b_dirty`).
     pub b_dirty: VecDeque<u16>,
+    /// Pages submitted for writing, oldest first; pages whose write has
+    /// ended are dropped from the front when it is looked at. Not in
+    /// Linux (whose throttled writer sleeps for a computed pause): what
+    /// our writer above the hard limit waits on, found without a scan.
+    pub in_flight: VecDeque<Pfn>,
     /// When old data was last flushed (`wb->last_old_flush`).
     pub last_old_flush: u64,
 }
@@ -101,6 +106,7 @@ impl Writeback {
             nr_dirty: 0,
             nr_writeback: 0,
             b_dirty: VecDeque::new(),
+            in_flight: VecDeque::new(),
             last_old_flush: 0,
         }
     }
@@ -168,22 +174,27 @@ pub fn balance_dirty_pages_ratelimited(st: &mut MmState) -> Option<Pfn> {
     if st.page_cache.wb.nr_dirty + st.page_cache.wb.nr_writeback <= thresh {
         return None;
     }
-    some_page_under_writeback(st)
+    oldest_under_writeback(st)
 }
 
-/// A page under writeback, if any (the first found in file order; any
-/// will do: the writer waits for one write to end, then checks again).
-fn some_page_under_writeback(st: &MmState) -> Option<Pfn> {
-    st.page_cache.files.iter().find_map(|f| {
-        f.i_pages.values().find_map(|e| match e {
-            super::filemap::CacheEntry::Folio(pfn)
-                if st.mem_map.get(*pfn).test(flags::WRITEBACK) =>
-            {
-                Some(*pfn)
-            }
-            _ => None,
-        })
-    })
+/// The oldest page still being written, if any: the writer waits for it
+/// (the others were submitted after it). Amortised O(1): pages whose
+/// write has ended leave the front of the queue here.
+fn oldest_under_writeback(st: &mut MmState) -> Option<Pfn> {
+    let MmState {
+        page_cache,
+        mem_map,
+        ..
+    } = st;
+    let queue = &mut page_cache.wb.in_flight;
+    while let Some(&pfn) = queue.front() {
+        let page = mem_map.get(pfn);
+        if page.test(flags::FILE) && page.test(flags::WRITEBACK) {
+            return Some(pfn);
+        }
+        queue.pop_front();
+    }
+    None
 }
 
 /// Linux `wb_over_bg_thresh` for the cgroup: dirty pages (not counting
@@ -289,6 +300,7 @@ fn writepages(st: &mut MmState, file: u16, max: u64) -> u64 {
         page.set(flags::WRITEBACK);
         st.page_cache.wb.nr_dirty -= 1;
         st.page_cache.wb.nr_writeback += 1;
+        st.page_cache.wb.in_flight.push_back(pfn);
         file_write_folio(st, pfn);
     }
     dirty.len() as u64
@@ -310,6 +322,14 @@ pub fn folio_end_writeback(io: &mut FileIoDone, pfn: Pfn, ok: bool) {
     page.clear(flags::WRITEBACK);
     wb.nr_writeback -= 1;
     count_vm_event(VmEvent::NrWritten);
+    // Keep the queue to the writes in flight (writes mostly end in order).
+    while let Some(&front) = wb.in_flight.front() {
+        if mem_map.get(front).test(flags::WRITEBACK) {
+            break;
+        }
+        wb.in_flight.pop_front();
+    }
+    let page = mem_map.get_mut(pfn);
     if !ok && !page.test(flags::DIRTY) {
         page.set(flags::DIRTY);
         wb.nr_dirty += 1;
