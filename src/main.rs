@@ -59,6 +59,18 @@ fn fail(msg: &str) -> ! {
     exit(2)
 }
 
+/// A disk size option: 0 (no disk) or at least 1M; `like` is an example
+/// for the error.
+fn disk_size(name: &str, v: &str, like: &str) -> u64 {
+    faultline::parse_size(v)
+        .filter(|b| *b == 0 || *b >= 1 << 20)
+        .unwrap_or_else(|| {
+            fail(&format!(
+                "{name} {v}: expected 0 or a size of at least 1M, like {like}"
+            ))
+        })
+}
+
 fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
     let mut opts = RunOptions::default();
     let mut json = false;
@@ -77,26 +89,8 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
             "--virtio-transitional" => opts.virtio_transitional = true,
             "--trace" => opts.traces.push(value("--trace").into()),
             "--files" => opts.files = Some(value("--files").into()),
-            "--objects" => {
-                let v = value("--objects");
-                opts.objects_bytes = faultline::parse_size(&v)
-                    .filter(|b| *b == 0 || *b >= 1 << 20)
-                    .unwrap_or_else(|| {
-                        fail(&format!(
-                            "--objects {v}: expected 0 or a size of at least 1M, like 1G"
-                        ))
-                    });
-            }
-            "--swap" => {
-                let v = value("--swap");
-                opts.swap_bytes = faultline::parse_size(&v)
-                    .filter(|b| *b == 0 || *b >= 1 << 20)
-                    .unwrap_or_else(|| {
-                        fail(&format!(
-                            "--swap {v}: expected 0 or a size of at least 1M, like 256M"
-                        ))
-                    });
-            }
+            "--objects" => opts.objects_bytes = disk_size("--objects", &value("--objects"), "1G"),
+            "--swap" => opts.swap_bytes = disk_size("--swap", &value("--swap"), "256M"),
             "--mem" => {
                 let v = value("--mem");
                 let bytes = faultline::parse_size(&v)

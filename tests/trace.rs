@@ -53,6 +53,19 @@ fn replaying_two_real_programs_swaps_and_stays_intact() {
     assert!(v["vmstat"]["pgmajfault"].as_u64().unwrap() > 0);
 }
 
+/// `faultline run` replaying `trace`, which must fail: its stderr.
+fn replay_failing(trace: &std::path::Path) -> String {
+    let out = faultline(&[
+        "run",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--set",
+        "workload=trace",
+    ]);
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_malformed_trace_names_the_offset() {
     let dir = std::env::temp_dir().join(format!("faultline-trace-{}", std::process::id()));
@@ -61,15 +74,7 @@ fn a_malformed_trace_names_the_offset() {
     bytes[8] = 7; // version
     let bad = dir.join("bad.fltrace");
     std::fs::write(&bad, &bytes).unwrap();
-    let out = faultline(&[
-        "run",
-        "--trace",
-        bad.to_str().unwrap(),
-        "--set",
-        "workload=trace",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = replay_failing(&bad);
     assert!(
         err.contains("trace 0: at byte offset 8: expected version 1, found 7"),
         "{err}"
@@ -82,15 +87,7 @@ fn a_malformed_trace_names_the_offset() {
         huge.extend_from_slice(&word.to_le_bytes());
     }
     std::fs::write(&bad, &huge).unwrap();
-    let out = faultline(&[
-        "run",
-        "--trace",
-        bad.to_str().unwrap(),
-        "--set",
-        "workload=trace",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = replay_failing(&bad);
     assert!(
         err.contains(
             "trace 0: at byte offset 20: expected a page count no larger than the access count 1"

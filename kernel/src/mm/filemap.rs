@@ -504,7 +504,7 @@ pub fn filemap_read(
             Ok(lookup)
         })?;
         match lookup {
-            Lookup::Wait(pfn) | Lookup::WaitWriteback(pfn) => wait_locked(pfn),
+            Lookup::Wait(_) | Lookup::WaitWriteback(_) => lookup.wait(),
             Lookup::Ready(_) => {
                 let in_page = (at % PAGE_SIZE) as usize;
                 let n = (PAGE_SIZE as usize - in_page).min((end - at) as usize);
@@ -524,6 +524,27 @@ pub(super) fn wait_locked(pfn: Pfn) {
         crate::sched::sleep_on_page(pfn);
     } else {
         with_mm_state(|st| wait_on_page_locked(st, pfn));
+    }
+}
+
+/// Waits until the write of `pfn` is done, likewise.
+pub(super) fn wait_writeback(pfn: Pfn) {
+    if crate::sched::in_task() {
+        crate::sched::sleep_on_writeback(pfn);
+    } else {
+        with_mm_state(|st| super::page_io::wait_on_page_writeback(st, pfn));
+    }
+}
+
+impl Lookup {
+    /// Waits for what a `Wait` or `WaitWriteback` waits for; `Ready` has
+    /// nothing to wait for.
+    pub(super) fn wait(&self) {
+        match *self {
+            Lookup::Wait(pfn) => wait_locked(pfn),
+            Lookup::WaitWriteback(pfn) => wait_writeback(pfn),
+            Lookup::Ready(_) => {}
+        }
     }
 }
 

@@ -3,8 +3,10 @@
 //! `write_begin`). The pages it dirties are written to the disk later, by
 //! writeback ([`super::page_writeback`]).
 
-use super::filemap::{page_cache_alloc, read_pages, wait_locked, File, FileDev, Lookup, ReadError};
-use super::page::{flags, pfn_to_pa, Pfn};
+use super::filemap::{
+    page_cache_alloc, read_pages, wait_writeback, File, FileDev, Lookup, ReadError,
+};
+use super::page::{flags, pfn_to_pa};
 use super::page_writeback::{balance_dirty_pages_ratelimited, folio_mark_dirty};
 use super::state::{with_mm_state, MmState};
 use super::PAGE_SIZE;
@@ -96,8 +98,7 @@ pub fn generic_perform_write(file: &mut File, pos: u64, data: &[u8]) -> Result<u
             Ok((lookup, balance_dirty_pages_ratelimited(st)))
         })?;
         match lookup {
-            Lookup::Wait(pfn) => wait_locked(pfn),
-            Lookup::WaitWriteback(pfn) => wait_writeback(pfn),
+            Lookup::Wait(_) | Lookup::WaitWriteback(_) => lookup.wait(),
             Lookup::Ready(_) => {
                 at += n as u64;
                 if let Some(pfn) = throttle {
@@ -112,13 +113,4 @@ pub fn generic_perform_write(file: &mut File, pos: u64, data: &[u8]) -> Result<u
 /// The file's path, for an error.
 fn mapping_name(st: &MmState, id: u16) -> alloc::string::String {
     st.page_cache.files[id as usize].name.clone()
-}
-
-/// Waits until the write of `pfn` is done, likewise.
-fn wait_writeback(pfn: Pfn) {
-    if crate::sched::in_task() {
-        crate::sched::sleep_on_writeback(pfn);
-    } else {
-        with_mm_state(|st| super::page_io::wait_on_page_writeback(st, pfn));
-    }
 }
