@@ -171,3 +171,60 @@ pub fn render(rows: &[FaultCost]) -> String {
     }
     out
 }
+
+/// `bench trace`: how fast a trace replays. One deterministic run
+/// (`--deterministic`: the guest clock counts instructions, one per
+/// nanosecond, so its records/s do not move with host load), one pass, no
+/// memory limit unless `--set` gives one: the replay's own speed.
+pub fn trace_speed(trace: &std::path::Path, extra_knobs: &[String]) -> Result<String, String> {
+    let mut opts = RunOptions {
+        echo_serial: false,
+        deterministic: true,
+        traces: vec![trace.to_path_buf()],
+        ..RunOptions::default()
+    };
+    opts.knobs = vec!["workload=trace".into(), "workload.passes=1".into()];
+    opts.knobs.extend(extra_knobs.iter().cloned());
+    let report = run(&opts)?;
+    if let Some(e) = &report.error {
+        return Err(e.clone());
+    }
+    if !report.is_success() {
+        return Err(format!("run failed: {}", report.outcome.describe()));
+    }
+    let v = report.result.expect("success has a result");
+    let records = v["trace"]["records"].as_u64().unwrap_or(0);
+    let guest_s = v["elapsed_cycles"].as_u64().unwrap_or(0) as f64 / 1e9;
+    let wall_s = report.wall_time.as_secs_f64();
+    let verify = if v["trace"]["light_verify"] == 1 {
+        "light"
+    } else {
+        "full"
+    };
+    Ok(format!(
+        "trace {}: {records} records over {} pages in {} regions, workload.verify={verify}, {} checked, {} corrupt\n\
+         replay:        {guest_s:.2} s guest clock (instructions / 1e9)   {:.2} M records/s\n\
+         whole run:     {wall_s:.2} s wall, boot and final check included   {:.2} M records/s\n\
+         machine:       {}\n",
+        trace.display(),
+        v["trace"]["pages"],
+        v["trace"]["regions"],
+        v["integrity"]["checked_pages"],
+        v["integrity"]["corrupt_pages"],
+        records as f64 / guest_s.max(1e-9) / 1e6,
+        records as f64 / wall_s.max(1e-9) / 1e6,
+        machine()
+    ))
+}
+
+/// The host: CPU model and count (what a records/s figure depends on).
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpus} x {model}, QEMU TCG -icount shift=0")
+}

@@ -32,8 +32,10 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                     (1af4:1001) instead of a modern-only one (1af4:1042)
 
        faultline bench faults|zswap [--set key=value]...   (no other option)
+       faultline bench trace TRACE [--set key=value]...
        faultline bench compressors
-       faultline trace import [--max-accesses N] LACKEY_LOG|- OUTPUT
+       faultline trace import [--max-records N] [--layout kept|dense] [--gap SIZE]
+                              [--codec zstd|lz4] LACKEY_LOG|- OUTPUT
        faultline image [--size SIZE] DIR OUTPUT
        faultline knobs
 
@@ -41,11 +43,19 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                     16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
   bench zswap       cycles per zswap swap-in fault next to one bare lz4 page
                     decompress, measured in the same run
+  bench trace       records/s of one deterministic replay of TRACE (one
+                    pass, no memory limit unless --set gives one), in the
+                    guest clock and over the whole run's wall time
   bench compressors lz4, the kernel's zstd (ruzstd) and reference zstd
                     (libzstd, levels 3 and 1) on the workloads' own page
                     contents, on the host: size and time per page
   knobs             every boot-time knob: name=default, its values, its help
                     (run checks --set against this list before it boots)
+  trace import      a valgrind lackey log (streamed, any length) -> a page
+                    trace (format: src/trace.rs); the address-space layout
+                    is kept (regions cut at gaps of --gap, default 1G) unless
+                    --layout dense; --max-records keeps the first N records;
+                    chunks in zstd (small files, the default) or lz4
   image             an ext2 image (4 KiB blocks, made with mke2fs -d) holding
                     a copy of DIR, for the file-backed workloads to come (the
                     kernel's reader: kernel/src/fs/ext2/); sized to fit DIR
@@ -125,7 +135,17 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
 fn bench(args: &[String]) {
     // A bench sizes its own runs: of run's options it takes only --set, and
     // says so rather than ignoring the others.
-    let rest = args.get(1..).unwrap_or_default();
+    let mut rest = args.get(1..).unwrap_or_default();
+    let mut trace = None;
+    if args.first().map(String::as_str) == Some("trace") {
+        match rest.split_first() {
+            Some((t, tail)) if !t.starts_with('-') => {
+                trace = Some(std::path::PathBuf::from(t));
+                rest = tail;
+            }
+            _ => fail(&format!("bench trace: expected a trace file\n\n{USAGE}")),
+        }
+    }
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -150,12 +170,18 @@ fn bench(args: &[String]) {
             let v = faultline::bench::zswap_cost(&opts.knobs).unwrap_or_else(|e| fail(&e));
             print!("{}", faultline::bench::render_zswap(&v));
         }
+        Some("trace") => {
+            let trace = trace.expect("parsed above");
+            let out =
+                faultline::bench::trace_speed(&trace, &opts.knobs).unwrap_or_else(|e| fail(&e));
+            print!("{out}");
+        }
         Some("compressors") => {
             let sets = faultline::compressors::run().unwrap_or_else(|e| fail(&e));
             print!("{}", faultline::compressors::render(&sets));
         }
         _ => fail(&format!(
-            "bench: expected 'faults', 'zswap' or 'compressors'\n\n{USAGE}"
+            "bench: expected 'faults', 'zswap', 'trace' or 'compressors'\n\n{USAGE}"
         )),
     }
 }
@@ -309,39 +335,69 @@ fn trace(args: &[String]) {
     if args.first().map(String::as_str) != Some("import") {
         fail(&format!("trace: expected 'import'\n\n{USAGE}"));
     }
-    let mut max = 1usize << 20;
+    let mut opts = faultline::trace::ImportOptions::default();
     let mut paths = Vec::new();
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
-        if a == "--max-accesses" {
-            let v = it.next().cloned().unwrap_or_default();
-            max = v.parse().ok().filter(|n| *n > 0).unwrap_or_else(|| {
-                fail(&format!(
-                    "--max-accesses {v}: expected a whole number above 0"
-                ))
-            });
-        } else {
-            paths.push(a.clone());
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| fail(&format!("{flag}: expected a value")))
+        };
+        match a.as_str() {
+            // --max-accesses: the name before version 2.
+            "--max-records" | "--max-accesses" => {
+                let v = value(a);
+                opts.max_records =
+                    v.parse().ok().filter(|n| *n > 0).unwrap_or_else(|| {
+                        fail(&format!("{a} {v}: expected a whole number above 0"))
+                    });
+            }
+            "--gap" => {
+                let v = value(a);
+                let gap = faultline::parse_size(&v)
+                    .filter(|g| *g >= 4096)
+                    .unwrap_or_else(|| {
+                        fail(&format!(
+                            "--gap {v}: expected a size of at least 4K, like 1G"
+                        ))
+                    });
+                opts.gap_bytes = Some(gap);
+            }
+            "--codec" => match value(a).as_str() {
+                "zstd" => opts.codec = faultline::trace::Codec::Zstd,
+                "lz4" => opts.codec = faultline::trace::Codec::Lz4,
+                v => fail(&format!("--codec {v}: expected zstd or lz4")),
+            },
+            "--layout" => match value(a).as_str() {
+                "kept" => {}
+                "dense" => opts.gap_bytes = None,
+                v => fail(&format!("--layout {v}: expected kept or dense")),
+            },
+            _ => paths.push(a.clone()),
         }
     }
     let [input, output] = paths.as_slice() else {
         fail(&format!("trace import: expected an input (lackey log, or - for stdin) and an output file\n\n{USAGE}"));
     };
-    let trace = if input == "-" {
-        faultline::trace::import(std::io::stdin().lock(), max)
+    let output = std::path::Path::new(output);
+    let summary = if input == "-" {
+        faultline::trace::import(std::io::stdin().lock(), output, opts)
     } else {
         let f = std::fs::File::open(input).unwrap_or_else(|e| fail(&format!("{input}: {e}")));
-        faultline::trace::import(std::io::BufReader::new(f), max)
+        faultline::trace::import(f, output, opts)
     }
     .unwrap_or_else(|e| fail(&format!("{input}: {e}")));
-    let bytes = faultline::trace::encode(&trace);
-    std::fs::write(output, &bytes).unwrap_or_else(|e| fail(&format!("{output}: {e}")));
     eprintln!(
-        "trace: {} page accesses over {} distinct pages ({} MiB footprint) -> {output} ({} bytes)",
-        trace.accesses.len(),
-        trace.n_pages,
-        (trace.n_pages as u64 * 4096) >> 20,
-        bytes.len()
+        "trace: {} lines -> {} records over {} distinct pages ({} MiB footprint) in {} region(s) spanning {} MiB -> {} ({} bytes)",
+        summary.lines,
+        summary.records,
+        summary.pages,
+        (summary.pages as u64 * 4096) >> 20,
+        summary.regions,
+        summary.span_bytes >> 20,
+        output.display(),
+        summary.file_bytes
     );
 }
 

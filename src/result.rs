@@ -75,7 +75,15 @@ pub fn render_table(result: &Value) -> String {
         "integrity       {} pages checked, {} corrupt\n",
         integ["checked_pages"], integ["corrupt_pages"]
     ));
-    for section in ["meminfo", "files", "memcg", "swap", "calibration", "sched"] {
+    for section in [
+        "meminfo",
+        "files",
+        "trace",
+        "memcg",
+        "swap",
+        "calibration",
+        "sched",
+    ] {
         if let Some(obj) = result[section].as_object() {
             let items: Vec<String> = obj
                 .iter()

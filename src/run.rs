@@ -27,7 +27,8 @@ pub struct RunOptions {
     pub swap_bytes: u64,
     /// Attach the swap disk as a transitional virtio device (1af4:1001).
     pub virtio_transitional: bool,
-    /// Page traces for `workload=trace` (fw_cfg `opt/faultline/traceN`).
+    /// Page traces for `workload=trace`, put on the trace disk
+    /// (`src/trace/disk.rs`).
     pub traces: Vec<PathBuf>,
     /// An ext2 image (`faultline image`), attached read-only as the files
     /// disk; the kernel surveys it and reports the `files` section.
@@ -110,7 +111,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
 }
 
 /// Rejects what the host can see is wrong before anything is built or
-/// created: a knob without `=`, a trace file that does not exist.
+/// created: a knob without `=`, a trace file that does not exist or whose
+/// header is wrong.
 fn check_options(opts: &RunOptions) -> Result<(), String> {
     if let Some(k) = opts.knobs.iter().find(|k| !k.contains('=')) {
         return Err(format!("--set expects key=value, got '{k}'"));
@@ -120,6 +122,17 @@ fn check_options(opts: &RunOptions) -> Result<(), String> {
     knobs::Config::parse(&opts.knobs.join("\n")).map_err(|e| e.to_string())?;
     if let Some(t) = opts.traces.iter().find(|t| !t.is_file()) {
         return Err(format!("--trace {}: no such file", t.display()));
+    }
+    if opts.traces.len() > crate::trace::disk::MAX_TRACES {
+        return Err(format!(
+            "--trace: at most {} traces, found {}",
+            crate::trace::disk::MAX_TRACES,
+            opts.traces.len()
+        ));
+    }
+    for t in &opts.traces {
+        // The header and the tables' size; the kernel checks the rest.
+        crate::trace::read_header(t).map_err(|e| format!("--trace {e}"))?;
     }
     if let Some(f) = &opts.files {
         check_files_image(f)?;
@@ -178,6 +191,13 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     } else {
         None
     };
+    let traces_disk = if opts.traces.is_empty() {
+        None
+    } else {
+        let disk = run_file("traces", "img")?;
+        crate::trace::disk::create_trace_disk(&opts.traces, &disk)?;
+        Some(disk)
+    };
     let mut qemu = boot::QemuConfig::new(&image);
     qemu.mem_mib = opts.mem_mib;
     qemu.timeout = opts.timeout;
@@ -190,17 +210,17 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     qemu.virtio_transitional = opts.virtio_transitional;
     qemu.fw_cfg_files
         .push(("opt/faultline/config".into(), config_file.clone()));
-    for (i, t) in opts.traces.iter().enumerate() {
-        qemu.fw_cfg_files
-            .push((format!("opt/faultline/trace{i}"), t.clone()));
-    }
+    qemu.traces_disk = traces_disk.clone();
     if opts.gdb {
         print_gdb_help(elf);
     }
     let out = boot::qemu::run(&qemu);
     let _ = std::fs::remove_file(&config_file);
     let _ = std::fs::remove_file(&image);
-    for disk in [&swap_disk, &objects_disk].into_iter().flatten() {
+    for disk in [&swap_disk, &objects_disk, &traces_disk]
+        .into_iter()
+        .flatten()
+    {
         let _ = std::fs::remove_file(disk);
     }
     let out = out?;

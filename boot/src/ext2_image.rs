@@ -244,11 +244,13 @@ pub const EXT2_TEST_KERNELS: [&str; 2] = ["ext2", "filemap"];
 const TEST_OBJECTS_DISK_BYTES: u64 = 16 << 20;
 
 /// Gives the test kernel `name` (its ELF at `elf`) the files it reads:
-/// today the ext2 images of the kernels in [`EXT2_TEST_KERNELS`] (through
-/// fw_cfg, and the 4 KiB one as a files disk too, with an objects disk). Both ways of booting
+/// the ext2 images of the kernels in [`EXT2_TEST_KERNELS`] (through fw_cfg,
+/// and the 4 KiB one as a files disk too, with an objects disk), and the
+/// `trace` kernel's trace disk ([`crate::trace_fixture`]). Both ways of booting
 /// test kernels (`cargo test` through `src/ktest.rs`, `cargo ktest`
 /// through this crate's runner) call this, so they boot the same thing.
 pub fn attach_test_fixtures(name: &str, elf: &Path, config: &mut QemuConfig) -> Result<(), String> {
+    crate::trace_fixture::attach(name, elf, config)?;
     if EXT2_TEST_KERNELS.contains(&name) {
         let images = make_fixture_images(elf)?;
         // The 4 KiB image also as a disk, as `faultline run --files` attaches

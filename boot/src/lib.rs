@@ -8,6 +8,7 @@
 pub mod ext2_image;
 pub mod image;
 pub mod qemu;
+pub mod trace_fixture;
 
 pub use image::create_bios_image;
 pub use qemu::{create_sparse_disk, create_swap_disk, find_qemu, Outcome, QemuConfig, RunOutput};

@@ -90,6 +90,9 @@ pub struct QemuConfig {
     /// files), attached after the files disk with the serial
     /// `OBJECTS_SERIAL` (same file): never taken for swap.
     pub objects_disk: Option<PathBuf>,
+    /// The trace disk (`faultline run --trace`), attached read-only with the
+    /// serial `TRACES_SERIAL`: never taken for swap.
+    pub traces_disk: Option<PathBuf>,
     /// Attach the swap disk as a transitional virtio device (1af4:1001)
     /// instead of a modern-only one (1af4:1042, `disable-legacy=on`).
     pub virtio_transitional: bool,
@@ -113,6 +116,7 @@ impl QemuConfig {
             swap_disk: None,
             files_disk: None,
             objects_disk: None,
+            traces_disk: None,
             virtio_transitional: false,
             icount: false,
             extra_args: Vec::new(),
@@ -149,6 +153,7 @@ impl QemuConfig {
             (&self.swap_disk, "swap", ""),
             (&self.files_disk, "files", ",readonly=on"),
             (&self.objects_disk, "objects", ""),
+            (&self.traces_disk, "traces", ",readonly=on"),
         ];
         for (disk, id, ro) in disks {
             let Some(disk) = disk else { continue };

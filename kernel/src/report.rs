@@ -3,7 +3,7 @@
 //! ```text
 //! FAULTLINE-RESULT {"status":"ok","config":{...},"vmstat":{...},
 //!   "elapsed_cycles":N,"integrity":{"checked_pages":N,"corrupt_pages":0},
-//!   "meminfo":{...},"files":{...}|null,"memcg":{...},"swap":{...},"fault_latency":{...},
+//!   "meminfo":{...},"files":{...}|null,"trace":{...}|null,"memcg":{...},"swap":{...},"fault_latency":{...},
 //!   "calibration":{...},"sched":{...}}
 //! ```
 //!
@@ -107,6 +107,7 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
         ],
     )?;
     render_files(result, out)?;
+    render_trace(result, out)?;
     render_mm(m, out)?;
     let c = &result.calibration;
     out.write_str(",\"calibration\":")?;
@@ -195,6 +196,25 @@ fn render_mm(m: &Measured, out: &mut impl Write) -> fmt::Result {
         )?;
     }
     out.write_char('}')
+}
+
+/// What `workload=trace` replayed, or `null` for other workloads.
+fn render_trace(result: &WorkloadResult, out: &mut impl Write) -> fmt::Result {
+    out.write_str(",\"trace\":")?;
+    let Some(t) = &result.trace else {
+        return out.write_str("null");
+    };
+    write_object(
+        out,
+        [
+            ("traces", t.traces),
+            ("records", t.records),
+            ("pages", t.pages),
+            ("regions", t.regions),
+            ("span_pages", t.span_pages),
+            ("light_verify", t.light),
+        ],
+    )
 }
 
 /// The files disk's survey, or `null` without one.

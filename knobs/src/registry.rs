@@ -155,6 +155,12 @@ pub static KNOBS: &[KnobSpec] = &[
         help: "swap readahead: vma = by virtual address (Linux default), cluster = by swap offset, off = the faulting page only",
     },
     KnobSpec {
+        name: "workload.verify",
+        kind: KnobKind::Enum(&["light", "full"]),
+        default: "light",
+        help: "trace: light: a write bumps a version in a 16-byte header at the start of the page (page identity, task, version), every read checks that header, and every page's full content is checked once the replay ends; full: every write fills the whole page and every read checks all of it (about 100x slower per record)",
+    },
+    KnobSpec {
         name: "workload.random_pct",
         kind: KnobKind::U64 { min: 1, max: 100 },
         default: "25",

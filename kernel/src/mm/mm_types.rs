@@ -275,9 +275,18 @@ pub fn load_mm(id: Option<usize>) {
 
 /// Creates an address space with one anonymous VMA and registers it.
 pub fn new_anon_mm(name: &str, start: u64, len: u64) -> Result<MmHandle, &'static str> {
+    new_anon_mm_vmas(name, &[(start, len)])
+}
+
+/// Creates an address space with one anonymous VMA per `(start, len)`
+/// (each with its own readahead state, as separate mmaps have) and
+/// registers it.
+pub fn new_anon_mm_vmas(name: &str, vmas: &[(u64, u64)]) -> Result<MmHandle, &'static str> {
     let mut mm = MmStruct::new(name).map_err(|_| "out of memory for a pgd")?;
-    mm.mmap_anon(start, len, VmFlags::ANON_RW)
-        .map_err(|_| "bad VMA range")?;
+    for &(start, len) in vmas {
+        mm.mmap_anon(start, len, VmFlags::ANON_RW)
+            .map_err(|_| "bad VMA range")?;
+    }
     let id = with_mm_state(|st| st.register_mm(mm));
     Ok(MmHandle { id })
 }

@@ -8,6 +8,8 @@ pub mod setup;
 pub mod smoke;
 pub mod thrash;
 pub mod trace;
+pub mod trace_disk;
+pub mod trace_file;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -36,6 +38,8 @@ pub struct WorkloadResult {
     pub measured: Option<measured::Measured>,
     /// What the files disk holds, if the host attached one.
     pub files: Option<crate::fs::FilesSummary>,
+    /// What `workload=trace` replayed.
+    pub trace: Option<trace::TraceSummary>,
 }
 
 impl WorkloadResult {
@@ -271,6 +275,22 @@ pub unsafe fn verify_counted_pct(
 pub unsafe fn verify_page(va: u64, tag: u64) -> bool {
     // SAFETY: guaranteed by the caller.
     unsafe { verify_page_pct(va, tag, RANDOM_PCT.load(Ordering::Relaxed)) }
+}
+
+/// Checks words `from..512` of the page at `va` against the pattern of
+/// `tag` (the rest holds something else, e.g. a header).
+///
+/// # Safety
+/// As for [`verify_page`].
+pub unsafe fn verify_page_words(va: u64, tag: u64, from: usize) -> bool {
+    let base = mix64(tag);
+    let pct = RANDOM_PCT.load(Ordering::Relaxed);
+    let p = va as *const u64;
+    (from..WORDS_PER_PAGE).all(|i| {
+        // SAFETY: guaranteed by the caller.
+        let word = unsafe { p.add(i).read_volatile() };
+        word == pattern_word(base, i, pct)
+    })
 }
 
 /// [`verify_page`] for a page filled by [`fill_page_pct`] with `pct`.

@@ -1,227 +1,334 @@
-//! `workload=trace`: replays page-level traces of real programs, one
-//! address space per trace, recorded with valgrind lackey and converted by
-//! `faultline trace import` (format: see src/trace.rs on the host).
+//! `workload=trace`: replays page-level traces of real programs, recorded
+//! with valgrind lackey and converted by `faultline trace import` (format:
+//! the host's `src/trace.rs`), one task and one address space per trace.
 //!
-//! The host passes the traces as fw_cfg files `opt/faultline/trace0`,
-//! `trace1`, ... (`faultline run --trace FILE`, repeatable). Task `i`
-//! replays trace `i` `workload.passes` times, as a [`crate::sched`] task
-//! interleaved with the others. A write gives the page a new pattern
-//! (seed, task, page, write count); a read verifies the page, including
-//! pages never written, which must read as zeros.
+//! The traces arrive on the trace disk ([`super::trace_disk`]) and are
+//! streamed a chunk at a time ([`super::trace_file`]). Each region of a
+//! trace becomes a VMA at `WORKLOAD_BASE` + its layout page, so holes,
+//! VMA boundaries and each page's place in its page-table page are the
+//! recording's: VMA readahead sees what it would see in Linux. Task `i`
+//! replays trace `i` `workload.passes` times, interleaved with the others.
+//!
+//! Verification (`workload.verify`):
+//! - `light` (default): a write bumps a version in a 16-byte header at the
+//!   start of the page (its identity, which is task and page, and the
+//!   version); a page's first write also fills the rest with a pattern of
+//!   its identity (so the page compresses like `workload.random_pct`
+//!   says). Every read checks the header: a lost write shows as an old
+//!   version, a misplaced page as another identity.
+//! - `full`: every write fills the whole page with a pattern of (task,
+//!   page, version) and every read checks all 4 KiB (100x the work).
+//!
+//! In both, once every task has finished, a second round of tasks checks
+//! every page's full content; it runs after the counters are captured, so
+//! the two modes report the same counters for the same replay.
+//!
+//! A page read before it is ever written reads as zeros: the read fault
+//! maps the zero page, as Linux does for anonymous memory.
 
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::trace_file::{self, TraceFile, TraceStream, WRITE_BIT};
 use super::{
-    fill_page, mix64, run_timed, verify_counted, Tally, WorkloadError, WorkloadResult,
-    WORKLOAD_BASE,
+    fill_page, mix64, run_timed, trace_disk, verify_counted, verify_page, verify_page_words,
+    verify_zero_page, Tally, WorkloadError, WorkloadResult, WORKLOAD_BASE,
 };
-use crate::drivers::fw_cfg;
 use crate::knobs::Config;
-use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
+use crate::mm::mm_types::{new_anon_mm_vmas, switch_mm, MmHandle};
 use crate::mm::PAGE_SIZE;
 use crate::sched::{cond_resched, TaskBody};
 
-const MAGIC: &[u8; 8] = b"FLTRACE1";
-const VERSION: u32 = 1;
-const FLAG_LZ4: u32 = 1;
-const WRITE_BIT: u32 = 1 << 31;
-/// Traces larger than this are refused (they live on the kernel heap).
-const MAX_ACCESSES: usize = 4 << 20;
-/// At most this many traces (tasks).
-const MAX_TRACES: usize = 64;
+/// Records between two `cond_resched` calls. A light record costs about
+/// 75 instructions, and under `--deterministic` the slice check reads the
+/// TSC, which QEMU's icount mode makes a slow, I/O-like instruction: every
+/// 64 records it took three quarters of the wall time. 1024 records are
+/// about 80 us of guest time against a 4 ms slice.
+const RESCHED_EVERY: u32 = 1024;
 
-/// A parsed trace. The accesses stay in the decompressed payload (one
-/// copy on the kernel heap).
-pub struct Trace {
-    pub n_pages: u32,
-    payload: Vec<u8>,
+/// What the replay of the traces was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TraceSummary {
+    pub traces: u64,
+    /// Records replayed (all passes, all traces).
+    pub records: u64,
+    /// Distinct pages of all traces.
+    pub pages: u64,
+    pub regions: u64,
+    /// Pages the VMAs span, holes included.
+    pub span_pages: u64,
+    /// 1 for `workload.verify=light`, 0 for full.
+    pub light: u64,
 }
 
-impl Trace {
-    pub fn len(&self) -> usize {
-        (self.payload.len() - 8) / 4
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Access `k`: page index, with bit 31 set for a write.
-    pub fn access(&self, k: usize) -> u32 {
-        let b = &self.payload[8 + 4 * k..12 + 4 * k];
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
+/// How a task verifies (see the module doc).
+#[derive(Clone, Copy)]
+pub struct Verify {
+    pub light: bool,
+    pub seed: u64,
+    pub task: u64,
 }
 
-/// What is wrong with a trace, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceError {
-    pub offset: usize,
-    pub expected: String,
-}
+impl Verify {
+    /// The identity a page's header carries (never 0: a zero page differs).
+    fn identity(&self, id: u32) -> u64 {
+        mix64(self.seed ^ (self.task << 40) ^ ((id as u64) << 1) ^ 0x11d) | 1
+    }
 
-fn err(offset: usize, expected: impl Into<String>) -> TraceError {
-    TraceError {
-        offset,
-        expected: expected.into(),
+    /// The full-mode pattern of version `v`.
+    fn tag(&self, id: u32, v: u32) -> u64 {
+        mix64(self.seed) ^ (self.task << 56) ^ ((id as u64) << 20) ^ v as u64 ^ 0x7ace
     }
-}
 
-fn u32_at(b: &[u8], off: usize, what: &str) -> Result<u32, TraceError> {
-    b.get(off..off + 4)
-        .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-        .ok_or_else(|| err(off, format!("{what} (the file ends here)")))
-}
-
-/// Parses and checks a trace file.
-pub fn parse(bytes: &[u8]) -> Result<Trace, TraceError> {
-    if bytes.get(..8) != Some(&MAGIC[..]) {
-        return Err(err(0, "the magic \"FLTRACE1\""));
-    }
-    let version = u32_at(bytes, 8, "the version")?;
-    if version != VERSION {
-        return Err(err(8, format!("version {VERSION}, found {version}")));
-    }
-    let flags = u32_at(bytes, 12, "the flags")?;
-    let len = u32_at(bytes, 16, "the payload length")? as usize;
-    if len > 8 + 4 * MAX_ACCESSES {
-        return Err(err(
-            16,
-            format!(
-                "a payload of at most {} bytes, found {len}",
-                8 + 4 * MAX_ACCESSES
-            ),
-        ));
-    }
-    let heap_free = crate::mm::heap::size_bytes() - crate::mm::heap::used_bytes();
-    if len > heap_free / 2 {
-        return Err(err(16, format!("a payload that fits the kernel heap ({heap_free} bytes free; give the machine more memory with --mem), found {len}")));
-    }
-    let payload = if flags & FLAG_LZ4 != 0 {
-        let mut out = alloc::vec![0u8; len];
-        match lz4_flex::block::decompress_into(&bytes[20..], &mut out) {
-            Ok(n) if n == len => out,
-            _ => return Err(err(20, format!("an lz4 block of {len} bytes"))),
+    /// Write number `v` (from 1) of page `id` at `va`.
+    ///
+    /// # Safety
+    /// `va` is the page of `id` in the current address space's VMAs.
+    #[inline]
+    pub unsafe fn write(&self, va: u64, id: u32, v: u32) {
+        if !self.light {
+            // SAFETY: guaranteed by the caller.
+            return unsafe { fill_page(va, self.tag(id, v)) };
         }
-    } else {
-        bytes[20..].to_vec()
-    };
-    let n_pages = u32_at(&payload, 0, "the page count")?;
-    let n = u32_at(&payload, 4, "the access count")? as usize;
-    if payload.len() != 8 + 4 * n {
-        return Err(err(
-            20,
-            format!(
-                "{} payload bytes for {n} accesses, found {}",
-                8 + 4 * n,
-                payload.len()
-            ),
-        ));
+        let p = va as *mut u64;
+        // SAFETY: guaranteed by the caller; volatile so that every store
+        // really reaches the page (and faults if it has to).
+        unsafe {
+            if v == 1 {
+                fill_page(va, self.identity(id));
+                p.write_volatile(self.identity(id));
+            }
+            p.add(1).write_volatile((self.task << 32) | v as u64);
+        }
     }
-    // Import numbers the distinct pages 0..n_pages, each touched at least
-    // once: more pages than accesses is a corrupt header, and checking it
-    // here bounds what the replay allocates per page by the input's size.
-    if n == 0 {
-        return Err(err(24, "at least one access (offset in the payload: 4)"));
+
+    /// A read of page `id`, written `v` times: its header (light) or all
+    /// of it (full).
+    ///
+    /// # Safety
+    /// As for [`Self::write`].
+    #[inline]
+    pub unsafe fn check_read(&self, va: u64, id: u32, v: u32) -> bool {
+        if !self.light {
+            // SAFETY: guaranteed by the caller.
+            return unsafe { verify_counted(va, v, |c| self.tag(id, c)) };
+        }
+        // SAFETY: guaranteed by the caller.
+        unsafe { light_header_ok(va, self.identity(id), self.task, v) }
     }
-    if n_pages as usize > n {
-        return Err(err(
-            20,
-            format!("a page count no larger than the access count {n} (offset in the payload: 0), found {n_pages}"),
-        ));
+
+    /// The full content of page `id`, written `v` times.
+    ///
+    /// # Safety
+    /// As for [`Self::write`].
+    pub unsafe fn check_all(&self, va: u64, id: u32, v: u32) -> bool {
+        // SAFETY (all three): guaranteed by the caller.
+        if v == 0 {
+            unsafe { verify_zero_page(va) }
+        } else if !self.light {
+            unsafe { verify_page(va, self.tag(id, v)) }
+        } else {
+            let ident = self.identity(id);
+            unsafe { light_header_ok(va, ident, self.task, v) && verify_page_words(va, ident, 2) }
+        }
     }
-    let trace = Trace { n_pages, payload };
-    if let Some(i) = (0..n).find(|&i| trace.access(i) & !WRITE_BIT >= n_pages) {
-        return Err(err(
-            8 + 4 * i,
-            format!("a page index below {n_pages} (offset in the payload)"),
-        ));
-    }
-    Ok(trace)
 }
 
-/// Reads every `opt/faultline/traceN` the host passed.
-fn load_traces() -> Result<Vec<Trace>, WorkloadError> {
-    let mut traces = Vec::new();
-    for i in 0..MAX_TRACES {
-        let Some(bytes) = fw_cfg::read_file(&format!("opt/faultline/trace{i}"))
-            .map_err(|e| WorkloadError(format!("trace {i}: {e}")))?
-        else {
-            break;
-        };
-        let t = parse(&bytes).map_err(|e| {
-            WorkloadError(format!(
-                "trace {i}: at byte offset {}: expected {}",
-                e.offset, e.expected
-            ))
-        })?;
-        traces.push(t);
+/// Does the light header at `va` say (identity, task, version `v`)? A page
+/// never written (`v == 0`) must read as zeros.
+///
+/// # Safety
+/// `va` is a readable page of the current address space.
+#[inline]
+pub unsafe fn light_header_ok(va: u64, identity: u64, task: u64, v: u32) -> bool {
+    let p = va as *const u64;
+    // SAFETY: guaranteed by the caller.
+    let (w0, w1) = unsafe { (p.read_volatile(), p.add(1).read_volatile()) };
+    if v == 0 {
+        w0 == 0 && w1 == 0
+    } else {
+        w0 == identity && w1 == (task << 32) | v as u64
     }
-    if traces.is_empty() {
+}
+
+/// What one task did.
+struct TaskOutcome {
+    tally: Tally,
+    records: u64,
+    error: Option<String>,
+}
+
+/// Replays `file` `passes` times in the current address space.
+fn replay(file: &TraceFile, passes: u64, verify: Verify, versions: &mut [u32]) -> TaskOutcome {
+    let mut out = TaskOutcome {
+        tally: Tally::default(),
+        records: 0,
+        error: None,
+    };
+    let n_pages = file.n_pages();
+    let mut since = 0u32;
+    for _ in 0..passes {
+        let mut stream = TraceStream::new(file);
+        loop {
+            let chunk = match stream.next_chunk() {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => {
+                    out.error = Some(format!(
+                        "at byte offset {}: expected {}",
+                        e.offset, e.expected
+                    ));
+                    return out;
+                }
+            };
+            for rec in chunk.as_chunks::<4>().0 {
+                let r = u32::from_le_bytes(*rec);
+                let id = r & !WRITE_BIT;
+                if id >= n_pages {
+                    out.error = Some(format!(
+                        "record {}: expected a page id below {n_pages}, found {id}",
+                        out.records
+                    ));
+                    return out;
+                }
+                let va = WORKLOAD_BASE + ((file.pages[id as usize] as u64) << 12);
+                let v = versions[id as usize];
+                if r & WRITE_BIT != 0 {
+                    // SAFETY: `va` is page `id` of a region, mapped as a
+                    // VMA of this task's address space, which is current.
+                    unsafe { verify.write(va, id, v + 1) };
+                    versions[id as usize] = v + 1;
+                } else {
+                    // SAFETY: as above.
+                    let ok = unsafe { verify.check_read(va, id, v) };
+                    out.tally.checked += 1;
+                    out.tally.corrupt += u64::from(!ok);
+                }
+                out.records += 1;
+                since += 1;
+                if since == RESCHED_EVERY {
+                    since = 0;
+                    cond_resched();
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks every page of `file` once, in full.
+fn check_every_page(file: &TraceFile, verify: Verify, versions: &[u32]) -> Tally {
+    let mut tally = Tally::default();
+    for (id, &lp) in file.pages.iter().enumerate() {
+        let va = WORKLOAD_BASE + ((lp as u64) << 12);
+        // SAFETY: as in `replay`.
+        let ok = unsafe { verify.check_all(va, id as u32, versions[id]) };
+        tally.checked += 1;
+        tally.corrupt += u64::from(!ok);
+        cond_resched();
+    }
+    tally
+}
+
+/// Opens trace `i` of the trace disk.
+fn open_trace(i: usize) -> Result<TraceFile, WorkloadError> {
+    let (off, len) = trace_disk::trace_extent(i).expect("i below the disk's count");
+    trace_file::open(off, len, &mut trace_disk::read_at).map_err(|e| {
+        WorkloadError(format!(
+            "trace {i}: at byte offset {}: expected {}",
+            e.offset, e.expected
+        ))
+    })
+}
+
+pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
+    let n = trace_disk::open().map_err(WorkloadError)?;
+    if n == 0 {
         return Err(WorkloadError(
             "workload=trace needs at least one trace: faultline run --trace FILE (see faultline trace import)".into(),
         ));
     }
-    Ok(traces)
+    let result = run_traces(config, n);
+    trace_disk::close();
+    result
 }
 
-fn tag(seed: u64, task: u64, page: u64, count: u32) -> u64 {
-    mix64(seed) ^ (task << 56) ^ (page << 20) ^ count as u64 ^ 0x7ace
-}
+type Replayed = (MmHandle, TraceFile, Vec<u32>, Verify, TaskOutcome);
 
-pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
-    let traces = load_traces()?;
-    let seed = config.number("workload.seed");
+fn run_traces(config: &Config, n: usize) -> Result<WorkloadResult, WorkloadError> {
+    let files = (0..n).map(open_trace).collect::<Result<Vec<_>, _>>()?;
     let passes = config.number("workload.passes");
+    let light = config.word("workload.verify") == "light";
+    let mut summary = TraceSummary {
+        traces: n as u64,
+        light: u64::from(light),
+        ..TraceSummary::default()
+    };
     let mut bodies = Vec::new();
-    for (i, t) in traces.into_iter().enumerate() {
-        let mm = new_anon_mm(
-            &format!("trace-{i}"),
-            WORKLOAD_BASE,
-            t.n_pages as u64 * PAGE_SIZE,
-        )?;
-        let body = move || {
-            let mut writes = alloc::vec![0u32; t.n_pages as usize];
-            let (mut checked, mut corrupt) = (0u64, 0u64);
-            switch_mm(Some(&mm));
-            for k in 0..t.len() * passes as usize {
-                let a = t.access(k % t.len());
-                let page = (a & !WRITE_BIT) as u64;
-                let va = WORKLOAD_BASE + page * PAGE_SIZE;
-                let count = writes[page as usize];
-                if a & WRITE_BIT != 0 {
-                    // SAFETY: the page is inside this task's VMA, whose
-                    // address space is current.
-                    unsafe { fill_page(va, tag(seed, i as u64, page, count + 1)) };
-                    writes[page as usize] = count + 1;
-                } else {
-                    // SAFETY: as above.
-                    let ok = unsafe { verify_counted(va, count, |c| tag(seed, i as u64, page, c)) };
-                    checked += 1;
-                    corrupt += u64::from(!ok);
-                }
-                cond_resched();
-            }
-            switch_mm(None);
-            (mm, Tally { checked, corrupt })
+    for (i, file) in files.into_iter().enumerate() {
+        summary.pages += file.n_pages() as u64;
+        summary.regions += file.regions.len() as u64;
+        summary.span_pages += file.regions.iter().map(|r| r.span as u64).sum::<u64>();
+        let vmas: Vec<(u64, u64)> = file
+            .regions
+            .iter()
+            .map(|r| {
+                (
+                    WORKLOAD_BASE + r.start as u64 * PAGE_SIZE,
+                    r.span as u64 * PAGE_SIZE,
+                )
+            })
+            .collect();
+        let mm = new_anon_mm_vmas(&format!("trace-{i}"), &vmas)?;
+        let verify = Verify {
+            light,
+            seed: config.number("workload.seed"),
+            task: i as u64,
         };
-        bodies.push((format!("trace-{i}"), Box::new(body) as TaskBody<_>));
+        let body = move || {
+            let mut versions = alloc::vec![0u32; file.n_pages() as usize];
+            switch_mm(Some(&mm));
+            let outcome = replay(&file, passes, verify, &mut versions);
+            switch_mm(None);
+            (mm, file, versions, verify, outcome)
+        };
+        bodies.push((format!("trace-{i}"), Box::new(body) as TaskBody<Replayed>));
     }
-    let (done, elapsed_cycles): (Vec<(MmHandle, Tally)>, _) = run_timed(bodies);
+    let (done, elapsed_cycles) = run_timed(bodies);
     let measured = super::measured::capture();
     let mut tally = Tally::default();
-    for (_, task_tally) in &done {
-        tally += *task_tally;
+    let mut errors = Vec::new();
+    let mut checks = Vec::new();
+    for (i, (mm, file, versions, verify, outcome)) in done.into_iter().enumerate() {
+        tally += outcome.tally;
+        summary.records += outcome.records;
+        if let Some(e) = outcome.error {
+            errors.push(format!("trace {i}: {e}"));
+        }
+        let body = move || {
+            switch_mm(Some(&mm));
+            let t = check_every_page(&file, verify, &versions);
+            switch_mm(None);
+            drop(mm);
+            t
+        };
+        checks.push((format!("check-{i}"), Box::new(body) as TaskBody<Tally>));
     }
-    drop(done);
+    let (final_checks, _) = run_timed(checks);
+    for t in final_checks {
+        tally += t;
+    }
+    if !errors.is_empty() {
+        return Err(WorkloadError(errors.join("; ")));
+    }
     Ok(WorkloadResult {
         elapsed_cycles,
         checked_pages: tally.checked,
         corrupt_pages: tally.corrupt,
         measured: Some(measured),
+        trace: Some(summary),
         ..WorkloadResult::default()
     })
 }

@@ -37,6 +37,9 @@ pub const FILES_SERIAL: &str = "faultline-files";
 /// Serial of the writable scratch disk the build's object files go to
 /// (attached with a files disk; see `crate::fs::objects`).
 pub const OBJECTS_SERIAL: &str = "faultline-objects";
+/// Serial of the read-only trace disk (`faultline run --trace`): the traces
+/// `workload=trace` streams (`crate::workload::trace_disk`). Never swap.
+pub const TRACES_SERIAL: &str = "faultline-traces";
 /// Disks one kernel can drive at once.
 const MAX_DEVICES: usize = 4;
 const VIRTIO_BLK_S_OK: u8 = 0;
@@ -220,10 +223,11 @@ struct InFlight {
 
 impl VirtioBlk {
     /// Finds the swap disk: the first virtio-blk device (modern 1af4:1042
-    /// or transitional 1af4:1001) whose serial is neither [`FILES_SERIAL`]
-    /// nor [`OBJECTS_SERIAL`], and brings it up with one queue.
+    /// or transitional 1af4:1001) whose serial is none of [`FILES_SERIAL`],
+    /// [`OBJECTS_SERIAL`] and [`TRACES_SERIAL`], and brings it up with one
+    /// queue.
     pub fn probe() -> Result<VirtioBlk, VirtioError> {
-        Self::probe_where(|serial| serial != FILES_SERIAL && serial != OBJECTS_SERIAL)
+        Self::probe_where(|serial| ![FILES_SERIAL, OBJECTS_SERIAL, TRACES_SERIAL].contains(&serial))
     }
 
     /// Finds the disk whose serial is `serial`.
@@ -511,7 +515,9 @@ impl VirtioBlk {
             let req = self.tokens[head as usize]
                 .take()
                 .expect("completion for a head that is not in flight");
-            if sched_clock() > req.deadline {
+            // A device without a latency model (the trace disk) is never
+            // late: only a model can be.
+            if req.cost > 0 && sched_clock() > req.deadline {
                 LATE_COMPLETIONS.fetch_add(1, Ordering::Relaxed);
             }
             self.delayed
