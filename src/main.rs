@@ -190,7 +190,7 @@ const LAB_USAGE: &str = "\
 usage: faultline lab list
        faultline lab NAME [--scale mini|full] [--reps N] [--jobs J] [--out DIR] [--json]
                           [--timeout SECS] [--swap SIZE] [--policies P1,P2,...]
-                          [--files IMAGE]
+                          [--files IMAGE] [--trace FILE]...
 
   Runs experiments/NAME.json: its memory limits x policies, N repetitions
   each (default 3), J QEMU instances at once (default: the number of CPUs),
@@ -204,6 +204,9 @@ usage: faultline lab list
   ending in .h are headers, the others sources). Writes results.csv,
   results.json and one SVG chart per metric to DIR (default
   lab-results/NAME-SCALE). With --json, prints results.json on stdout.
+  A trace experiment (lab traces) replays each trace of its directory, and
+  every --trace FILE, as a row, plus \"mix\" (all at once); its memcg.max
+  may be a percentage of the row's footprint (see src/lab/traces.rs).
   A run that fails (a memcg OOM, a kernel error, a timeout) is kept: it is
   listed after the tables, has its \"error\" in results.json and results.csv,
   is left out of the medians, and the lab exits with status 1 once every
@@ -277,6 +280,17 @@ fn lab(args: &[String]) {
                 opts.files = Some(image);
             }
             "--json" => json = true,
+            "--trace" => {
+                let t = std::path::PathBuf::from(value("--trace"));
+                if exp.traces.is_empty() {
+                    fail(&format!(
+                        "--trace: experiment {} replays no traces",
+                        exp.name
+                    ));
+                }
+                faultline::trace::read_header(&t).unwrap_or_else(|e| fail(&format!("--trace {e}")));
+                exp.extra_traces.push(t);
+            }
             "--policies" => {
                 let names = value("--policies");
                 exp.select_policies(&names).unwrap_or_else(|e| fail(&e));

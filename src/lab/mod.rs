@@ -16,6 +16,7 @@
 
 pub mod build_tree;
 pub mod report;
+pub mod traces;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,6 +53,14 @@ pub struct Experiment {
     pub files: Vec<(String, build_tree::TreeSpec)>,
     /// The first policy is the baseline.
     pub policies: Vec<Named>,
+    /// Trace experiments: the traces per scale ([`traces`]); each trace is
+    /// a row of every limit.
+    pub traces: Vec<(String, traces::TraceSpec)>,
+    /// Traces given with `lab --trace`, rows after the experiment's own.
+    pub extra_traces: Vec<PathBuf>,
+    /// Pairs of policies whose change the tables show (optional; without
+    /// pairs each policy is compared with the first).
+    pub pairs: Vec<(String, String)>,
 }
 
 /// A lab run's timeout when the experiment names none for its scale.
@@ -160,9 +169,23 @@ impl Experiment {
             })?,
             files: optional_per_scale(&v, "files", build_tree::TreeSpec::from_json)?,
             policies: named_list(field("policies")?, "policies")?,
+            traces: optional_per_scale(&v, "traces", traces::TraceSpec::from_json)?,
+            extra_traces: Vec::new(),
+            pairs: Vec::new(),
         };
         if exp.policies.is_empty() {
             return Err("policies: at least the baseline is needed".into());
+        }
+        let mut exp = exp;
+        for pair in v["pairs"].as_array().into_iter().flatten() {
+            let name = |i: usize| {
+                pair[i]
+                    .as_str()
+                    .filter(|n| exp.policies.iter().any(|(p, _)| p == n))
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("pairs: expected two policy names, found {pair}"))
+            };
+            exp.pairs.push((name(0)?, name(1)?));
         }
         Ok(exp)
     }
@@ -234,6 +257,8 @@ pub struct RunSpec {
     pub policy: String,
     pub rep: usize,
     pub knobs: Vec<String>,
+    /// The traces a trace experiment's run replays.
+    pub traces: Vec<PathBuf>,
 }
 
 /// What one run gave.
@@ -250,20 +275,50 @@ pub struct RunResult {
 }
 
 /// The matrix of runs, limit by limit, policy by policy, repetition last.
+/// A trace experiment's rows are its traces (and "mix") times its limits,
+/// with relative limits resolved against each row's footprint.
 pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>, String> {
     let workload = exp.for_scale(&exp.workload, scale, "workload")?;
     let limits = exp.for_scale(&exp.limits, scale, "limits")?;
+    let rows: Vec<(String, Vec<String>, Vec<PathBuf>, Option<u64>)> =
+        match exp.traces.iter().find(|(s, _)| s == scale) {
+            None => limits
+                .iter()
+                .map(|(l, k)| (l.clone(), k.clone(), Vec::new(), None))
+                .collect(),
+            Some((_, spec)) => {
+                let mut rows = Vec::new();
+                for row in traces::rows(spec, &exp.extra_traces)? {
+                    for (l, k) in limits {
+                        let name = if limits.len() == 1 {
+                            row.name.clone()
+                        } else {
+                            format!("{}/{l}", row.name)
+                        };
+                        rows.push((
+                            name,
+                            k.clone(),
+                            row.traces.clone(),
+                            Some(row.footprint_bytes),
+                        ));
+                    }
+                }
+                rows
+            }
+        };
     let mut runs = Vec::new();
-    for (limit, limit_knobs) in limits {
+    for (limit, limit_knobs, trace_files, footprint) in rows {
         for (policy, policy_knobs) in &exp.policies {
             for rep in 0..reps {
                 let mut knobs: Vec<String> = workload
                     .iter()
                     .chain(&exp.common)
-                    .chain(limit_knobs)
+                    .chain(&limit_knobs)
                     .chain(policy_knobs)
                     .cloned()
                     .collect();
+                knobs = traces::resolve_relative(&knobs, footprint)
+                    .map_err(|e| format!("{limit} / {policy}: {e}"))?;
                 if !knobs.iter().any(|k| k.starts_with("workload.seed=")) {
                     knobs.push(format!("workload.seed={}", rep + 1));
                 }
@@ -272,6 +327,7 @@ pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>
                     policy: policy.clone(),
                     rep,
                     knobs,
+                    traces: trace_files.clone(),
                 });
             }
         }
@@ -410,6 +466,7 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
         echo_serial: false,
         deterministic: true,
         files: settings.files.clone(),
+        traces: spec.traces.clone(),
         ..RunOptions::default()
     };
     let report = run_elf(&opts, elf)?;

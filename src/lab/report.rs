@@ -15,10 +15,10 @@ pub struct Metric {
     pub label: &'static str,
     /// In percent (deltas are shown in percentage points).
     pub is_percent: bool,
-    get: fn(&Value) -> Option<f64>,
+    pub(super) get: fn(&Value) -> Option<f64>,
 }
 
-fn counter(v: &Value, name: &str) -> Option<f64> {
+pub(super) fn counter(v: &Value, name: &str) -> Option<f64> {
     v["vmstat"][name].as_u64().map(|n| n as f64)
 }
 
@@ -188,7 +188,7 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
-fn fmt_stat(s: Option<Stat>) -> String {
+pub(super) fn fmt_stat(s: Option<Stat>) -> String {
     match s {
         None => "n/a".into(),
         Some(s) if s.min == s.max => fmt_num(s.median),
@@ -201,7 +201,7 @@ fn fmt_stat(s: Option<Stat>) -> String {
     }
 }
 
-fn fmt_delta(base: Option<Stat>, other: Option<Stat>, is_percent: bool) -> String {
+pub(super) fn fmt_delta(base: Option<Stat>, other: Option<Stat>, is_percent: bool) -> String {
     match (base, other) {
         (Some(b), Some(o)) if is_percent => format!("{:+.1}pp", o.median - b.median),
         (Some(b), Some(o)) if b.median != 0.0 => {
@@ -212,7 +212,7 @@ fn fmt_delta(base: Option<Stat>, other: Option<Stat>, is_percent: bool) -> Strin
 }
 
 /// The limits in the order they were run.
-fn limits(runs: &[RunResult]) -> Vec<String> {
+pub(super) fn limits(runs: &[RunResult]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for r in runs {
         if !out.contains(&r.spec.limit) {
@@ -222,8 +222,12 @@ fn limits(runs: &[RunResult]) -> Vec<String> {
     out
 }
 
-/// Seed-shaped tables: for each limit, the baseline against each policy.
+/// Seed-shaped tables: for each limit, the baseline against each policy
+/// (or, for an experiment with `pairs`, [`super::traces::pair_tables`]).
 pub fn tables(exp: &Experiment, runs: &[RunResult]) -> String {
+    if !exp.pairs.is_empty() {
+        return super::traces::pair_tables(exp, runs) + &failed_runs(runs);
+    }
     let reps = runs.iter().map(|r| r.spec.rep + 1).max().unwrap_or(0);
     let base = &exp.policies[0].0;
     let mut out = String::new();
@@ -258,6 +262,12 @@ pub fn tables(exp: &Experiment, runs: &[RunResult]) -> String {
             }
         }
     }
+    out + &failed_runs(runs)
+}
+
+/// The failed runs, listed (empty if none).
+fn failed_runs(runs: &[RunResult]) -> String {
+    let mut out = String::new();
     let failed: Vec<&RunResult> = runs.iter().filter(|r| r.error.is_some()).collect();
     if !failed.is_empty() {
         let _ = writeln!(
@@ -273,7 +283,7 @@ pub fn tables(exp: &Experiment, runs: &[RunResult]) -> String {
     out
 }
 
-fn knob_text(v: &Value) -> String {
+pub(super) fn knob_text(v: &Value) -> String {
     match v {
         Value::Number(n) => crate::result::human_size(n.as_u64().unwrap_or(0)),
         Value::String(s) => s.clone(),
@@ -505,6 +515,7 @@ mod tests {
                 policy: policy.into(),
                 rep,
                 knobs: vec![],
+                traces: vec![],
             },
             result: json!({
                 "config": {"memcg.max": 33554432},

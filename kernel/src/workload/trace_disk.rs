@@ -162,10 +162,7 @@ impl TraceDisk {
                 let hi = (pos + PAGE_SIZE).min(end);
                 // SAFETY: our bounce frame, filled by the completed read.
                 let src = unsafe {
-                    core::slice::from_raw_parts(
-                        phys_to_virt(pa) as *const u8,
-                        PAGE_SIZE as usize,
-                    )
+                    core::slice::from_raw_parts(phys_to_virt(pa) as *const u8, PAGE_SIZE as usize)
                 };
                 buf[(lo - offset) as usize..(hi - offset) as usize]
                     .copy_from_slice(&src[(lo - pos) as usize..(hi - pos) as usize]);
