@@ -280,32 +280,33 @@ pub struct RunResult {
 pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>, String> {
     let workload = exp.for_scale(&exp.workload, scale, "workload")?;
     let limits = exp.for_scale(&exp.limits, scale, "limits")?;
-    let rows: Vec<(String, Vec<String>, Vec<PathBuf>, Option<u64>)> =
-        match exp.traces.iter().find(|(s, _)| s == scale) {
-            None => limits
-                .iter()
-                .map(|(l, k)| (l.clone(), k.clone(), Vec::new(), None))
-                .collect(),
-            Some((_, spec)) => {
-                let mut rows = Vec::new();
-                for row in traces::rows(spec, &exp.extra_traces)? {
-                    for (l, k) in limits {
-                        let name = if limits.len() == 1 {
-                            row.name.clone()
-                        } else {
-                            format!("{}/{l}", row.name)
-                        };
-                        rows.push((
-                            name,
-                            k.clone(),
-                            row.traces.clone(),
-                            Some(row.footprint_bytes),
-                        ));
-                    }
+    // (row name, limit knobs, traces, footprint for relative limits)
+    type Row = (String, Vec<String>, Vec<PathBuf>, Option<u64>);
+    let rows: Vec<Row> = match exp.traces.iter().find(|(s, _)| s == scale) {
+        None => limits
+            .iter()
+            .map(|(l, k)| (l.clone(), k.clone(), Vec::new(), None))
+            .collect(),
+        Some((_, spec)) => {
+            let mut rows = Vec::new();
+            for row in traces::rows(spec, &exp.extra_traces)? {
+                for (l, k) in limits {
+                    let name = if limits.len() == 1 {
+                        row.name.clone()
+                    } else {
+                        format!("{}/{l}", row.name)
+                    };
+                    rows.push((
+                        name,
+                        k.clone(),
+                        row.traces.clone(),
+                        Some(row.footprint_bytes),
+                    ));
                 }
-                rows
             }
-        };
+            rows
+        }
+    };
     let mut runs = Vec::new();
     for (limit, limit_knobs, trace_files, footprint) in rows {
         for (policy, policy_knobs) in &exp.policies {

@@ -51,7 +51,7 @@ pub struct TraceRow {
     pub footprint_bytes: u64,
 }
 
-fn footprint(t: &PathBuf) -> Result<u64, String> {
+fn footprint(t: &std::path::Path) -> Result<u64, String> {
     Ok(tracefile::read_header(t)?.n_pages as u64 * 4096)
 }
 
