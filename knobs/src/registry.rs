@@ -101,6 +101,12 @@ pub static KNOBS: &[KnobSpec] = &[
         help: "thrash: accesses per task = passes x the task's pages; trace: replays of each trace; compile: jobs each slot runs one after the other",
     },
     KnobSpec {
+        name: "workload.trace_records",
+        kind: KnobKind::U64 { min: 0, max: u64::MAX },
+        default: "0",
+        help: "trace: replay only the first N records of each trace in each pass (0 = all of them)",
+    },
+    KnobSpec {
         name: "workload.write_pct",
         kind: KnobKind::U64 { min: 0, max: 100 },
         default: "25",

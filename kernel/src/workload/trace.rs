@@ -160,20 +160,33 @@ struct TaskOutcome {
     error: Option<String>,
 }
 
-/// Replays `file` `passes` times in the current address space.
-fn replay(file: &TraceFile, passes: u64, verify: Verify, versions: &mut [u32]) -> TaskOutcome {
+/// Replays the first `limit` records of `file` (all of them if 0)
+/// `passes` times in the current address space.
+fn replay(
+    file: &TraceFile,
+    passes: u64,
+    limit: u64,
+    verify: Verify,
+    versions: &mut [u32],
+) -> TaskOutcome {
     let mut out = TaskOutcome {
         tally: Tally::default(),
         records: 0,
         error: None,
     };
     let n_pages = file.n_pages();
+    let per_pass = if limit == 0 {
+        file.n_records
+    } else {
+        limit.min(file.n_records)
+    };
     let mut since = 0u32;
     for _ in 0..passes {
         let mut stream = TraceStream::new(file);
-        loop {
+        let mut left = per_pass;
+        while left > 0 {
             let chunk = match stream.next_chunk() {
-                Ok(Some(c)) => c,
+                Ok(Some(c)) => &c[..(4 * left).min(c.len() as u64) as usize],
                 Ok(None) => break,
                 Err(e) => {
                     out.error = Some(format!(
@@ -207,6 +220,7 @@ fn replay(file: &TraceFile, passes: u64, verify: Verify, versions: &mut [u32]) -
                     out.tally.corrupt += u64::from(!ok);
                 }
                 out.records += 1;
+                left -= 1;
                 since += 1;
                 if since == RESCHED_EVERY {
                     since = 0;
@@ -260,6 +274,7 @@ type Replayed = (MmHandle, TraceFile, Vec<u32>, Verify, TaskOutcome);
 fn run_traces(config: &Config, n: usize) -> Result<WorkloadResult, WorkloadError> {
     let files = (0..n).map(open_trace).collect::<Result<Vec<_>, _>>()?;
     let passes = config.number("workload.passes");
+    let limit = config.number("workload.trace_records");
     let light = config.word("workload.verify") == "light";
     let mut summary = TraceSummary {
         traces: n as u64,
@@ -290,7 +305,7 @@ fn run_traces(config: &Config, n: usize) -> Result<WorkloadResult, WorkloadError
         let body = move || {
             let mut versions = alloc::vec![0u32; file.n_pages() as usize];
             switch_mm(Some(&mm));
-            let outcome = replay(&file, passes, verify, &mut versions);
+            let outcome = replay(&file, passes, limit, verify, &mut versions);
             switch_mm(None);
             (mm, file, versions, verify, outcome)
         };
