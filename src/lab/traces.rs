@@ -104,41 +104,48 @@ fn percent(value: &str) -> Option<Result<u64, String>> {
 }
 
 /// Resolves relative knobs: `memcg.max=P%` to P % of `footprint` (rounded
-/// up to a page), then `memcg.zswap_max=Q%` to Q % of that `memcg.max`.
+/// up to a page); then every `memcg.zswap_max=Q%` to Q % of the
+/// `memcg.max` that takes effect (the last one given, whatever the order).
 /// Any other knob given as a percentage is an error naming it.
 pub fn resolve_relative(knobs: &[String], footprint: Option<u64>) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = knobs.to_vec();
     let mut max_bytes = None;
     for k in out.iter_mut() {
         let (key, value) = k.split_once('=').unwrap_or((k.as_str(), ""));
+        if key != "memcg.max" {
+            continue;
+        }
+        let bytes =
+            match (percent(value), footprint) {
+                (None, _) => {
+                    max_bytes = crate::parse_size(value);
+                    continue;
+                }
+                (Some(p), Some(f)) => {
+                    (f * p.map_err(|e| format!("{key}: {e}"))? / 100).next_multiple_of(4096)
+                }
+                (Some(_), None) => return Err(
+                    "memcg.max: a percentage needs a trace experiment (of the traces' footprint)"
+                        .into(),
+                ),
+            };
+        max_bytes = Some(bytes);
+        *k = format!("{key}={}K", bytes >> 10);
+    }
+    for k in out.iter_mut() {
+        let (key, value) = k.split_once('=').unwrap_or((k.as_str(), ""));
         let Some(p) = percent(value) else {
-            if key == "memcg.max" {
-                max_bytes = crate::parse_size(value);
-            }
             continue;
         };
-        let p = p.map_err(|e| format!("{key}: {e}"))?;
-        let bytes = match (key, footprint) {
-            ("memcg.max", Some(f)) => (f * p / 100).next_multiple_of(4096),
-            ("memcg.max", None) => {
-                return Err("memcg.max: a percentage needs a trace experiment (of the traces' footprint)".into())
-            }
-            ("memcg.zswap_max", _) => {
-                let max = max_bytes.ok_or(
-                    "memcg.zswap_max: a percentage of memcg.max needs memcg.max set before it",
-                )?;
-                (max * p / 100).next_multiple_of(4096)
-            }
-            _ => {
-                return Err(format!(
-                    "{key}={value}: only memcg.max (of the footprint) and memcg.zswap_max (of memcg.max) may be percentages"
-                ))
-            }
-        };
-        if key == "memcg.max" {
-            max_bytes = Some(bytes);
+        if key != "memcg.zswap_max" {
+            return Err(format!(
+                "{key}={value}: only memcg.max (of the footprint) and memcg.zswap_max (of memcg.max) may be percentages"
+            ));
         }
-        *k = format!("{key}={}K", bytes >> 10);
+        let p = p.map_err(|e| format!("{key}: {e}"))?;
+        let max = max_bytes
+            .ok_or("memcg.zswap_max: a percentage of memcg.max needs a memcg.max of a size")?;
+        *k = format!("{key}={}K", ((max * p / 100).next_multiple_of(4096)) >> 10);
     }
     Ok(out)
 }
@@ -268,7 +275,19 @@ mod tests {
         let e = resolve_relative(&["memcg.max=0%".into()], Some(1)).unwrap_err();
         assert!(e.contains("memcg.max: expected a whole percentage"), "{e}");
         let e = resolve_relative(&["memcg.zswap_max=5%".into()], Some(1)).unwrap_err();
-        assert!(e.contains("needs memcg.max set before it"), "{e}");
+        assert!(e.contains("needs a memcg.max of a size"), "{e}");
+        // The memcg.max that takes effect is the last one, set before or
+        // after the relative zswap_max.
+        let r = resolve_relative(
+            &[
+                "memcg.max=1G".into(),
+                "memcg.zswap_max=25%".into(),
+                "memcg.max=50%".into(),
+            ],
+            Some(8 << 20),
+        )
+        .unwrap();
+        assert_eq!(r[1], "memcg.zswap_max=1024K");
         // Absolute values pass through, and a later relative zswap_max
         // takes an absolute memcg.max.
         let r =

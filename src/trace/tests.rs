@@ -1,6 +1,6 @@
 use super::*;
 
-/// A heap (three pages, a three-page hole), a library mapping far above
+/// A heap (three pages, a two-page hole), a library mapping far above
 /// it, the stack 8 GiB above that: three regions. Repeats collapse; `M`
 /// and `S` write.
 const LOG: &str = "==1== Lackey\n\
@@ -44,7 +44,7 @@ fn import_keeps_holes_regions_and_the_position_in_the_page_table_page() {
         // Each page keeps its place in its 2 MiB page-table page.
         assert_eq!(l.pages[id] as u64 % 512, r % 512, "page {id}");
     }
-    // Distances inside the heap region are kept: a hole of three pages.
+    // Distances inside the heap region are kept: a hole of two pages.
     assert_eq!(l.pages[1] - l.pages[0], 1);
     assert_eq!(l.pages[2] - l.pages[1], 3);
     assert_eq!(l.regions.len(), 3);
@@ -55,11 +55,20 @@ fn import_keeps_holes_regions_and_the_position_in_the_page_table_page() {
         assert!(w[1].layout_start as u64 >= w[0].layout_start as u64 + w[0].span as u64 + 512);
     }
     assert_eq!(l.gap_bytes, DEFAULT_GAP_BYTES);
-    // A threshold of three pages cuts the heap at its three-page hole.
+    // A threshold of two pages cuts the heap at its two-page hole; one of
+    // three does not.
     let (t, _) = import_str(
         LOG,
         ImportOptions {
             gap_bytes: Some(3 << 12),
+            ..ImportOptions::default()
+        },
+    );
+    assert_eq!(t.layout.regions.len(), 3);
+    let (t, _) = import_str(
+        LOG,
+        ImportOptions {
+            gap_bytes: Some(2 << 12),
             ..ImportOptions::default()
         },
     );
@@ -157,6 +166,12 @@ fn malformed_input_names_the_place() {
     let e = with(pages_at, &u32::MAX.to_le_bytes());
     assert!(
         e.contains("page 0: layout page 4294967295 is in no region"),
+        "{e}"
+    );
+    assert!(e.starts_with(&format!("offset {pages_at}:")), "{e}");
+    let e = with(tables + 4 + 12, &0u32.to_le_bytes()); // region 0's span
+    assert!(
+        e.starts_with(&format!("offset {}: region 0", tables + 4)),
         "{e}"
     );
     let e = with(pages_at + 4, &0u32.to_le_bytes());

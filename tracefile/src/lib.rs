@@ -13,7 +13,8 @@
 //!
 //! # Version 2: the address-space layout is kept
 //!
-//! Touched pages are cut into *regions*: maximal groups whose gaps are all
+//! Touched pages are cut into *regions*: maximal groups whose gaps (the
+//! untouched pages between two touched ones) are all
 //! below a threshold (1 GiB by default, recorded in the header). Each region
 //! becomes one VMA of the replaying task, at a 2 MiB-aligned base plus the
 //! region's first page's position modulo 512 (so every page keeps its place
@@ -166,7 +167,8 @@ impl Layout {
         while i < pages.len() {
             let first = pages[i];
             let mut j = i + 1;
-            while j < pages.len() && pages[j] - pages[j - 1] < gap_pages {
+            // The hole between two touched pages, in pages.
+            while j < pages.len() && pages[j] - pages[j - 1] - 1 < gap_pages {
                 j += 1;
             }
             let span = pages[j - 1] - first + 1;
@@ -191,24 +193,28 @@ impl Layout {
         Ok(layout)
     }
 
-    /// Checks the invariants the format promises (see the module doc);
-    /// `Err` names the first page or region that breaks them.
-    fn check(&self) -> Result<(), String> {
+    /// Checks the invariants the format promises (see the module doc).
+    /// `Err` names the first region or page that breaks them, with its
+    /// entry's byte offset from the start of the region table.
+    fn check(&self) -> Result<(), (u64, String)> {
+        let page_at = |id: usize| 16 * self.regions.len() as u64 + 4 * id as u64;
         let mut r = 0;
         let mut prev_end = 0u64;
         for (k, region) in self.regions.iter().enumerate() {
             let start = region.layout_start as u64;
             if region.span == 0 || start < prev_end {
-                return Err(format!(
-                    "region {k}: expected a non-empty span starting at or after layout page {prev_end}"
+                return Err((
+                    16 * k as u64,
+                    format!("region {k}: expected a non-empty span starting at or after layout page {prev_end}"),
                 ));
             }
             prev_end = start + region.span as u64;
         }
         for (id, &p) in self.pages.iter().enumerate() {
             if id > 0 && p <= self.pages[id - 1] {
-                return Err(format!(
-                    "page {id}: expected layout pages in increasing order"
+                return Err((
+                    page_at(id),
+                    format!("page {id}: expected layout pages in increasing order"),
                 ));
             }
             while r < self.regions.len() && {
@@ -218,7 +224,10 @@ impl Layout {
                 r += 1;
             }
             if r == self.regions.len() || p < self.regions[r].layout_start {
-                return Err(format!("page {id}: layout page {p} is in no region"));
+                return Err((
+                    page_at(id),
+                    format!("page {id}: layout page {p} is in no region"),
+                ));
             }
         }
         Ok(())

@@ -140,9 +140,10 @@ fn parse_tables(bytes: &[u8], h: &Header) -> Result<(Vec<u32>, Layout), String> 
         layout.pages.push(u32_at(bytes, off, "a layout page")?);
         off += 4;
     }
+    let regions_off = pages_off as u64 - 16 * h.n_regions as u64;
     layout
         .check()
-        .map_err(|e| format!("tables at offset {pages_off}: {e}"))?;
+        .map_err(|(rel, e)| format!("offset {}: {e}", regions_off + rel))?;
     Ok((lengths, layout))
 }
 

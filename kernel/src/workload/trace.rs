@@ -273,6 +273,18 @@ type Replayed = (MmHandle, TraceFile, Vec<u32>, Verify, TaskOutcome);
 
 fn run_traces(config: &Config, n: usize) -> Result<WorkloadResult, WorkloadError> {
     let files = (0..n).map(open_trace).collect::<Result<Vec<_>, _>>()?;
+    // Each trace was checked alone against the heap; the tasks' stream
+    // buffers and versions are allocated once all of them run.
+    let heap_free = crate::mm::heap::size_bytes() - crate::mm::heap::used_bytes();
+    let buffers: u64 = files
+        .iter()
+        .map(|f| f.stream_bytes() + 4 * f.n_pages() as u64)
+        .sum();
+    if buffers > heap_free as u64 / 2 {
+        return Err(WorkloadError(format!(
+            "{n} traces need {buffers} bytes of stream buffers and page versions, more than the kernel heap can spare ({heap_free} bytes free): give the machine more memory with --mem, or replay fewer traces at once"
+        )));
+    }
     let passes = config.number("workload.passes");
     let limit = config.number("workload.trace_records");
     let light = config.word("workload.verify") == "light";

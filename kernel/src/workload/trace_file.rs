@@ -19,8 +19,11 @@ const HEADER_LEN: u64 = 64;
 /// Chunk codecs the kernel reads: 0 raw, 1 lz4 (the host converts zstd).
 const FLAG_LZ4: u32 = 1;
 pub const WRITE_BIT: u32 = 1 << 31;
-/// Largest records-per-chunk accepted (4 MiB once decompressed).
-const MAX_RECORDS_PER_CHUNK: u32 = 1 << 20;
+/// Largest records-per-chunk accepted: 256 KiB once decompressed, what
+/// the host's trace disk always holds (`RECORDS_PER_CHUNK` in tracefile).
+const MAX_RECORDS_PER_CHUNK: u32 = 1 << 16;
+/// Heap bytes a VMA and its region entry cost, about (for the heap check).
+const REGION_COST: u64 = 128;
 
 /// What is wrong with a trace, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +62,8 @@ pub struct TraceFile {
     lz4: bool,
     pub n_records: u64,
     records_per_chunk: u32,
-    /// File offset of each chunk, and one past the last.
-    chunk_offsets: Vec<u64>,
+    /// Stored length of each chunk (they follow each other from byte 64).
+    chunk_lengths: Vec<u32>,
     pub regions: Vec<Region>,
     /// Layout page of each page id (strictly increasing).
     pub pages: Vec<u32>,
@@ -69,6 +72,12 @@ pub struct TraceFile {
 impl TraceFile {
     pub fn n_pages(&self) -> u32 {
         self.pages.len() as u32
+    }
+
+    /// Heap bytes a [`TraceStream`] of this trace holds (its two buffers).
+    pub fn stream_bytes(&self) -> u64 {
+        let chunk = 4 * self.records_per_chunk as u64;
+        2 * (chunk + chunk / 255 + 16)
     }
 
     /// Records in chunk `k`.
@@ -149,22 +158,31 @@ pub fn open(
     if tables < HEADER_LEN || tables.checked_add(tables_len) != Some(len) {
         return Err(err(48, format!("a tables offset that leaves exactly {tables_len} bytes of tables before the end of the {len}-byte file, found {tables}")));
     }
-    // The tables are bounded by the file's length now; the heap must hold
-    // them with room to spare (chunk buffers, the replay's versions).
+    // The tables are bounded by the file's length now; the heap must hold,
+    // with room to spare, what opening and replaying this trace allocates:
+    // the tables read whole and what is kept of them (chunk lengths,
+    // layout pages), a version per page, each region's VMA, and the task's
+    // two chunk buffers.
     let heap_free = crate::mm::heap::size_bytes() - crate::mm::heap::used_bytes();
-    let need = tables_len + 8 * n_pages as u64;
+    let chunk_bytes = 4 * rpc as u64;
+    let need = 2 * tables_len
+        + 4 * n_pages as u64
+        + REGION_COST * n_regions as u64
+        + 2 * (chunk_bytes + chunk_bytes / 255 + 16); // = stream_bytes()
     if need > heap_free as u64 / 2 {
         return Err(err(24, format!("tables that fit the kernel heap ({heap_free} bytes free, {need} needed; give the machine more memory with --mem)")));
     }
-    let mut t = alloc::vec![0u8; tables_len as usize];
+    let mut t = Vec::new();
+    t.try_reserve_exact(tables_len as usize).map_err(|_| {
+        err(
+            48,
+            format!("tables of {tables_len} bytes that fit the kernel heap"),
+        )
+    })?;
+    t.resize(tables_len as usize, 0);
     read(base + tables, &mut t).map_err(io)?;
-    let mut chunk_offsets = Vec::with_capacity(n_chunks as usize + 1);
-    let mut off = HEADER_LEN;
-    for k in 0..n_chunks as usize {
-        chunk_offsets.push(off);
-        off += u32_at(&t, 4 * k) as u64;
-    }
-    chunk_offsets.push(off);
+    let chunk_lengths: Vec<u32> = (0..n_chunks as usize).map(|k| u32_at(&t, 4 * k)).collect();
+    let off = HEADER_LEN + chunk_lengths.iter().map(|&l| l as u64).sum::<u64>();
     if off != tables {
         return Err(err(
             tables,
@@ -197,7 +215,7 @@ pub fn open(
         lz4: flags & FLAG_LZ4 != 0,
         n_records,
         records_per_chunk: rpc,
-        chunk_offsets,
+        chunk_lengths,
         regions,
         pages,
     })
@@ -241,6 +259,8 @@ fn check_layout(
 pub struct TraceStream<'a> {
     file: &'a TraceFile,
     next: usize,
+    /// File offset of chunk `next`.
+    pos: u64,
     stored: Vec<u8>,
     /// The current chunk, decompressed: u32 records, little endian.
     records: Vec<u8>,
@@ -251,6 +271,7 @@ impl<'a> TraceStream<'a> {
         TraceStream {
             file,
             next: 0,
+            pos: HEADER_LEN,
             stored: Vec::new(),
             records: Vec::new(),
         }
@@ -270,11 +291,12 @@ impl<'a> TraceStream<'a> {
     ) -> Result<Option<&[u8]>, TraceError> {
         let f = self.file;
         let k = self.next;
-        if k + 1 >= f.chunk_offsets.len() {
+        let Some(&len) = f.chunk_lengths.get(k) else {
             return Ok(None);
-        }
+        };
         self.next += 1;
-        let (lo, hi) = (f.chunk_offsets[k], f.chunk_offsets[k + 1]);
+        let (lo, hi) = (self.pos, self.pos + len as u64);
+        self.pos = hi;
         let want = 4 * f.chunk_records(k);
         // An lz4 block never holds more than 255x its size, nor less than
         // `want / 255`: a stored length outside that is corrupt.
