@@ -22,6 +22,17 @@ pub(super) fn counter(v: &Value, name: &str) -> Option<f64> {
     v["vmstat"][name].as_u64().map(|n| n as f64)
 }
 
+/// The share of readahead pages that were hit, if any were read ahead.
+pub(super) fn ra_hit_pct(v: &Value) -> Option<f64> {
+    let ra = counter(v, "swap_ra")?;
+    (ra > 0.0).then(|| 100.0 * counter(v, "swap_ra_hit").unwrap_or(0.0) / ra)
+}
+
+/// Elapsed time in millions of (deterministic) cycles.
+pub(super) fn elapsed_mcycles(v: &Value) -> Option<f64> {
+    v["elapsed_cycles"].as_u64().map(|n| n as f64 / 1e6)
+}
+
 const MIB_PER_PAGE: f64 = 4096.0 / (1024.0 * 1024.0);
 
 /// The seed's five metrics, the fault counts that explain them, and the
@@ -32,7 +43,7 @@ pub const METRICS: [Metric; 18] = [
         key: "elapsed_mcycles",
         label: "elapsed (Mcycles)",
         is_percent: false,
-        get: |v| v["elapsed_cycles"].as_u64().map(|n| n as f64 / 1e6),
+        get: elapsed_mcycles,
     },
     Metric {
         key: "zswpin_pages",
@@ -68,10 +79,7 @@ pub const METRICS: [Metric; 18] = [
         key: "swap_ra_hit_pct",
         label: "swap_ra hit (%)",
         is_percent: true,
-        get: |v| {
-            let ra = counter(v, "swap_ra")?;
-            (ra > 0.0).then(|| 100.0 * counter(v, "swap_ra_hit").unwrap_or(0.0) / ra)
-        },
+        get: ra_hit_pct,
     },
     Metric {
         key: "pgmajfault",

@@ -19,7 +19,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::report::{counter, fmt_delta, fmt_stat, knob_text, limits, stat, Metric};
+use super::report::{
+    counter, elapsed_mcycles, fmt_delta, fmt_stat, knob_text, limits, ra_hit_pct, stat, Metric,
+};
 use super::{Experiment, RunResult};
 
 /// Where a scale's traces come from.
@@ -188,10 +190,7 @@ pub const TRACE_METRICS: [Metric; 8] = [
         key: "swap_ra_hit_pct",
         label: "ra hit (%)",
         is_percent: true,
-        get: |v| {
-            let ra = counter(v, "swap_ra")?;
-            (ra > 0.0).then(|| 100.0 * counter(v, "swap_ra_hit").unwrap_or(0.0) / ra)
-        },
+        get: ra_hit_pct,
     },
     Metric {
         key: "zswpwb",
@@ -203,7 +202,7 @@ pub const TRACE_METRICS: [Metric; 8] = [
         key: "elapsed_mcycles",
         label: "elapsed (Mcycles)",
         is_percent: false,
-        get: |v| v["elapsed_cycles"].as_u64().map(|n| n as f64 / 1e6),
+        get: elapsed_mcycles,
     },
 ];
 
