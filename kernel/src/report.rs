@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! FAULTLINE-RESULT {"status":"ok","config":{...},"vmstat":{...},
-//!   "elapsed_cycles":N,"integrity":{"checked_pages":N,"corrupt_pages":0},
+//!   "elapsed_cycles":N,"integrity":{"checked_pages":N,"corrupt_pages":0,
+//!   "leaks":{"frames":0,...},"killed_tasks":[{"task":..,"signal":"SIGBUS","address":N,"slot":N}]},
 //!   "meminfo":{...},"files":{...}|null,"trace":{...}|null,"memcg":{...},"swap":{...},"fault_latency":{...},
 //!   "calibration":{...},"sched":{...}}
 //! ```
@@ -90,14 +91,31 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
         .expect("workload::run captures the figures");
     write_object(out, m.vmstat)?;
     write!(out, ",\"elapsed_cycles\":{}", result.elapsed_cycles)?;
-    out.write_str(",\"integrity\":")?;
-    write_object(
+    write!(
         out,
-        [
-            ("checked_pages", result.checked_pages),
-            ("corrupt_pages", result.corrupt_pages),
-        ],
+        ",\"integrity\":{{\"checked_pages\":{},\"corrupt_pages\":{},\"leaks\":",
+        result.checked_pages, result.corrupt_pages
     )?;
+    write_object(out, result.leaks.named())?;
+    write!(
+        out,
+        ",\"nr_killed\":{},\"killed_tasks\":[",
+        result.nr_killed
+    )?;
+    for (i, k) in result.killed_tasks.iter().flatten().enumerate() {
+        if i > 0 {
+            out.write_char(',')?;
+        }
+        write!(
+            out,
+            "{{\"task\":{},\"signal\":{},\"address\":{},\"slot\":{}}}",
+            JsonStr(k.task()),
+            JsonStr(k.signal),
+            k.address,
+            k.slot
+        )?;
+    }
+    out.write_str("]}")?;
     out.write_str(",\"meminfo\":")?;
     write_object(
         out,

@@ -23,6 +23,7 @@ use kernel::mm::swap::pte_to_swp_entry;
 use kernel::mm::swap_state::ReadaheadMode;
 use kernel::mm::swapfile::SwapDevice;
 use kernel::sched::clock::{sched_clock, stolen};
+use kernel::sched::signal::{force_sig_bus, killable, publish, take_killed, Killed};
 use kernel::sched::{cond_resched, run_tasks, stats, TaskBody};
 use kernel::testing::fixtures::{virtio_swap, TestMm};
 
@@ -155,4 +156,59 @@ fn the_clock_stands_still_in_stolen_time() {
         "{} cycles counted",
         after - before
     );
+}
+
+#[test_case]
+fn a_killable_section_returns_its_result_and_nests() {
+    let r = killable(|| killable(|| 6 * 7));
+    assert_eq!(r, Ok(Ok(42)));
+    // Outside any section a SIGBUS does not kill: the caller ends the run.
+    force_sig_bus(0x1000, 3);
+    assert_eq!(take_killed().1, 0);
+}
+
+/// A victim task (killed in its section if `kill`) and a bystander;
+/// returns their results and how the heap's use changed.
+fn victim_and_bystander(kill: bool) -> (Vec<(bool, u64)>, isize) {
+    let heap_before = kernel::mm::heap::used_bytes() as isize;
+    let victim = move || {
+        let mut steps = 0u64;
+        let r = killable(|| {
+            steps += 1;
+            publish(&mut steps);
+            cond_resched();
+            if kill {
+                // What the fault handler does on a swap read error.
+                force_sig_bus(0xdead_0000, 77);
+            }
+            steps += 100;
+        });
+        // The task runs on after the kill, with interrupts as before.
+        (r == Err(Killed), steps)
+    };
+    let bystander = || {
+        let r = killable(|| compute(1_000_000));
+        (r.is_ok(), 1u64)
+    };
+    let out = run_tasks(alloc::vec![
+        ("victim".into(), Box::new(victim) as TaskBody<(bool, u64)>),
+        ("bystander".into(), Box::new(bystander) as _),
+    ]);
+    (out, kernel::mm::heap::used_bytes() as isize - heap_before)
+}
+
+#[test_case]
+fn a_kill_ends_only_the_section_and_its_task_goes_on() {
+    take_killed();
+    let (out, heap_unkilled) = victim_and_bystander(false);
+    assert_eq!(out, [(false, 101), (true, 1)]);
+    assert_eq!(take_killed().1, 0);
+    let (out, heap_killed) = victim_and_bystander(true);
+    assert_eq!(out, [(true, 1), (true, 1)], "victim killed after one step");
+    let (killed, n) = take_killed();
+    assert_eq!(n, 1);
+    let k = killed[0].expect("one kill listed");
+    assert_eq!((k.signal, k.address, k.slot), ("SIGBUS", 0xdead_0000, 77));
+    // The section owned nothing, so abandoning it leaked nothing.
+    assert_eq!(heap_killed, heap_unkilled, "heap bytes kept by the kill");
 }

@@ -268,4 +268,10 @@ pub static KNOBS: &[KnobSpec] = &[
         default: "0",
         help: "override the profile's write latency, like swapdev.read_latency_us; 0 = use the profile",
     },
+    KnobSpec {
+        name: "swapdev.timeout_ms",
+        kind: KnobKind::U64 { min: 10, max: 3_600_000 },
+        default: "30000",
+        help: "end the run with a report when the swap disk keeps a request this long in host time (a hung device; faultline run --fault hang); Linux waits forever, its hung-task watchdog warns after 120 s",
+    },
 ];

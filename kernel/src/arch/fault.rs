@@ -17,6 +17,7 @@ use crate::mm::memory::{handle_mm_fault, FaultError, FaultFlags};
 use crate::mm::mm_types;
 use crate::mm::state::current_mm_id;
 use crate::println;
+use crate::sched::signal::force_sig_bus;
 
 /// Lower-half addresses belong to workload address spaces.
 const USER_SPACE_END: u64 = 0x0000_8000_0000_0000;
@@ -98,6 +99,11 @@ pub fn do_page_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode) {
     let Err(reason) = handle_mm_fault(address, flags) else {
         return;
     };
+    if let FaultError::SwapReadError(slot) = reason {
+        // Linux `do_sigbus`: only this task dies, if it can (see
+        // `sched::signal`); this frame owns nothing yet.
+        force_sig_bus(address, slot);
+    }
     let report = SegvReport {
         address,
         error_code: code.bits(),
@@ -108,9 +114,10 @@ pub fn do_page_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode) {
     bad_area(&report)
 }
 
-/// Linux `bad_area` (and the OOM and SIGBUS paths): the fault cannot be
-/// served. We cannot kill just the task (no signals, no user mode), so the
-/// run ends as a failure, with a report that names the task.
+/// Linux `bad_area` (and the OOM path, and SIGBUS outside a killable
+/// section): the fault cannot be served. We do not kill just the task here
+/// (Linux sends SIGSEGV or runs the memcg OOM killer), so the run ends as a
+/// failure, with a report that names the task.
 fn bad_area(report: &SegvReport) -> ! {
     let hook = SEGV_HOOK.try_lock().and_then(|h| *h);
     if let Some(hook) = hook {
@@ -124,8 +131,8 @@ fn bad_area(report: &SegvReport) -> ! {
                 report.task, report.address
             ));
         }
-        FaultError::SwapReadError => crate::report::emit_error(format_args!(
-            "bus error: task {} at {:#x}: the swap device failed to read the page",
+        FaultError::SwapReadError(slot) => crate::report::emit_error(format_args!(
+            "bus error: task {} at {:#x}: the swap device failed to read slot {slot} (outside a killable section, so the run ends)",
             report.task, report.address
         )),
         _ => println!("{report}"),

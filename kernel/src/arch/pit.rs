@@ -3,7 +3,11 @@
 //! periodic wake-up from `hlt` while the CPU waits for I/O, so that a wait
 //! can notice a timeout even if the device never interrupts again.
 //!
-//! Simplification: no time keeping (the TSC measures).
+//! Time keeping is the TSC's (see `sched::clock`); the tick count
+//! ([`jiffies`]) only serves timeouts in host time, such as a device that
+//! stops answering (`swapdev.timeout_ms`).
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use x86_64::instructions::port::Port;
 
@@ -14,8 +18,18 @@ const COMMAND: u16 = 0x43;
 /// Legacy IRQ line of the PIT.
 pub const PIT_IRQ: u8 = 0;
 
+/// Ticks since boot (Linux `jiffies`), about one per millisecond.
+static JIFFIES: AtomicU64 = AtomicU64::new(0);
+
 fn tick() {
+    JIFFIES.fetch_add(1, Ordering::Relaxed);
     crate::sched::scheduler_tick();
+}
+
+/// Ticks since boot. They advance only while interrupts are taken: in a
+/// task, or while the CPU sleeps waiting for a device.
+pub fn jiffies() -> u64 {
+    JIFFIES.load(Ordering::Relaxed)
 }
 
 /// Starts a periodic tick at about `hz` interrupts per second.

@@ -555,6 +555,48 @@ impl Lookup {
 /// runs at the end of a run, or to give a test a cold cache. Returns the
 /// pages freed; a page whose write keeps failing stays (Linux keeps dirty
 /// pages too).
+/// What the file system held when a run started (see [`remove_files_since`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FilesMark {
+    nr_files: usize,
+    files_capacity: usize,
+    objects_next_free: u64,
+}
+
+/// Marks what the file system holds now.
+pub fn files_mark(st: &MmState) -> FilesMark {
+    let pc = &st.page_cache;
+    FilesMark {
+        nr_files: pc.files.len(),
+        files_capacity: pc.files.capacity(),
+        objects_next_free: pc.objects.as_ref().map_or(0, |o| o.next_free),
+    }
+}
+
+/// After [`drop_caches`], at the end of a run: removes the files the run
+/// created (object files; `make clean`) and gives back what the page
+/// cache's lists grew to, so that the leak check's heap figure returns to
+/// its baseline. Pages still cached (dirty ones a failing disk kept) stay,
+/// and with them their file.
+pub fn remove_files_since(st: &mut MmState, mark: FilesMark) {
+    let pc = &mut st.page_cache;
+    while pc.files.len() > mark.nr_files && pc.files.last().is_some_and(|f| f.nrpages == 0) {
+        pc.files.pop();
+    }
+    if pc.files.len() == mark.nr_files {
+        pc.files.shrink_to(mark.files_capacity);
+        if let Some(o) = pc.objects.as_mut() {
+            o.next_free = mark.objects_next_free;
+        }
+    }
+    for f in &mut pc.files {
+        if f.i_pages.is_empty() {
+            f.i_pages = BTreeMap::new();
+        }
+    }
+    pc.wb.trim();
+}
+
 pub fn drop_caches(st: &mut MmState) -> u64 {
     super::page_writeback::sync(st);
     let mut freed = 0;

@@ -44,8 +44,9 @@ pub enum FaultError {
     /// No frame, or the memory cgroup could not reclaim enough
     /// (Linux `VM_FAULT_OOM`).
     OutOfMemory,
-    /// The swap device failed to read the page (Linux `VM_FAULT_SIGBUS`).
-    SwapReadError,
+    /// The swap device failed to read the page in this swap slot (Linux
+    /// `VM_FAULT_SIGBUS`).
+    SwapReadError(u64),
     /// A non-present PTE holds a value we do not know how to handle.
     UnknownPte(u64),
 }
@@ -57,7 +58,9 @@ impl fmt::Display for FaultError {
             FaultError::NoVma => write!(f, "address is not inside any VMA"),
             FaultError::AccessError => write!(f, "access not allowed by the VMA"),
             FaultError::OutOfMemory => write!(f, "out of memory"),
-            FaultError::SwapReadError => write!(f, "I/O error reading the page from swap"),
+            FaultError::SwapReadError(slot) => {
+                write!(f, "I/O error reading the page from swap slot {slot}")
+            }
             FaultError::UnknownPte(v) => write!(f, "unknown non-present PTE value {v:#x}"),
         }
     }
@@ -351,7 +354,10 @@ fn do_swap_page(
         return Ok(Handled::Done(Some(kind)));
     }
     if !page.test(flags::UPTODATE) {
-        return Err(FaultError::SwapReadError);
+        // Linux `do_swap_page`: `if (!folio_test_uptodate(folio))` →
+        // `VM_FAULT_SIGBUS`. The PTE keeps its entry, the slot its count
+        // and the page stays in the swap cache (nobody retries the read).
+        return Err(FaultError::SwapReadError(entry.offset as u64));
     }
     let how = MapHow {
         is_young: true,

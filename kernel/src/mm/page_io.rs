@@ -37,11 +37,17 @@ fn token(pfn: Pfn, is_write: bool) -> u64 {
 fn end_io(io: &mut FileIoDone, token: u64, result: Result<(), BlkError>) {
     let pfn = (token >> 1) as Pfn;
     let page = io.mem_map.get_mut(pfn);
-    if token & TOKEN_WRITE != 0 {
-        if page.test(flags::FILE) {
-            folio_end_writeback(io, pfn, result.is_ok());
-            return;
+    let is_write = token & TOKEN_WRITE != 0;
+    if is_write && page.test(flags::FILE) {
+        folio_end_writeback(io, pfn, result.is_ok());
+        return;
+    }
+    if let Err(e) = result {
+        if !page.test(flags::FILE) {
+            swap_io_error(is_write, page.swap_offset, e);
         }
+    }
+    if is_write {
         debug_assert!(page.test(flags::WRITEBACK));
         page.clear(flags::WRITEBACK);
         if result.is_err() {
@@ -54,6 +60,33 @@ fn end_io(io: &mut FileIoDone, token: u64, result: Result<(), BlkError>) {
     match result {
         Ok(()) => page.set(flags::UPTODATE),
         Err(_) => page.set(flags::ERROR),
+    }
+}
+
+/// Swap I/O errors printed before they are only counted (Linux prints
+/// each with `pr_alert_ratelimited`).
+const SWAP_ERRORS_PRINTED: u64 = 10;
+
+/// Linux `__end_swap_bio_read` / `__end_swap_bio_write` on an error: the
+/// alert line (`maj:min` is the device's serial here) and our counter.
+fn swap_io_error(is_write: bool, offset: u32, e: BlkError) {
+    let (event, what) = if is_write {
+        (VmEvent::SwapWriteErrors, "Write")
+    } else {
+        (VmEvent::SwapReadErrors, "Read")
+    };
+    count_vm_event(event);
+    let n = super::vmstat::read(event);
+    if n <= SWAP_ERRORS_PRINTED {
+        let more = if n == SWAP_ERRORS_PRINTED {
+            " (further ones only counted: vmstat swap_read_errors, swap_write_errors)"
+        } else {
+            ""
+        };
+        crate::println!(
+            "{what}-error on swap-device (faultline-swap:{}): {e:?}{more}",
+            offset as u64 * (PAGE_SIZE / 512)
+        );
     }
 }
 
@@ -337,7 +370,10 @@ pub fn swap_writeout(st: &mut MmState, pfn: Pfn) -> Writeout {
 /// `entry`'s slot on the disk and waits. Returns whether it succeeded.
 pub fn write_page_sync(st: &mut MmState, pfn: Pfn, entry: SwapEntry) -> bool {
     st.mem_map.reset(pfn);
-    st.mem_map.get_mut(pfn).set(flags::WRITEBACK);
+    let page = st.mem_map.get_mut(pfn);
+    page.set(flags::WRITEBACK);
+    // Not a swap-cache page: the offset only names the slot in an error.
+    page.swap_offset = entry.offset;
     submit(st, BlkOp::Write, pfn, entry);
     count_vm_event(VmEvent::PswpOut);
     wait_on_page_writeback(st, pfn);

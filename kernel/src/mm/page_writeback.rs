@@ -101,6 +101,16 @@ pub struct Writeback {
 }
 
 impl Writeback {
+    /// Gives back the capacity of lists that are empty (end of a run).
+    pub fn trim(&mut self) {
+        if self.b_dirty.is_empty() {
+            self.b_dirty = VecDeque::new();
+        }
+        if self.in_flight.is_empty() {
+            self.in_flight = VecDeque::new();
+        }
+    }
+
     pub const fn new() -> Writeback {
         Writeback {
             nr_dirty: 0,

@@ -163,6 +163,26 @@ impl MmState {
         self.mms[id].take().expect("no such address space")
     }
 
+    /// Gives back the capacity that per-run work lists and the address
+    /// space registry grew to, once nothing is in them (at the end of a
+    /// run, so the leak check's heap figure returns to its baseline).
+    pub fn trim(&mut self) {
+        while matches!(self.mms.last(), Some(None)) {
+            self.mms.pop();
+        }
+        self.mms.shrink_to_fit();
+        if self.ra_batch.is_empty() {
+            self.ra_batch = Vec::new();
+        }
+        if self.deferred_maps.is_empty() {
+            self.deferred_maps = Vec::new();
+        }
+        if let Some(swap) = self.swap.as_mut() {
+            swap.zswap.trim();
+            swap.trim();
+        }
+    }
+
     pub fn mm(&self, id: usize) -> &MmStruct {
         self.mms[id].as_ref().expect("no such address space")
     }

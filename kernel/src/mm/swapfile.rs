@@ -74,6 +74,15 @@ struct Cluster {
     state: ClusterState,
 }
 
+/// What a swap area holds (see [`SwapInfo::usage_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwapUsage {
+    /// Slots with a count or a cached page, the header excluded.
+    pub slots_in_use: u64,
+    pub swap_cache: u64,
+    pub zeromap_bits: u64,
+}
+
 /// Linux `struct swap_info_struct` for our one device.
 pub struct SwapInfo {
     /// The device behind the slots (`None` only for allocator tests).
@@ -157,6 +166,20 @@ impl SwapInfo {
         }
     }
 
+    /// What the area holds, counted slot by slot (for the leak check:
+    /// the running `nr_used` could itself be wrong).
+    pub fn usage_counts(&self) -> SwapUsage {
+        let slots = 1..self.nr_slots as usize;
+        SwapUsage {
+            slots_in_use: slots
+                .clone()
+                .filter(|&o| self.swap_map[o] != 0 || self.cache[o] != NIL)
+                .count() as u64,
+            swap_cache: slots.filter(|&o| self.cache[o] != NIL).count() as u64,
+            zeromap_bits: self.zeromap.iter().map(|w| w.count_ones() as u64).sum(),
+        }
+    }
+
     /// Linux `swap_zeromap_folio_test`.
     pub fn zeromap_test(&self, entry: SwapEntry) -> bool {
         self.zeromap[entry.offset as usize / 64] & (1 << (entry.offset % 64)) != 0
@@ -185,8 +208,10 @@ impl SwapInfo {
         clusters[0].used = 1;
         let tail_missing = nr_clusters * SWAPFILE_CLUSTER - nr_slots;
         clusters[nr_clusters as usize - 1].used += tail_missing;
-        let mut free_clusters = VecDeque::new();
-        let mut nonfull_clusters = VecDeque::new();
+        // Exact capacities: the leak check counts heap bytes, and `trim`
+        // brings the lists back to these.
+        let mut free_clusters = VecDeque::with_capacity(nr_clusters as usize);
+        let mut nonfull_clusters = VecDeque::with_capacity(nr_clusters as usize);
         for (i, c) in clusters.iter_mut().enumerate() {
             if c.used == 0 {
                 free_clusters.push_back(i as u32);
@@ -313,6 +338,30 @@ impl SwapInfo {
             let c = self.next_cluster()?;
             self.clusters[c as usize].state = ClusterState::Current;
             self.current = Some((c, c * SWAPFILE_CLUSTER));
+        }
+    }
+
+    /// Drops the cluster lists' stale and repeated entries and the
+    /// capacity they grew to beyond one entry per cluster (at the end of a
+    /// run, so that the leak check's heap figure is back at its baseline).
+    pub fn trim(&mut self) {
+        let n = self.clusters.len();
+        let mut seen = alloc::vec![false; n];
+        let clusters = &self.clusters;
+        self.free_clusters.retain(|&c| {
+            clusters[c as usize].state == ClusterState::Free
+                && !core::mem::replace(&mut seen[c as usize], true)
+        });
+        self.nonfull_clusters.retain(|&c| {
+            let cl = clusters[c as usize];
+            cl.state == ClusterState::Nonfull
+                && cl.used < SWAPFILE_CLUSTER
+                && !core::mem::replace(&mut seen[c as usize], true)
+        });
+        self.free_clusters.shrink_to(n);
+        self.nonfull_clusters.shrink_to(n);
+        if let Some(SwapDevice::Zram(z)) = &mut self.device {
+            z.trim();
         }
     }
 

@@ -103,6 +103,13 @@ pub enum VmEvent {
     /// Pages moved to the inactive tail when their writeback finished
     /// (`folio_rotate_reclaimable`).
     PgRotated,
+    /// Not in Linux's vmstat: swap reads the device failed (Linux logs
+    /// each, `Read-error on swap-device`, in `__end_swap_bio_read`).
+    SwapReadErrors,
+    /// Not in Linux's vmstat: swap writes the device failed, the page kept
+    /// dirty in memory (`Write-error on swap-device`, `__end_swap_bio_write`);
+    /// zswap writebacks included.
+    SwapWriteErrors,
 }
 
 /// Names in /proc/vmstat, indexed by [`VmEvent`].
@@ -145,9 +152,11 @@ pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = [
     "nr_written",
     "nr_vmscan_immediate_reclaim",
     "pgrotated",
+    "swap_read_errors",
+    "swap_write_errors",
 ];
 
-pub const NR_VM_EVENTS: usize = 38;
+pub const NR_VM_EVENTS: usize = 40;
 
 static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 

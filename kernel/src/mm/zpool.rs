@@ -85,6 +85,17 @@ impl ZPool {
         }
     }
 
+    /// Drops the classes' stale partial lists, and the map's empty root
+    /// node (a `BTreeMap` keeps it), once the pool is empty.
+    pub fn trim(&mut self) {
+        if self.pages.is_empty() {
+            self.pages = BTreeMap::new();
+            for class in &mut self.classes {
+                class.partial = Vec::new();
+            }
+        }
+    }
+
     /// Frames the pool holds (what it costs in memory).
     pub fn nr_pages(&self) -> u64 {
         self.pages.len() as u64

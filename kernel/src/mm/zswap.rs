@@ -126,6 +126,16 @@ impl Zswap {
         }
     }
 
+    /// Drops the LRU's stale records and capacity, and the entry map's
+    /// empty root node, once no entry is left (see `MmState::trim`).
+    pub fn trim(&mut self) {
+        if self.entries.is_empty() {
+            self.entries = BTreeMap::new();
+            self.lru = VecDeque::new();
+        }
+        self.pool.trim();
+    }
+
     /// Frames the pool uses.
     pub fn pool_pages(&self) -> u64 {
         self.pool.nr_pages()

@@ -40,6 +40,7 @@
 //! lock is never held across a context switch (checked).
 
 pub mod clock;
+pub mod signal;
 mod switch;
 
 use alloc::boxed::Box;
@@ -47,7 +48,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
 
@@ -92,6 +93,9 @@ struct Task {
     mm: Option<usize>,
     /// When it was last woken (clock), to tell run-queue wait from sleep.
     woken_at: u64,
+    /// Where the innermost killable section saved its stack pointer (0 =
+    /// none): see [`signal`].
+    kill_point: usize,
     entry: Option<Box<dyn FnOnce() + Send>>,
 }
 
@@ -187,6 +191,34 @@ pub fn set_current_mm(mm: Option<usize>) {
         if let Some(task) = rq.tasks[rq.current].as_mut() {
             task.mm = mm;
         }
+    }
+}
+
+/// The kill point outside [`run_tasks`] (boot, unit tests).
+static BOOT_KILL_POINT: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the running task's kill point (see [`signal`]); returns the old one.
+fn set_kill_point(point: usize) -> usize {
+    let mut guard = RQ.lock();
+    match guard.as_mut() {
+        Some(rq) => {
+            let task = rq.tasks[rq.current].as_mut().expect("current task");
+            core::mem::replace(&mut task.kill_point, point)
+        }
+        None => BOOT_KILL_POINT.swap(point, Ordering::Relaxed),
+    }
+}
+
+/// The running task's kill point (0 = not in a killable section).
+fn kill_point() -> usize {
+    match RQ.lock().as_ref() {
+        Some(rq) => {
+            rq.tasks[rq.current]
+                .as_ref()
+                .expect("current task")
+                .kill_point
+        }
+        None => BOOT_KILL_POINT.load(Ordering::Relaxed),
     }
 }
 
@@ -356,6 +388,7 @@ fn spawn(rq: &mut RunQueue, name: String, entry: Box<dyn FnOnce() + Send>) {
         stack,
         mm: None,
         woken_at: 0,
+        kill_point: 0,
         entry: Some(entry),
     })));
     rq.queue.push_back(rq.tasks.len() - 1);
@@ -390,6 +423,7 @@ pub fn run_tasks<T: Send + 'static>(bodies: Vec<(String, TaskBody<T>)>) -> Vec<T
             stack: Vec::new(),
             mm: crate::mm::state::current_mm_id(),
             woken_at: 0,
+            kill_point: 0,
             entry: None,
         });
         let mut rq = RunQueue {

@@ -80,6 +80,7 @@ use crate::mm::filemap_write::generic_perform_write;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use crate::mm::state::with_mm_state;
 use crate::mm::PAGE_SIZE;
+use crate::sched::signal::{killable, publish, Killed};
 use crate::sched::{cond_resched, TaskBody};
 
 /// What a job slot gives back.
@@ -379,6 +380,20 @@ fn access(job: &mut Job, page: u64, is_write: bool) -> (u64, u64) {
     (1, u64::from(!is_ok))
 }
 
+/// Runs one step of `job`; returns (checked, corrupt) for its reads.
+fn run_step(job: &mut Job, step: Step) -> Result<(u64, u64), WorkloadError> {
+    match step {
+        Step::Access(page, is_write) => Ok(access(job, page, is_write)),
+        // Checked and counted by the page cache.
+        Step::Read(file) => {
+            filemap_read(&mut File::open(file), 0, u64::MAX, |_, _| {})
+                .map_err(|e| WorkloadError(format!("job {}: {e}", job.id)))?;
+            Ok((0, 0))
+        }
+        Step::WriteOut(page) => write_out(job, page),
+    }
+}
+
 /// Reads output `page` of `job` (verified like any read) and writes it to
 /// the job's object file, which is created on the first page. Returns
 /// (checked, corrupt) for the read.
@@ -466,27 +481,28 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
                     }
                     let mut job = Job::new(id, shape, &files)?;
                     switch_mm(Some(&job.mm));
-                    while let Some(step) = job.next() {
-                        match step {
-                            Step::Access(page, is_write) => {
-                                let (c, bad) = access(&mut job, page, is_write);
-                                checked += c;
-                                corrupt += bad;
-                            }
-                            // Checked and counted by the page cache.
-                            Step::Read(file) => {
-                                filemap_read(&mut File::open(file), 0, u64::MAX, |_, _| {})
-                                    .map_err(|e| WorkloadError(format!("job {id}: {e}")))?;
-                            }
-                            Step::WriteOut(page) => {
-                                let (c, bad) = write_out(&mut job, page)?;
-                                checked += c;
-                                corrupt += bad;
-                            }
+                    // The job's "user mode": a swap read error kills it
+                    // here (what it allocates is dropped within a step).
+                    let run = killable(|| -> Result<(), WorkloadError> {
+                        while let Some(step) = job.next() {
+                            let (c, bad) = run_step(&mut job, step)?;
+                            checked += c;
+                            corrupt += bad;
+                            // A kill must not lose the counts (sched::signal).
+                            publish(&mut checked);
+                            publish(&mut corrupt);
+                            cond_resched();
                         }
-                        cond_resched();
-                    }
+                        Ok(())
+                    });
                     switch_mm(None);
+                    match run {
+                        Ok(done) => done?,
+                        // Like make -k: the killed job exits (its memory
+                        // and slots freed), the others go on, and without
+                        // its object the link never runs.
+                        Err(Killed) => continue,
+                    }
                     if let Some(file) = job.object {
                         objects[id as usize].store(file.into(), Ordering::Relaxed);
                     }

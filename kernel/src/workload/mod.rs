@@ -3,6 +3,7 @@
 //! back, so a lost or stale page shows up as a corrupt page.
 
 pub mod compile;
+pub mod integrity;
 pub mod measured;
 pub mod setup;
 pub mod smoke;
@@ -20,7 +21,7 @@ use crate::mm::{page_alloc, PAGE_SIZE};
 pub const WORKLOAD_BASE: u64 = 0x0000_1000_0000_0000;
 
 /// What a workload run measured.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct WorkloadResult {
     /// TSC cycles spent in the measured part of the workload.
     pub elapsed_cycles: u64,
@@ -32,6 +33,12 @@ pub struct WorkloadResult {
     pub totalram_pages: u64,
     /// Frames not returned after the workload's address spaces were freed.
     pub leaked_pages: u64,
+    /// Everything else that must be back at its baseline (see [`integrity`]).
+    pub leaks: integrity::Leaks,
+    /// Tasks killed by a swap read error (Linux: SIGBUS), oldest first
+    /// (the first `MAX_KILLED`), and how many in all.
+    pub killed_tasks: [Option<crate::sched::signal::KilledTask>; crate::sched::signal::MAX_KILLED],
+    pub nr_killed: usize,
     /// Cost units measured in the same run (see [`setup::Calibration`]).
     pub calibration: setup::Calibration,
     /// Counters and latencies of the measured phase (see [`measured`]).
@@ -42,16 +49,40 @@ pub struct WorkloadResult {
     pub trace: Option<trace::TraceSummary>,
 }
 
+impl Default for WorkloadResult {
+    fn default() -> Self {
+        WorkloadResult {
+            elapsed_cycles: 0,
+            checked_pages: 0,
+            corrupt_pages: 0,
+            totalram_pages: 0,
+            leaked_pages: 0,
+            leaks: integrity::Leaks::default(),
+            killed_tasks: [None; crate::sched::signal::MAX_KILLED],
+            nr_killed: 0,
+            calibration: setup::Calibration::default(),
+            measured: None,
+            files: None,
+            trace: None,
+        }
+    }
+}
+
 impl WorkloadResult {
     pub fn is_success(&self) -> bool {
-        self.corrupt_pages == 0 && self.leaked_pages == 0
+        self.status() == "ok"
     }
 
+    /// `corrupt` before `leak` before `killed`: the worst thing first.
     pub fn status(&self) -> &'static str {
-        match (self.corrupt_pages, self.leaked_pages) {
-            (0, 0) => "ok",
-            (0, _) => "leak",
-            _ => "corrupt",
+        if self.corrupt_pages != 0 {
+            "corrupt"
+        } else if self.leaked_pages != 0 || !self.leaks.is_clean() {
+            "leak"
+        } else if self.nr_killed != 0 {
+            "killed"
+        } else {
+            "ok"
         }
     }
 }
@@ -97,7 +128,9 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     // known) instead of bringing it up only to reset it; before the leak
     // baseline, like swap-on, which allocates the device's rings for good.
     let files = crate::fs::mount_files_disk(calibration.device_latency()).map_err(WorkloadError)?;
-    let free_before = page_alloc::nr_free_pages();
+    crate::sched::signal::take_killed();
+    let files_mark = crate::mm::state::with_mm_state(|st| crate::mm::filemap::files_mark(st));
+    let baseline = integrity::snapshot();
     let mut result = match config.word("workload") {
         "smoke" => smoke::run(config)?,
         "thrash" => thrash::run(config)?,
@@ -120,9 +153,15 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     result.corrupt_pages += corrupt;
     // The run is over: drop the page cache (its pages are the cgroup's,
     // freed with it), so what is still allocated now is a leak.
-    crate::mm::state::with_mm_state(crate::mm::filemap::drop_caches);
-    let free_after = page_alloc::nr_free_pages();
-    result.leaked_pages = free_before.saturating_sub(free_after) as u64;
+    crate::mm::state::with_mm_state(|st| {
+        crate::mm::filemap::drop_caches(st);
+        crate::mm::filemap::remove_files_since(st, files_mark);
+        st.trim();
+    });
+    (result.killed_tasks, result.nr_killed) = crate::sched::signal::take_killed();
+    let after = integrity::snapshot();
+    result.leaks = integrity::Leaks::between(&baseline, &after);
+    result.leaked_pages = result.leaks.frames();
     Ok(result)
 }
 

@@ -197,6 +197,7 @@ pub fn setup_mm(config: &Config) -> Result<Calibration, WorkloadError> {
             swap.reset_stats();
             if let SwapDevice::Virtio(b) = swap.device() {
                 b.set_latency(latency);
+                b.set_timeout_ms(config.number("swapdev.timeout_ms"));
             }
         }
     });

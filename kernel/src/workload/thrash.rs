@@ -19,6 +19,7 @@ use super::{
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use crate::mm::{page_align_up, PAGE_SIZE};
+use crate::sched::signal::{killable, publish, Killed};
 use crate::sched::{cond_resched, TaskBody};
 /// In the hot pattern, the share of accesses that go to the hot set.
 const HOT_ACCESS_PCT: u64 = 80;
@@ -50,6 +51,9 @@ struct Task {
     writes: Vec<u32>,
     done: u64,
 }
+
+/// What a task hands back: itself (`None` if it was killed) and its tally.
+type TaskDone = (Option<Task>, Tally);
 
 /// The pattern every page of `task` holds after `count` writes.
 fn tag(seed: u64, task: u64, page: u64, count: u32) -> u64 {
@@ -118,6 +122,7 @@ fn access(t: &mut Task, page: u64, seed: u64, write_pct: u64, tally: &mut Tally)
     let is_ok = unsafe { verify_page(va, tag(seed, t.id, page, count)) };
     tally.checked += 1;
     tally.corrupt += u64::from(!is_ok);
+    publish(tally); // a kill must not lose the count (sched::signal)
     if t.next_random() % 100 < write_pct {
         // SAFETY: as above.
         unsafe { fill_page(va, tag(seed, t.id, page, count + 1)) };
@@ -167,49 +172,63 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
             done: 0,
         });
     }
-    let bodies: Vec<(_, TaskBody<(Task, Tally)>)> = tasks
+    let bodies: Vec<(_, TaskBody<TaskDone>)> = tasks
         .into_iter()
         .map(|mut t| {
             let name = format!("thrash-{}", t.id);
             let body = move || {
                 switch_mm(Some(&t.mm));
                 let mut tally = Tally::default();
-                while t.done < per_task {
-                    let page = t.next_page(pattern);
-                    access(&mut t, page, seed, write_pct, &mut tally);
-                    t.done += 1;
-                    cond_resched();
-                }
+                // The task's "user mode": a swap read error kills it here.
+                let run = killable(|| {
+                    while t.done < per_task {
+                        let page = t.next_page(pattern);
+                        access(&mut t, page, seed, write_pct, &mut tally);
+                        t.done += 1;
+                        cond_resched();
+                    }
+                });
                 switch_mm(None);
-                (t, tally)
+                match run {
+                    Ok(()) => (Some(t), tally),
+                    // Linux `do_exit`: the killed task's memory and slots
+                    // are freed now, by the task itself.
+                    Err(Killed) => (None, tally),
+                }
             };
             (name, Box::new(body) as _)
         })
         .collect();
-    let (mut tasks, elapsed_cycles) = run_timed(bodies);
+    let (done, elapsed_cycles) = run_timed(bodies);
     let mut tally = Tally::default();
-    for (_, task_tally) in &tasks {
-        tally += *task_tally;
+    let mut tasks = Vec::new();
+    for (t, task_tally) in done {
+        tally += task_tally;
+        tasks.extend(t);
     }
     let measured = super::measured::capture();
     // Final check: every page ever written must still hold its last
-    // pattern. Not part of the measured phase (see `measured`).
-    for (t, _) in &mut tasks {
+    // pattern (killed tasks have no pages left). Not part of the measured
+    // phase (see `measured`).
+    for t in tasks {
         switch_mm(Some(&t.mm));
-        for page in 0..pages {
-            let count = t.writes[page as usize];
-            if count == 0 {
-                continue;
+        // A read error here kills the task as in the measured phase.
+        let _ = killable(|| {
+            for page in 0..pages {
+                let count = t.writes[page as usize];
+                if count == 0 {
+                    continue;
+                }
+                let va = WORKLOAD_BASE + page * PAGE_SIZE;
+                // SAFETY: inside the current task's VMA.
+                let is_ok = unsafe { verify_page(va, tag(seed, t.id, page, count)) };
+                tally.checked += 1;
+                tally.corrupt += u64::from(!is_ok);
+                publish(&mut tally); // a kill must not lose the count (sched::signal)
             }
-            let va = WORKLOAD_BASE + page * PAGE_SIZE;
-            // SAFETY: inside the current task's VMA.
-            let is_ok = unsafe { verify_page(va, tag(seed, t.id, page, count)) };
-            tally.checked += 1;
-            tally.corrupt += u64::from(!is_ok);
-        }
+        });
+        switch_mm(None);
     }
-    switch_mm(None);
-    drop(tasks);
     Ok(WorkloadResult {
         elapsed_cycles,
         checked_pages: tally.checked,

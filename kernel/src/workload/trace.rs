@@ -39,6 +39,7 @@ use super::{
 use crate::knobs::Config;
 use crate::mm::mm_types::{new_anon_mm_vmas, switch_mm, MmHandle};
 use crate::mm::PAGE_SIZE;
+use crate::sched::signal::{killable, publish, Killed};
 use crate::sched::{cond_resched, TaskBody};
 
 /// Records between two `cond_resched` calls. A light record costs about
@@ -158,6 +159,8 @@ struct TaskOutcome {
     tally: Tally,
     records: u64,
     error: Option<String>,
+    /// A swap read error killed the task (see `sched::signal`).
+    killed: bool,
 }
 
 /// Replays the first `limit` records of `file` (all of them if 0)
@@ -173,8 +176,8 @@ fn replay(
         tally: Tally::default(),
         records: 0,
         error: None,
+        killed: false,
     };
-    let n_pages = file.n_pages();
     let per_pass = if limit == 0 {
         file.n_records
     } else {
@@ -196,35 +199,24 @@ fn replay(
                     return out;
                 }
             };
-            for rec in chunk.as_chunks::<4>().0 {
-                let r = u32::from_le_bytes(*rec);
-                let id = r & !WRITE_BIT;
-                if id >= n_pages {
+            left -= chunk.len() as u64 / 4;
+            // The task's "user mode": the chunk's buffers belong to the
+            // stream out here, so a kill inside abandons nothing owned.
+            let run =
+                killable(|| replay_chunk(file, chunk, verify, versions, &mut out, &mut since));
+            match run {
+                Ok(Ok(())) => {}
+                Ok(Err(bad_id)) => {
                     out.error = Some(format!(
-                        "record {}: expected a page id below {n_pages}, found {id}",
-                        out.records
+                        "record {}: expected a page id below {}, found {bad_id}",
+                        out.records,
+                        file.n_pages()
                     ));
                     return out;
                 }
-                let va = WORKLOAD_BASE + ((file.pages[id as usize] as u64) << 12);
-                let v = versions[id as usize];
-                if r & WRITE_BIT != 0 {
-                    // SAFETY: `va` is page `id` of a region, mapped as a
-                    // VMA of this task's address space, which is current.
-                    unsafe { verify.write(va, id, v + 1) };
-                    versions[id as usize] = v + 1;
-                } else {
-                    // SAFETY: as above.
-                    let ok = unsafe { verify.check_read(va, id, v) };
-                    out.tally.checked += 1;
-                    out.tally.corrupt += u64::from(!ok);
-                }
-                out.records += 1;
-                left -= 1;
-                since += 1;
-                if since == RESCHED_EVERY {
-                    since = 0;
-                    cond_resched();
+                Err(Killed) => {
+                    out.killed = true;
+                    return out;
                 }
             }
         }
@@ -232,18 +224,57 @@ fn replay(
     out
 }
 
-/// Checks every page of `file` once, in full.
-fn check_every_page(file: &TraceFile, verify: Verify, versions: &[u32]) -> Tally {
-    let mut tally = Tally::default();
+/// Replays one chunk of records; a page id out of range is returned.
+fn replay_chunk(
+    file: &TraceFile,
+    chunk: &[u8],
+    verify: Verify,
+    versions: &mut [u32],
+    out: &mut TaskOutcome,
+    since: &mut u32,
+) -> Result<(), u32> {
+    let n_pages = file.n_pages();
+    for rec in chunk.as_chunks::<4>().0 {
+        let r = u32::from_le_bytes(*rec);
+        let id = r & !WRITE_BIT;
+        if id >= n_pages {
+            return Err(id);
+        }
+        let va = WORKLOAD_BASE + ((file.pages[id as usize] as u64) << 12);
+        let v = versions[id as usize];
+        if r & WRITE_BIT != 0 {
+            // SAFETY: `va` is page `id` of a region, mapped as a VMA of
+            // this task's address space, which is current.
+            unsafe { verify.write(va, id, v + 1) };
+            versions[id as usize] = v + 1;
+        } else {
+            // SAFETY: as above.
+            let ok = unsafe { verify.check_read(va, id, v) };
+            out.tally.checked += 1;
+            out.tally.corrupt += u64::from(!ok);
+            publish(&mut out.tally); // a kill must not lose the count (sched::signal)
+        }
+        out.records += 1;
+        *since += 1;
+        if *since == RESCHED_EVERY {
+            *since = 0;
+            cond_resched();
+        }
+    }
+    Ok(())
+}
+
+/// Checks every page of `file` once, in full, counting into `tally`.
+fn check_every_page(file: &TraceFile, verify: Verify, versions: &[u32], tally: &mut Tally) {
     for (id, &lp) in file.pages.iter().enumerate() {
         let va = WORKLOAD_BASE + ((lp as u64) << 12);
         // SAFETY: as in `replay`.
         let ok = unsafe { verify.check_all(va, id as u32, versions[id]) };
         tally.checked += 1;
         tally.corrupt += u64::from(!ok);
+        publish(tally); // a kill must not lose the count (sched::signal)
         cond_resched();
     }
-    tally
 }
 
 /// Opens trace `i` of the trace disk.
@@ -269,7 +300,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     result
 }
 
-type Replayed = (MmHandle, TraceFile, Vec<u32>, Verify, TaskOutcome);
+type Replayed = (Option<MmHandle>, TraceFile, Vec<u32>, Verify, TaskOutcome);
 
 fn run_traces(config: &Config, n: usize) -> Result<WorkloadResult, WorkloadError> {
     let files = (0..n).map(open_trace).collect::<Result<Vec<_>, _>>()?;
@@ -319,6 +350,8 @@ fn run_traces(config: &Config, n: usize) -> Result<WorkloadResult, WorkloadError
             switch_mm(Some(&mm));
             let outcome = replay(&file, passes, limit, verify, &mut versions);
             switch_mm(None);
+            // A killed task exits: its memory and slots are freed now.
+            let mm = (!outcome.killed).then_some(mm);
             (mm, file, versions, verify, outcome)
         };
         bodies.push((format!("trace-{i}"), Box::new(body) as TaskBody<Replayed>));
@@ -334,9 +367,14 @@ fn run_traces(config: &Config, n: usize) -> Result<WorkloadResult, WorkloadError
         if let Some(e) = outcome.error {
             errors.push(format!("trace {i}: {e}"));
         }
+        let Some(mm) = mm else {
+            continue;
+        };
         let body = move || {
             switch_mm(Some(&mm));
-            let t = check_every_page(&file, verify, &versions);
+            let mut t = Tally::default();
+            // A read error here kills the checking task as in the replay.
+            let _ = killable(|| check_every_page(&file, verify, &versions, &mut t));
             switch_mm(None);
             drop(mm);
             t

@@ -52,9 +52,37 @@ const DESCS_PER_REQUEST: u16 = 3;
 /// Queue entries we ask for (headers + statuses must fit in one page).
 const QUEUE_SIZE: u16 = 128;
 const STATUS_AREA: u64 = QUEUE_SIZE as u64 * 16;
-/// Give up waiting after this many TSC cycles (tens of seconds under TCG):
-/// a lost completion must end the run with a message, not hang it.
+/// Give up waiting after this many TSC cycles (tens of seconds under TCG)
+/// even if no tick counts the time (interrupts off): a lost completion
+/// must end the run with a message, not hang it.
 const WAIT_TIMEOUT_CYCLES: u64 = 60_000_000_000;
+/// How long a disk may keep a request before the wait gives up, in ticks
+/// (ms), unless [`VirtioBlk::set_timeout_ms`] says otherwise (the swap
+/// disk: `swapdev.timeout_ms`). Linux's NVMe and SCSI default, 30 s.
+pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+
+/// A wait for the host that gives up after `timeout_ms` of ticks or
+/// [`WAIT_TIMEOUT_CYCLES`], whichever comes first.
+struct Patience {
+    tsc: u64,
+    jiffies: u64,
+    timeout_ms: u64,
+}
+
+impl Patience {
+    fn start(timeout_ms: u64) -> Patience {
+        Patience {
+            tsc: rdtsc(),
+            jiffies: crate::arch::pit::jiffies(),
+            timeout_ms,
+        }
+    }
+
+    fn is_over(&self) -> bool {
+        crate::arch::pit::jiffies() - self.jiffies >= self.timeout_ms
+            || rdtsc() - self.tsc > WAIT_TIMEOUT_CYCLES
+    }
+}
 
 /// A request type, exposed so tests can send an unsupported one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +234,8 @@ pub struct VirtioBlk {
     /// While plugged, submissions are not announced (Linux `blk_start_plug`).
     /// Nesting depth of [`Self::plug`]; 0 = requests go out at once.
     plug_depth: u32,
+    /// How long a request may take before a wait gives up (see [`Patience`]).
+    timeout_ms: u64,
 }
 
 /// A request the device finished: (deadline, token, result).
@@ -292,7 +322,8 @@ impl VirtioBlk {
             in_flight: 0,
             irq,
             plug_depth: 0,
-            unannounced: Vec::new(),
+            unannounced: Vec::with_capacity(size),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
         };
         blk.serial = blk.read_serial();
         if let Some(s) = SLOTS.lock()[slot].as_mut() {
@@ -331,6 +362,23 @@ impl VirtioBlk {
     /// The serial the host gave this disk.
     pub fn serial(&self) -> &str {
         &self.serial
+    }
+
+    /// Sets how long a wait for this disk may last before the run ends
+    /// with a report that the device hangs.
+    pub fn set_timeout_ms(&mut self, ms: u64) {
+        self.timeout_ms = ms;
+    }
+
+    /// Ends the run: the device kept requests past the timeout. Linux has
+    /// no such limit for swap I/O (a task waits in D state; the hung-task
+    /// watchdog warns after 120 s); an experiment wants an answer instead.
+    fn hung(&self) -> ! {
+        crate::report::emit_error(format_args!(
+            "virtio-blk {}: {} request(s) not completed within {} ms: the device hangs (swapdev.timeout_ms sets the limit for the swap disk)",
+            self.serial, self.in_flight, self.timeout_ms
+        ));
+        crate::testing::fail_run()
     }
 
     /// Sets the latency model for requests submitted from now on.
@@ -477,10 +525,10 @@ impl VirtioBlk {
             self.drain_used();
             // The model says every request due by now is done: if the
             // host has not delivered one yet, wait for it.
-            let start = rdtsc();
+            let patience = Patience::start(self.timeout_ms);
             while self.host_is_late() {
-                if rdtsc() - start > WAIT_TIMEOUT_CYCLES {
-                    panic!("virtio-blk: the host never completed a request due long ago");
+                if patience.is_over() {
+                    self.hung();
                 }
                 self.idle();
                 self.drain_used();
@@ -557,17 +605,14 @@ impl VirtioBlk {
         if !self.unannounced.is_empty() {
             self.announce();
         }
-        let start = rdtsc();
+        let patience = Patience::start(self.timeout_ms);
         loop {
             let n = self.poll(&mut done);
             if n > 0 {
                 return n;
             }
-            if rdtsc() - start > WAIT_TIMEOUT_CYCLES {
-                panic!(
-                    "virtio-blk: no completion for {} in-flight requests",
-                    self.in_flight
-                );
+            if patience.is_over() {
+                self.hung();
             }
             // Nothing is due yet (`poll` waited for the host if it was late).
             let next = stolen(|| self.next_deadline());
@@ -592,14 +637,20 @@ impl VirtioBlk {
                 dev.announce();
             }
         }
-        let start = rdtsc();
+        let timeout_ms = devs
+            .iter()
+            .map(|d| d.timeout_ms)
+            .max()
+            .unwrap_or(DEFAULT_TIMEOUT_MS);
+        let patience = Patience::start(timeout_ms);
         loop {
             let n: usize = devs.iter_mut().map(|d| d.poll(&mut done)).sum();
             if n > 0 {
                 return n;
             }
-            if rdtsc() - start > WAIT_TIMEOUT_CYCLES {
-                panic!("virtio-blk: no completion on any of {} disks", devs.len());
+            if patience.is_over() {
+                let late = devs.iter().find(|d| d.in_flight > 0).unwrap_or(&devs[0]);
+                late.hung();
             }
             let next = stolen(|| {
                 devs.iter()
