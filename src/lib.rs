@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod cargo;
 pub mod compressors;
+pub mod fault;
 pub mod ktest;
 pub mod lab;
 pub mod result;

@@ -9,6 +9,7 @@ const USAGE: &str = "\
 usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                      [--timeout SECS] [--deterministic] [--gdb] [--virtio-transitional]
                      [--trace FILE]... [--files IMAGE [--objects SIZE]]
+                     [--fault SPEC | --blkdebug RULES]
 
   --set key=value   a boot-time knob (repeatable; faultline knobs lists them);
                     unknown knobs and bad values are refused before anything
@@ -30,6 +31,15 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
   --virtio-transitional
                     attach the swap disk as a transitional virtio device
                     (1af4:1001) instead of a modern-only one (1af4:1042)
+  --fault SPEC      make the swap disk fail (QEMU blkdebug): read|write, then
+                    :all (default), :nth=N, :every=N or :slot=N, and :once
+                    (with all or slot=N); or hang (a device that never
+                    answers; see the knob swapdev.timeout_ms). Examples:
+                    read:slot=100:once, write:every=10, write, hang.
+                    A read error kills only the task that faults on the
+                    page (SIGBUS, listed in killed_tasks); a write error
+                    keeps the page in memory and counts swap_write_errors
+  --blkdebug RULES  your own blkdebug rule file under the swap disk
 
        faultline bench faults|zswap [--set key=value]...   (no other option)
        faultline bench trace TRACE [--set key=value]...
@@ -38,6 +48,7 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                               [--codec zstd|lz4] LACKEY_LOG|- OUTPUT
        faultline image [--size SIZE] DIR OUTPUT
        faultline knobs
+       faultline fault [--jobs J] [--only TEXT]   (the fault matrix; fault --help)
 
   bench faults      cycles per major fault and per swap-cache-hit fault, at a
                     16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
@@ -61,8 +72,13 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
                     kernel's reader: kernel/src/fs/ext2/); sized to fit DIR
                     unless --size says otherwise; never overwrites OUTPUT
 
-The serial log goes to stderr; the result goes to stdout. Exit status 0 only
-when the kernel reported success (QEMU exit 33 and no corrupt page).";
+The serial log goes to stderr; the result goes to stdout. Exit status of
+run: 0 when the kernel reported success (QEMU exit 33: no corrupt page, no
+leak, no task killed); 1 when the run finished and failed (its result's
+status is corrupt, leak or killed: a task killed by a swap read error, see
+killed_tasks); 2 for a usage or input error, a run that printed no result
+(timeout, crash, a kernel error such as memcg OOM or a hung device), or a
+missing QEMU.";
 
 fn fail(msg: &str) -> ! {
     eprintln!("faultline: {msg}");
@@ -98,6 +114,12 @@ fn parse_run_args(args: &[String]) -> (RunOptions, bool) {
             "--deterministic" => opts.deterministic = true,
             "--virtio-transitional" => opts.virtio_transitional = true,
             "--trace" => opts.traces.push(value("--trace").into()),
+            "--fault" => {
+                let spec = value("--fault");
+                opts.fault =
+                    Some(faultline::fault::Fault::parse(&spec).unwrap_or_else(|e| fail(&e)));
+            }
+            "--blkdebug" => opts.blkdebug = Some(value("--blkdebug").into()),
             "--files" => opts.files = Some(value("--files").into()),
             "--objects" => opts.objects_bytes = disk_size("--objects", &value("--objects"), "1G"),
             "--swap" => opts.swap_bytes = disk_size("--swap", &value("--swap"), "256M"),
@@ -445,6 +467,88 @@ fn image(args: &[String]) {
 
 /// `faultline knobs`: every boot-time knob, from the registry the kernel
 /// itself parses with.
+/// `faultline fault`: the fault matrix (see `src/fault/matrix.rs`).
+fn fault_matrix(args: &[String]) {
+    use faultline::fault::matrix;
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut only: Option<String> = None;
+    let mut timeout = Duration::from_secs(120);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| fail(&format!("fault: {name} needs a value\n\n{FAULT_USAGE}")))
+        };
+        match a.as_str() {
+            "--jobs" => {
+                let v = value("--jobs");
+                jobs = v
+                    .parse()
+                    .ok()
+                    .filter(|j| *j >= 1)
+                    .unwrap_or_else(|| fail(&format!("fault: --jobs {v}: expected 1 or more")));
+            }
+            "--only" => only = Some(value("--only")),
+            "--timeout" => {
+                let v = value("--timeout");
+                let secs: u64 = v.parse().unwrap_or_else(|_| {
+                    fail(&format!("fault: --timeout {v}: expected whole seconds"))
+                });
+                timeout = Duration::from_secs(secs);
+            }
+            "-h" | "--help" => {
+                println!("{FAULT_USAGE}");
+                return;
+            }
+            other => fail(&format!("fault: unknown option '{other}'\n\n{FAULT_USAGE}")),
+        }
+    }
+    let cells: Vec<_> = matrix::cells()
+        .into_iter()
+        .filter(|c| only.as_ref().is_none_or(|o| c.name().contains(o.as_str())))
+        .collect();
+    if cells.is_empty() {
+        fail("fault: --only matches no cell (see the names in a full run's table)");
+    }
+    boot::find_qemu().unwrap_or_else(|e| fail(&e));
+    let elf = faultline::cargo::build_release_kernel().unwrap_or_else(|e| fail(&e));
+    let start = std::time::Instant::now();
+    let used = matrix::used_slots(&elf).unwrap_or_else(|e| fail(&e));
+    eprintln!(
+        "fault: {} cells, {jobs} at a time; the workload uses {used} swap slots",
+        cells.len()
+    );
+    let outcomes = matrix::run(&elf, &cells, used, jobs, timeout, |o| {
+        let verdict = if o.failures.is_empty() {
+            "pass"
+        } else {
+            "FAIL"
+        };
+        eprintln!("fault: {verdict} {}", o.cell.name());
+    })
+    .unwrap_or_else(|e| fail(&e));
+    print!("{}", matrix::render(&outcomes));
+    println!("wall time {:.0} s", start.elapsed().as_secs_f64());
+    if outcomes.iter().any(|o| !o.failures.is_empty()) {
+        exit(1);
+    }
+}
+
+const FAULT_USAGE: &str = "\
+usage: faultline fault [--jobs J] [--only TEXT] [--timeout SECS]
+
+  The fault matrix: {read, write} x {once, persistent} x {first, middle,
+  last, 1 % of the used slots} plus {every 10th, 100th, 1000th request},
+  x {zswap off, on} x {readahead vma, off}: 88 runs of a small thrash
+  workload (4 tasks, 24M through an 8M memcg) with QEMU blkdebug under the
+  swap disk. Each cell is checked against what Linux does: no corrupt page,
+  no leak, read errors kill only tasks that touch a failed page, write
+  errors kill nobody and are counted, every-N rules fail 1 in N requests.
+  Prints a table; exits 1 if any cell fails. --only runs the cells whose
+  name contains TEXT (e.g. 'write every'); --jobs runs J at once (default:
+  the number of CPUs); --timeout is per run (default 120).";
+
 fn list_knobs(args: &[String]) {
     if let Some(a) = args.first() {
         if a == "-h" || a == "--help" {
@@ -475,6 +579,7 @@ fn main() {
         Some("trace") => return trace(&args[1..]),
         Some("image") => return image(&args[1..]),
         Some("knobs") => return list_knobs(&args[1..]),
+        Some("fault") => return fault_matrix(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return;
@@ -505,7 +610,14 @@ fn main() {
         print!("{}", faultline::result::render_table(result));
     }
     if !report.is_success() {
-        eprintln!("faultline: run failed: {}", report.outcome.describe());
+        let killed = result["integrity"]["killed_tasks"]
+            .as_array()
+            .map_or(0, Vec::len);
+        let status = result["status"].as_str().unwrap_or("?");
+        eprintln!(
+            "faultline: run failed: status {status}, {killed} task(s) killed; {}",
+            report.outcome.describe()
+        );
         exit(1);
     }
 }

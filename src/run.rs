@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub deterministic: bool,
     /// Copy the serial log to stderr while the kernel runs.
     pub echo_serial: bool,
+    /// A fault injected under the swap disk (`--fault`).
+    pub fault: Option<crate::fault::Fault>,
+    /// A hand-written `blkdebug` rule file for the swap disk (`--blkdebug`).
+    pub blkdebug: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -60,6 +64,8 @@ impl Default for RunOptions {
             gdb: false,
             deterministic: false,
             echo_serial: true,
+            fault: None,
+            blkdebug: None,
         }
     }
 }
@@ -137,6 +143,24 @@ fn check_options(opts: &RunOptions) -> Result<(), String> {
     if let Some(f) = &opts.files {
         check_files_image(f)?;
     }
+    if (opts.fault.is_some() || opts.blkdebug.is_some()) && opts.swap_bytes == 0 {
+        return Err("--fault and --blkdebug need a swap disk (not --swap 0)".into());
+    }
+    if opts.fault.is_some() && opts.blkdebug.is_some() {
+        return Err("give --fault or --blkdebug, not both".into());
+    }
+    if let Some(rules) = &opts.blkdebug {
+        if !rules.is_file() {
+            return Err(format!("--blkdebug {}: no such file", rules.display()));
+        }
+        // QEMU's `blkdebug:RULES:IMAGE` cannot quote a colon or comma.
+        if rules.to_string_lossy().contains([':', ',']) {
+            return Err(format!(
+                "--blkdebug {}: QEMU cannot take a path with ':' or ','; copy the file elsewhere",
+                rules.display()
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -211,13 +235,14 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     qemu.fw_cfg_files
         .push(("opt/faultline/config".into(), config_file.clone()));
     qemu.traces_disk = traces_disk.clone();
+    let rules_file = swap_fault(opts, &mut qemu)?;
     if opts.gdb {
         print_gdb_help(elf);
     }
     let out = boot::qemu::run(&qemu);
     let _ = std::fs::remove_file(&config_file);
     let _ = std::fs::remove_file(&image);
-    for disk in [&swap_disk, &objects_disk, &traces_disk]
+    for disk in [&swap_disk, &objects_disk, &traces_disk, &rules_file]
         .into_iter()
         .flatten()
     {
@@ -232,6 +257,28 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
         qemu_stderr: out.qemu_stderr,
         wall_time: out.wall_time,
     })
+}
+
+/// Puts the run's `--fault` or `--blkdebug` under the swap disk; returns
+/// the rule file written for `--fault` (removed after the run).
+fn swap_fault(opts: &RunOptions, qemu: &mut boot::QemuConfig) -> Result<Option<PathBuf>, String> {
+    if let Some(rules) = &opts.blkdebug {
+        qemu.swap_fault = boot::SwapFault::Blkdebug(rules.clone());
+        return Ok(None);
+    }
+    let Some(fault) = opts.fault else {
+        return Ok(None);
+    };
+    let Some(rules) = fault.blkdebug_rules() else {
+        qemu.swap_fault = boot::SwapFault::Hang {
+            size_bytes: opts.swap_bytes,
+        };
+        return Ok(None);
+    };
+    let file = run_file("blkdebug", "conf")?;
+    std::fs::write(&file, rules).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    qemu.swap_fault = boot::SwapFault::Blkdebug(file.clone());
+    Ok(Some(file))
 }
 
 /// Kernel image load address (kernel/src/boot.rs `KERNEL_IMAGE_BASE`); the

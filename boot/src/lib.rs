@@ -11,7 +11,9 @@ pub mod qemu;
 pub mod trace_fixture;
 
 pub use image::create_bios_image;
-pub use qemu::{create_sparse_disk, create_swap_disk, find_qemu, Outcome, QemuConfig, RunOutput};
+pub use qemu::{
+    create_sparse_disk, create_swap_disk, find_qemu, Outcome, QemuConfig, RunOutput, SwapFault,
+};
 
 /// Value the kernel writes to the isa-debug-exit port on success.
 /// QEMU exits with `(value << 1) | 1`, so success is 33.

@@ -100,8 +100,39 @@ pub struct QemuConfig {
     /// instructions, one per nanosecond, so host load does not change
     /// measured times.
     pub icount: bool,
+    /// A fault injected under the swap disk (`faultline run --fault`).
+    pub swap_fault: SwapFault,
     /// Extra raw QEMU arguments.
     pub extra_args: Vec<String>,
+}
+
+/// How the swap disk misbehaves (see ../shared reference
+/// `qemu-fault-injection.md` for the facts these settings rest on).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SwapFault {
+    /// A plain raw file.
+    #[default]
+    None,
+    /// QEMU's `blkdebug` driver between the device and the file, with this
+    /// rule file. The device then gets an explicit geometry (else QEMU's
+    /// startup probe of sector 0 consumes a "first read" rule) and
+    /// `request-merging=off` (else one bad sector fails a merged batch).
+    Blkdebug(PathBuf),
+    /// A `null-co` device of this many bytes whose every request takes
+    /// `HANG_LATENCY_NS`: a device that stops answering.
+    Hang { size_bytes: u64 },
+}
+
+/// Latency of every request on a hung swap device: ten minutes, far past
+/// any run's timeout.
+pub const HANG_LATENCY_NS: u64 = 600_000_000_000;
+
+/// `cyls,heads,secs` for a disk of `bytes` (16 heads, 63 sectors, as
+/// many cylinders as fit, at most 65535): only so that QEMU skips its
+/// geometry probe; the kernel addresses sectors, not cylinders.
+fn geometry(bytes: u64) -> String {
+    let cyls = (bytes / 512 / (16 * 63)).clamp(1, 65535);
+    format!("cyls={cyls},heads=16,secs=63")
 }
 
 impl QemuConfig {
@@ -119,15 +150,31 @@ impl QemuConfig {
             traces_disk: None,
             virtio_transitional: false,
             icount: false,
+            swap_fault: SwapFault::None,
             extra_args: Vec::new(),
         }
     }
 
     /// The full argument list, without the QEMU binary itself.
     pub fn args(&self) -> Vec<String> {
-        let mut args: Vec<String> = vec![
-            "-drive".into(),
-            format!("format=raw,file={}", self.image.display()),
+        let mut args: Vec<String> = if self.swap_fault == SwapFault::None {
+            vec![
+                "-drive".into(),
+                format!("format=raw,file={}", self.image.display()),
+            ]
+        } else {
+            // Boot from the image first: the firmware (SeaBIOS) otherwise
+            // reads sector 0 of the virtio disks looking for a boot
+            // sector, which would hang on a hung device and use up a
+            // "first read" rule.
+            vec![
+                "-drive".into(),
+                format!("if=none,id=boot,format=raw,file={}", self.image.display()),
+                "-device".into(),
+                "ide-hd,drive=boot,bootindex=0".into(),
+            ]
+        };
+        args.extend([
             "-serial".into(),
             "stdio".into(),
             "-display".into(),
@@ -139,7 +186,7 @@ impl QemuConfig {
             "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
             "-m".into(),
             format!("{}M", self.mem_mib),
-        ];
+        ]);
         for (name, file) in &self.fw_cfg_files {
             args.push("-fw_cfg".into());
             args.push(format!("name={name},file={}", file.display()));
@@ -157,14 +204,38 @@ impl QemuConfig {
         ];
         for (disk, id, ro) in disks {
             let Some(disk) = disk else { continue };
-            args.push("-drive".into());
-            args.push(format!(
-                "file={},if=none,id={id},format=raw{ro}",
-                disk.display()
-            ));
+            let mut device = String::new();
+            match (&self.swap_fault, id) {
+                (SwapFault::Blkdebug(rules), "swap") => {
+                    let bytes = std::fs::metadata(disk).map(|m| m.len()).unwrap_or(0);
+                    args.push("-drive".into());
+                    args.push(format!(
+                        "file=blkdebug:{}:{},if=none,id={id},format=raw",
+                        rules.display(),
+                        disk.display()
+                    ));
+                    device = format!(",request-merging=off,{}", geometry(bytes));
+                }
+                (SwapFault::Hang { size_bytes }, "swap") => {
+                    args.push("-blockdev".into());
+                    args.push(format!(
+                        "driver=null-co,node-name={id},size={size_bytes},latency-ns={HANG_LATENCY_NS},read-zeroes=on"
+                    ));
+                    // QEMU's geometry probe would read sector 0 at startup
+                    // and wait for it.
+                    device = format!(",{}", geometry(*size_bytes));
+                }
+                _ => {
+                    args.push("-drive".into());
+                    args.push(format!(
+                        "file={},if=none,id={id},format=raw{ro}",
+                        disk.display()
+                    ));
+                }
+            }
             args.push("-device".into());
             args.push(format!(
-                "virtio-blk-pci,drive={id},serial=faultline-{id}{legacy}"
+                "virtio-blk-pci,drive={id},serial=faultline-{id}{legacy}{device}"
             ));
         }
         if self.icount {
