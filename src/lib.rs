@@ -12,6 +12,7 @@ pub mod ktest;
 pub mod lab;
 pub mod result;
 pub mod run;
+pub mod soak;
 pub mod trace;
 
 /// Parses `512M`, `1G`, `4096K`, `1048576` into bytes (binary units).

@@ -49,6 +49,7 @@ usage: faultline run [--set key=value]... [--json] [--mem SIZE] [--swap SIZE]
        faultline image [--size SIZE] DIR OUTPUT
        faultline knobs
        faultline fault [--jobs J] [--only TEXT]   (the fault matrix; fault --help)
+       faultline soak [--minutes N] [--jobs J]     (soak under faults; soak --help)
 
   bench faults      cycles per major fault and per swap-cache-hit fault, at a
                     16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
@@ -535,6 +536,56 @@ fn fault_matrix(args: &[String]) {
     }
 }
 
+/// `faultline soak --minutes N`.
+fn soak(args: &[String]) {
+    let mut minutes = 60;
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut number = |name: &str| -> u64 {
+            let v = it
+                .next()
+                .unwrap_or_else(|| fail(&format!("soak: {name} needs a value\n\n{SOAK_USAGE}")));
+            v.parse().ok().filter(|n| *n >= 1).unwrap_or_else(|| {
+                fail(&format!(
+                    "soak: {name} {v}: expected a whole number, 1 or more"
+                ))
+            })
+        };
+        match a.as_str() {
+            "--minutes" => minutes = number("--minutes"),
+            "--jobs" => jobs = number("--jobs") as usize,
+            "-h" | "--help" => {
+                println!("{SOAK_USAGE}");
+                return;
+            }
+            other => fail(&format!("soak: unknown option '{other}'\n\n{SOAK_USAGE}")),
+        }
+    }
+    boot::find_qemu().unwrap_or_else(|e| fail(&e));
+    let elf = faultline::cargo::build_release_kernel().unwrap_or_else(|e| fail(&e));
+    let start = std::time::Instant::now();
+    eprintln!("soak: {minutes} min, {jobs} runs at a time");
+    let totals = faultline::soak::soak(&elf, minutes, jobs, |line| eprintln!("soak: {line}"));
+    print!("{}", faultline::soak::render(&totals, start.elapsed()));
+    if totals.corrupt_pages != 0 || totals.leaked != 0 || !totals.problems.is_empty() {
+        exit(1);
+    }
+}
+
+const SOAK_USAGE: &str = "\
+usage: faultline soak [--minutes N] [--jobs J]
+
+  Runs for N minutes (default 60), J runs at a time (default: the number
+  of CPUs): thrash (five access patterns) and compile workloads, under
+  seven policies (baseline, readahead off, cluster readahead, zswap, the
+  zswap bypass, map-around, zram), a new seed each run. Runs on the disk
+  get a write error every 1000th swap write (QEMU blkdebug), every fifth
+  a read error every 2000th read instead. Every run is checked as the
+  fault matrix checks a cell. Prints the swap-in faults verified, pages
+  checked, corrupt pages, leak figures, errors and kills; exits 1 on any
+  corruption, leak or unexpected outcome.";
+
 const FAULT_USAGE: &str = "\
 usage: faultline fault [--jobs J] [--only TEXT] [--timeout SECS]
 
@@ -580,6 +631,7 @@ fn main() {
         Some("image") => return image(&args[1..]),
         Some("knobs") => return list_knobs(&args[1..]),
         Some("fault") => return fault_matrix(&args[1..]),
+        Some("soak") => return soak(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return;

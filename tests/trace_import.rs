@@ -6,36 +6,10 @@
 //! bytes per distinct page (`src/trace/import.rs`: the page map, the sort,
 //! the layout), 14 MiB here (4.2 MiB measured when it was written).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator, only counting bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 const LINES: u64 = 20_000_000;
 const PAGES: u64 = 50_000;
@@ -73,8 +47,8 @@ impl Read for GenLog {
 fn streaming_import_of_20m_lines_stays_within_its_memory_bound() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("big.fltrace");
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = counting_alloc::live();
+    counting_alloc::reset_peak();
     let log = GenLog {
         line: 0,
         buf: Vec::new(),
@@ -82,7 +56,7 @@ fn streaming_import_of_20m_lines_stays_within_its_memory_bound() {
     };
     let s =
         faultline::trace::import(log, &out, faultline::trace::ImportOptions::default()).unwrap();
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = counting_alloc::peak() - base;
     assert_eq!((s.lines, s.records, s.pages as u64), (LINES, LINES, PAGES));
     let bound = (8 << 20) + 128 * PAGES as usize;
     assert!(

@@ -99,8 +99,8 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
     write_object(out, result.leaks.named())?;
     write!(
         out,
-        ",\"nr_killed\":{},\"killed_tasks\":[",
-        result.nr_killed
+        ",\"swap_read_errors\":{},\"swap_write_errors\":{},\"nr_killed\":{},\"killed_tasks\":[",
+        result.swap_io_errors.0, result.swap_io_errors.1, result.nr_killed
     )?;
     for (i, k) in result.killed_tasks.iter().flatten().enumerate() {
         if i > 0 {

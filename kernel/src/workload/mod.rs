@@ -39,6 +39,8 @@ pub struct WorkloadResult {
     /// (the first `MAX_KILLED`), and how many in all.
     pub killed_tasks: [Option<crate::sched::signal::KilledTask>; crate::sched::signal::MAX_KILLED],
     pub nr_killed: usize,
+    /// Swap (read, write) errors over the whole run.
+    pub swap_io_errors: (u64, u64),
     /// Cost units measured in the same run (see [`setup::Calibration`]).
     pub calibration: setup::Calibration,
     /// Counters and latencies of the measured phase (see [`measured`]).
@@ -60,6 +62,7 @@ impl Default for WorkloadResult {
             leaks: integrity::Leaks::default(),
             killed_tasks: [None; crate::sched::signal::MAX_KILLED],
             nr_killed: 0,
+            swap_io_errors: (0, 0),
             calibration: setup::Calibration::default(),
             measured: None,
             files: None,
@@ -131,6 +134,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     crate::sched::signal::take_killed();
     let files_mark = crate::mm::state::with_mm_state(|st| crate::mm::filemap::files_mark(st));
     let baseline = integrity::snapshot();
+    crate::mm::page_io::reset_swap_io_errors();
     let mut result = match config.word("workload") {
         "smoke" => smoke::run(config)?,
         "thrash" => thrash::run(config)?,
@@ -159,6 +163,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
         st.trim();
     });
     (result.killed_tasks, result.nr_killed) = crate::sched::signal::take_killed();
+    result.swap_io_errors = crate::mm::page_io::swap_io_errors();
     let after = integrity::snapshot();
     result.leaks = integrity::Leaks::between(&baseline, &after);
     result.leaked_pages = result.leaks.frames();
