@@ -577,7 +577,7 @@ const SOAK_USAGE: &str = "\
 usage: faultline soak [--minutes N] [--jobs J]
 
   Runs for N minutes (default 60), J runs at a time (default: the number
-  of CPUs): thrash (five access patterns) and compile workloads, under
+  of CPUs): thrash (five access patterns) and compile (16 jobs) workloads, under
   seven policies (baseline, readahead off, cluster readahead, zswap, the
   zswap bypass, map-around, zram), a new seed each run. Runs on the disk
   get a write error every 1000th swap write (QEMU blkdebug), every fifth

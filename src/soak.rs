@@ -16,7 +16,7 @@ use crate::run::{run_elf, RunOptions};
 /// Workloads the soak rotates through (knobs of each).
 const WORKLOADS: [&[&str]; 6] = [
     &["workload=thrash", "workload.pattern=seq"],
-    &["workload=compile", "workload.jobs=8"],
+    &["workload=compile", "workload.jobs=16"],
     &["workload=thrash", "workload.pattern=random"],
     &["workload=thrash", "workload.pattern=hot"],
     &["workload=thrash", "workload.pattern=runs"],

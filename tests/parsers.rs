@@ -1,6 +1,7 @@
 //! Property tests of the parsers that take outside input: the knob parser
-//! (shared by the kernel and the host: the `knobs` crate is the kernel's
-//! own), the trace decoder, and the `--fault` spec. For any input they
+//! and the trace header and table parser (both shared by the kernel and
+//! the host: the `knobs` crate and `tracefile`'s no_std core are the
+//! kernel's own), the trace decoder, and the `--fault` spec. For any input they
 //! return a value or an error, never panic, and allocate at most a bounded
 //! multiple of the input's size; valid inputs round-trip.
 //!
@@ -13,7 +14,10 @@ mod counting_alloc;
 use std::sync::Mutex;
 
 use faultline::fault::Fault;
-use faultline::trace::{decode, encode_with, Codec, Layout, PageTrace, WRITE_BIT};
+use faultline::trace::{
+    decode, encode_with, parse_header, parse_tables, Codec, Layout, PageTrace, HEADER_LEN,
+    WRITE_BIT,
+};
 use proptest::prelude::*;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -133,8 +137,16 @@ proptest! {
             bad[at] ^= b | 1;
         }
         bad.truncate(cut.index(bad.len() + 1));
-        let (_, peak) = measured(|| decode(&bad));
+        let (decoded, peak) = measured(|| decode(&bad));
         prop_assert!(peak <= (1 << 20) + 300 * bytes.len(), "{peak} bytes");
+        // The kernel opens a trace with the same header and table parser
+        // (the no_std core of `tracefile`): what decodes, it accepts too.
+        if decoded.is_ok() && bad.len() >= HEADER_LEN {
+            let h = parse_header(&bad[..HEADER_LEN], bad.len() as u64)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            parse_tables(&bad[h.tables as usize..], &h)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
     }
 
     #[test]

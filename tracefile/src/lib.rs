@@ -1,10 +1,13 @@
 //! Page traces: the file format `workload=trace` replays, its reader and
 //! writer, and the trace disk. `faultline trace import` writes traces from
 //! valgrind lackey logs (`src/trace/import.rs` in the `faultline` crate);
-//! `faultline run --trace` puts them on the trace disk ([`disk`]), which the
-//! kernel streams (`kernel/src/workload/trace_file.rs` has its own parser of
-//! the same format). A crate of its own so that `boot`, which makes the
-//! kernel tests' fixtures, and `faultline` share it.
+//! `faultline run --trace` puts them on the trace disk (`disk`), which the
+//! kernel streams (`kernel/src/workload/trace_file.rs`). A crate of its own
+//! so that `boot`, which makes the kernel tests' fixtures, `faultline` and
+//! the kernel share it: without its default feature `std` it is `no_std`
+//! (alloc only) and holds what the kernel needs, the layout and the
+//! header and table parser ([`parse_header`], [`parse_tables`]); with
+//! `std`, the reader, the writer and the trace disk too.
 //!
 //! A trace is the sequence of 4 KiB pages a program's data accesses
 //! touched, consecutive repeats of one page collapsed (a write among them
@@ -69,11 +72,27 @@
 //!            then the records as above), one lz4 block if flagged
 //! ```
 
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+#[cfg(feature = "std")]
 pub mod disk;
+mod header;
+#[cfg(feature = "std")]
 mod read;
+#[cfg(feature = "std")]
 mod write;
 
-pub use read::{decode, parse_header, read_header, Header, TraceReader};
+pub use header::{parse_header, parse_tables, FormatError, Header};
+#[cfg(feature = "std")]
+pub use read::{decode, read_header, TraceReader};
+#[cfg(feature = "std")]
 pub use write::{encode, encode_with, TraceWriter};
 
 pub const MAGIC: &[u8; 8] = b"FLTRACE1";

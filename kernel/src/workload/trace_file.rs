@@ -1,5 +1,6 @@
-//! A page trace (version 2, format in the host's `src/trace.rs`) read
-//! from the trace disk: its header and tables on the heap, its records
+//! A page trace (version 2, format in the `tracefile` crate, whose
+//! header and table parser this uses) read from the trace disk: its header
+//! and tables on the heap, its records
 //! streamed one chunk at a time ([`TraceStream`]), so memory is bounded by
 //! the number of distinct pages and the chunk size, never by the length.
 //!
@@ -13,12 +14,10 @@ use alloc::vec::Vec;
 
 use super::trace_disk;
 
-const MAGIC: &[u8; 8] = b"FLTRACE1";
-const VERSION: u32 = 2;
-const HEADER_LEN: u64 = 64;
-/// Chunk codecs the kernel reads: 0 raw, 1 lz4 (the host converts zstd).
-const FLAG_LZ4: u32 = 1;
-pub const WRITE_BIT: u32 = 1 << 31;
+pub use tracefile::WRITE_BIT;
+use tracefile::{Codec, FormatError, HEADER_LEN, MAGIC};
+
+const HEADER_BYTES: u64 = HEADER_LEN as u64;
 /// Largest records-per-chunk accepted: 256 KiB once decompressed, what
 /// the host's trace disk always holds (`RECORDS_PER_CHUNK` in tracefile).
 const MAX_RECORDS_PER_CHUNK: u32 = 1 << 16;
@@ -43,8 +42,10 @@ fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
 }
 
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+/// The shared parser's error as ours: its message without `expected `.
+fn format_error(e: FormatError) -> TraceError {
+    let expected = e.message.strip_prefix("expected ").unwrap_or(&e.message);
+    err(e.offset, expected)
 }
 
 /// One VMA of the replay: `span` pages from layout page `start`.
@@ -96,78 +97,42 @@ pub fn open(
     read: &mut impl FnMut(u64, &mut [u8]) -> Result<(), String>,
 ) -> Result<TraceFile, TraceError> {
     let io = |e: String| err(0, format!("a readable trace ({e})"));
-    if len < HEADER_LEN {
+    if len < HEADER_BYTES {
         return Err(err(len, "a 64-byte header (the file ends here)"));
     }
-    let mut h = [0u8; HEADER_LEN as usize];
+    let mut h = [0u8; HEADER_LEN];
     read(base, &mut h).map_err(io)?;
-    if &h[..8] != MAGIC {
-        return Err(err(0, "the magic \"FLTRACE1\""));
+    // What only the kernel refuses: the host converts version 1 and zstd
+    // traces to lz4 ones with chunks it can hold.
+    if &h[..8] == MAGIC && u32_at(&h, 8) == 1 {
+        return Err(err(8, "version 2 (the host converts version 1), found 1"));
     }
-    let version = u32_at(&h, 8);
-    if version != VERSION {
-        return Err(err(
-            8,
-            format!("version {VERSION} (the host converts version 1), found {version}"),
-        ));
-    }
-    let flags = u32_at(&h, 12);
-    let n_records = u64_at(&h, 16);
-    let n_pages = u32_at(&h, 24);
-    let n_regions = u32_at(&h, 28);
-    let rpc = u32_at(&h, 32);
-    let n_chunks = u32_at(&h, 36);
-    let tables = u64_at(&h, 48);
-    if flags > FLAG_LZ4 {
+    let hd = tracefile::parse_header(&h, len).map_err(format_error)?;
+    if hd.codec == Codec::Zstd {
         return Err(err(
             12,
-            format!(
-                "a chunk codec of 0 (raw) or 1 (lz4; faultline run converts zstd), found {flags}"
-            ),
+            "a chunk codec of 0 (raw) or 1 (lz4; faultline run converts zstd), found 2",
         ));
     }
-    if n_records == 0 {
-        return Err(err(16, "at least one record"));
-    }
-    if n_pages == 0 || n_pages as u64 > n_records {
-        return Err(err(
-            24,
-            format!("a page count from 1 to the record count {n_records}, found {n_pages}"),
-        ));
-    }
-    if n_regions == 0 || n_regions > n_pages {
-        return Err(err(
-            28,
-            format!("a region count from 1 to the page count {n_pages}, found {n_regions}"),
-        ));
-    }
-    if rpc == 0 || rpc > MAX_RECORDS_PER_CHUNK {
+    let rpc = hd.records_per_chunk;
+    if rpc > MAX_RECORDS_PER_CHUNK {
         return Err(err(
             32,
             format!("1 to {MAX_RECORDS_PER_CHUNK} records per chunk, found {rpc}"),
         ));
     }
-    let want_chunks = n_records.div_ceil(rpc as u64);
-    if n_chunks as u64 != want_chunks {
-        return Err(err(
-            36,
-            format!("{want_chunks} chunks for {n_records} records, found {n_chunks}"),
-        ));
-    }
-    let tables_len = 4 * n_chunks as u64 + 16 * n_regions as u64 + 4 * n_pages as u64;
-    if tables < HEADER_LEN || tables.checked_add(tables_len) != Some(len) {
-        return Err(err(48, format!("a tables offset that leaves exactly {tables_len} bytes of tables before the end of the {len}-byte file, found {tables}")));
-    }
+    let (n_pages, n_regions) = (hd.n_pages as u64, hd.n_regions as u64);
+    let tables_len = len - hd.tables;
     // The tables are bounded by the file's length now; the heap must hold,
     // with room to spare, what opening and replaying this trace allocates:
-    // the tables read whole and what is kept of them (chunk lengths,
-    // layout pages), a version per page, each region's VMA, and the task's
-    // two chunk buffers.
+    // the tables read whole and what is parsed from them (chunk lengths,
+    // regions, layout pages), a version per page, each region's VMA, and
+    // the task's two chunk buffers.
     let heap_free = crate::mm::heap::size_bytes() - crate::mm::heap::used_bytes();
     let chunk_bytes = 4 * rpc as u64;
     let need = 2 * tables_len
-        + 4 * n_pages as u64
-        + REGION_COST * n_regions as u64
+        + 4 * n_pages
+        + REGION_COST * n_regions
         + 2 * (chunk_bytes + chunk_bytes / 255 + 16); // = stream_bytes()
     if need > heap_free as u64 / 2 {
         return Err(err(24, format!("tables that fit the kernel heap ({heap_free} bytes free, {need} needed; give the machine more memory with --mem)")));
@@ -180,79 +145,26 @@ pub fn open(
         )
     })?;
     t.resize(tables_len as usize, 0);
-    read(base + tables, &mut t).map_err(io)?;
-    let chunk_lengths: Vec<u32> = (0..n_chunks as usize).map(|k| u32_at(&t, 4 * k)).collect();
-    let off = HEADER_LEN + chunk_lengths.iter().map(|&l| l as u64).sum::<u64>();
-    if off != tables {
-        return Err(err(
-            tables,
-            format!(
-                "chunk lengths that add up to the {} bytes before the tables, found {}",
-                tables - HEADER_LEN,
-                off - HEADER_LEN
-            ),
-        ));
-    }
-    let reg_at = 4 * n_chunks as usize;
-    let regions = (0..n_regions as usize)
+    read(base + hd.tables, &mut t).map_err(io)?;
+    let (chunk_lengths, layout) = tracefile::parse_tables(&t, &hd).map_err(format_error)?;
+    drop(t);
+    let regions = layout
+        .regions
+        .iter()
         .map(|r| Region {
-            start: u32_at(&t, reg_at + 16 * r + 8),
-            span: u32_at(&t, reg_at + 16 * r + 12),
+            start: r.layout_start,
+            span: r.span,
         })
-        .collect::<Vec<_>>();
-    let pages_at = reg_at + 16 * n_regions as usize;
-    let pages = (0..n_pages as usize)
-        .map(|i| u32_at(&t, pages_at + 4 * i))
-        .collect::<Vec<_>>();
-    check_layout(
-        &regions,
-        &pages,
-        tables + reg_at as u64,
-        tables + pages_at as u64,
-    )?;
+        .collect();
     Ok(TraceFile {
         base,
-        lz4: flags & FLAG_LZ4 != 0,
-        n_records,
+        lz4: hd.codec == Codec::Lz4,
+        n_records: hd.n_records,
         records_per_chunk: rpc,
         chunk_lengths,
         regions,
-        pages,
+        pages: layout.pages,
     })
-}
-
-/// Regions sorted, non-empty, not overlapping; layout pages strictly
-/// increasing, each inside a region. `Err` names the entry's offset.
-fn check_layout(
-    regions: &[Region],
-    pages: &[u32],
-    regions_at: u64,
-    pages_at: u64,
-) -> Result<(), TraceError> {
-    let mut prev_end = 0u64;
-    for (k, r) in regions.iter().enumerate() {
-        if r.span == 0 || (r.start as u64) < prev_end {
-            return Err(err(
-                regions_at + 16 * k as u64,
-                format!("a non-empty region starting at or after layout page {prev_end}"),
-            ));
-        }
-        prev_end = r.start as u64 + r.span as u64;
-    }
-    let mut r = 0;
-    for (id, &p) in pages.iter().enumerate() {
-        let at = pages_at + 4 * id as u64;
-        if id > 0 && p <= pages[id - 1] {
-            return Err(err(at, "layout pages in increasing order"));
-        }
-        while r < regions.len() && p as u64 >= regions[r].start as u64 + regions[r].span as u64 {
-            r += 1;
-        }
-        if r == regions.len() || p < regions[r].start {
-            return Err(err(at, format!("a layout page inside a region, found {p}")));
-        }
-    }
-    Ok(())
 }
 
 /// Streams a trace's records, one chunk at a time.
@@ -271,7 +183,7 @@ impl<'a> TraceStream<'a> {
         TraceStream {
             file,
             next: 0,
-            pos: HEADER_LEN,
+            pos: HEADER_BYTES,
             stored: Vec::new(),
             records: Vec::new(),
         }
