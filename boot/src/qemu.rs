@@ -163,10 +163,11 @@ impl QemuConfig {
                 format!("format=raw,file={}", self.image.display()),
             ]
         } else {
-            // Boot from the image first: the firmware (SeaBIOS) otherwise
-            // reads sector 0 of the virtio disks looking for a boot
-            // sector, which would hang on a hung device and use up a
-            // "first read" rule.
+            // Boot from the image first, a precaution: should the firmware
+            // (SeaBIOS) look for a boot sector on the virtio disks, that
+            // read would hang on a hung device or use up a "first read"
+            // rule. (Not measured to matter: QEMU's own geometry probe,
+            // below, was what a hung device needed.)
             vec![
                 "-drive".into(),
                 format!("if=none,id=boot,format=raw,file={}", self.image.display()),
