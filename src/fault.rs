@@ -111,33 +111,15 @@ impl Fault {
         let Fault::Io { write, which, once } = *self else {
             return None;
         };
-        let (event, iotype) = if write {
-            ("write_aio", "write")
-        } else {
-            ("read_aio", "read")
-        };
         let mut out = format!("# faultline --fault: {}\n", self.describe());
-        let inject =
-            |out: &mut String, state: Option<u64>, errno: u32, sector: Option<u64>, once| {
-                out.push_str("\n[inject-error]\n");
-                let _ = writeln!(
-                    out,
-                    "event = \"{event}\"\niotype = \"{iotype}\"\nerrno = \"{errno}\""
-                );
-                if let Some(s) = state {
-                    let _ = writeln!(out, "state = \"{s}\"");
-                }
-                if let Some(s) = sector {
-                    let _ = writeln!(out, "sector = \"{s}\"");
-                }
-                if once {
-                    out.push_str("once = \"on\"\n");
-                }
-            };
+        let inject = |out: &mut String, state, errno, sector, once| {
+            inject_rule(out, write, state, errno, sector, once)
+        };
         let set_state = |out: &mut String, from: u64, to: u64| {
             let _ = write!(
                 out,
-                "\n[set-state]\nevent = \"{event}\"\nstate = \"{from}\"\nnew_state = \"{to}\"\n"
+                "\n[set-state]\nevent = \"{}\"\nstate = \"{from}\"\nnew_state = \"{to}\"\n",
+                event_iotype(write).0
             );
         };
         match which {
@@ -180,25 +162,51 @@ impl Fault {
     }
 }
 
+/// blkdebug's event and iotype for a request kind (the reference's rule:
+/// always give `iotype`, or a read rule also fails writes).
+fn event_iotype(write: bool) -> (&'static str, &'static str) {
+    if write {
+        ("write_aio", "write")
+    } else {
+        ("read_aio", "read")
+    }
+}
+
+/// Appends one `[inject-error]` rule: fail requests of the kind with
+/// `errno`, only in `state` and only over `sector` if given, `once` or
+/// always.
+fn inject_rule(
+    out: &mut String,
+    write: bool,
+    state: Option<u64>,
+    errno: u32,
+    sector: Option<u64>,
+    once: bool,
+) {
+    let (event, iotype) = event_iotype(write);
+    let _ = write!(
+        out,
+        "\n[inject-error]\nevent = \"{event}\"\niotype = \"{iotype}\"\nerrno = \"{errno}\"\n"
+    );
+    if let Some(s) = state {
+        let _ = writeln!(out, "state = \"{s}\"");
+    }
+    if let Some(s) = sector {
+        let _ = writeln!(out, "sector = \"{s}\"");
+    }
+    if once {
+        out.push_str("once = \"on\"\n");
+    }
+}
+
 /// A rule file failing every `write` (or read) request that covers one of
 /// `slots` (one rule per slot: blkdebug has no ranges), `once` each or
 /// always. For the fault matrix's scattered slots.
 pub fn blkdebug_rules_for_slots(write: bool, slots: &[u64], once: bool) -> String {
-    let (event, iotype) = if write {
-        ("write_aio", "write")
-    } else {
-        ("read_aio", "read")
-    };
+    let iotype = event_iotype(write).1;
     let mut out = format!("# faultline: {iotype} errors on {} slot(s)\n", slots.len());
     for slot in slots {
-        let _ = write!(
-            out,
-            "\n[inject-error]\nevent = \"{event}\"\niotype = \"{iotype}\"\nerrno = \"{EIO}\"\nsector = \"{}\"\n",
-            slot * 8
-        );
-        if once {
-            out.push_str("once = \"on\"\n");
-        }
+        inject_rule(&mut out, write, None, EIO, Some(slot * 8), once);
     }
     out
 }
