@@ -6,10 +6,14 @@
 
 pub mod bench;
 pub mod cargo;
+pub mod cli;
 pub mod compressors;
+pub mod exit;
 pub mod fault;
+pub mod knob_list;
 pub mod ktest;
 pub mod lab;
+pub mod provenance;
 pub mod result;
 pub mod run;
 pub mod soak;

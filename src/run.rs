@@ -119,7 +119,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
 /// Rejects what the host can see is wrong before anything is built or
 /// created: a knob without `=`, a trace file that does not exist or whose
 /// header is wrong.
-fn check_options(opts: &RunOptions) -> Result<(), String> {
+pub fn check_options(opts: &RunOptions) -> Result<(), String> {
     if let Some(k) = opts.knobs.iter().find(|k| !k.contains('=')) {
         return Err(format!("--set expects key=value, got '{k}'"));
     }

@@ -42,6 +42,10 @@ fn smoke_run_prints_one_json_object() {
     assert_eq!(v["integrity"]["checked_pages"], 4096);
     assert_eq!(v["integrity"]["corrupt_pages"], 0);
     assert_eq!(v["meminfo"]["leaked_pages"], 0);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(v["provenance"]["commit"].as_str().map(str::len), Some(40));
+    assert!(v["provenance"]["qemu"].as_str().unwrap().contains("QEMU"));
+    assert!(v["wall_s"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -102,7 +106,7 @@ fn workload_larger_than_ram_is_a_clear_error() {
 fn malformed_set_is_rejected_on_the_host() {
     let (out, _) = faultline(&["run", "--set", "workload.size"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("--set expects key=value"));
+    assert!(stderr(&out).contains("expected key=value, got 'workload.size'"));
 }
 
 /// `faultline image` then `faultline run --files`: the kernel walks the
@@ -151,9 +155,83 @@ fn bench_refuses_the_run_options_it_does_not_take() {
     let (out, took) = faultline(&["bench", "faults", "--mem", "1G", "--json"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.contains("bench takes only --set key=value, not '--mem'"),
-        "{err}"
-    );
+    assert!(err.contains("unexpected argument '--mem'"), "{err}");
     assert!(took < Duration::from_secs(10), "nothing booted: {took:?}");
+}
+
+/// The exit statuses of `src/exit.rs`, each produced for real: 0 (the
+/// smoke run above), 1 (a memcg OOM and a killed task: tests/fault.rs),
+/// 2, 3 and 4 here.
+#[test]
+fn exit_status_2_is_a_usage_error_refused_before_any_build() {
+    let (out, took) = faultline(&["run", "--set", "memcg.max=12Q"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("memcg.max"), "{err}");
+    assert!(err.contains("a size"), "names the valid form: {err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let (out, _) = faultline(&["run", "--swap=banana"]);
+    assert_eq!(out.status.code(), Some(2));
+    let (out, _) = faultline(&["lab", "--scale", "mini", "no-such-experiment"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("known: seed"), "{}", stderr(&out));
+}
+
+#[test]
+fn exit_status_3_is_a_missing_qemu() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "--set", "workload.size=16M"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("qemu-system-x86_64 not found"));
+}
+
+#[test]
+fn exit_status_4_is_a_run_that_did_not_finish() {
+    let (out, _) = faultline(&[
+        "run",
+        "--timeout=1",
+        "--set=workload=thrash",
+        "--set=workload.size=48M",
+        "--set=memcg.max=16M",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("timed out after 1 s"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn help_completions_and_knobs_json() {
+    let (out, _) = faultline(&["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in [
+        "run",
+        "lab",
+        "bench",
+        "knobs",
+        "fault",
+        "soak",
+        "completions",
+    ] {
+        assert!(text.contains(&format!("  {cmd} ")), "{cmd}: {text}");
+    }
+    assert!(text.contains("Exit status:"), "{text}");
+    let (out, _) = faultline(&["lab", "seed", "--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--resume"));
+    let (out, _) = faultline(&["completions", "bash"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("_faultline"));
+    let (out, _) = faultline(&["knobs", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all = v.as_array().unwrap();
+    assert_eq!(all.len(), knobs::KNOBS.len());
+    assert!(all
+        .iter()
+        .any(|k| k["name"] == "memcg.max" && k["default"] == "max"));
 }

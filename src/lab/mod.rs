@@ -15,6 +15,10 @@
 //! much a figure depends on the particular build rather than on noise.
 
 pub mod build_tree;
+pub mod command;
+pub mod compare;
+pub mod journal;
+pub mod plan;
 pub mod report;
 pub mod traces;
 
@@ -77,6 +81,11 @@ pub struct LabOptions {
     pub swap_bytes: Option<u64>,
     /// A files image (`faultline image`) instead of the experiment's tree.
     pub files: Option<PathBuf>,
+    /// Append every finished run to this results.jsonl.
+    pub journal: Option<PathBuf>,
+    /// Runs already done (`--resume`): a spec that matches one is not run
+    /// again, its result is taken as it is.
+    pub done: Vec<RunResult>,
 }
 
 /// Where experiments live.
@@ -190,9 +199,15 @@ impl Experiment {
         Ok(exp)
     }
 
-    /// Loads `experiments/NAME.json`.
+    /// Loads `experiments/NAME.json`, or NAME itself when it is a path to
+    /// a `.json` file (an experiment of your own).
     pub fn load(name: &str) -> Result<Experiment, String> {
-        let path = experiments_dir().join(format!("{name}.json"));
+        let own = Path::new(name);
+        let path = if name.ends_with(".json") && own.is_file() {
+            own.to_path_buf()
+        } else {
+            experiments_dir().join(format!("{name}.json"))
+        };
         let text = std::fs::read_to_string(&path).map_err(|_| {
             let known = list()
                 .map(|l| {
@@ -214,7 +229,7 @@ impl Experiment {
         self.workload.iter().map(|(s, _)| s.clone()).collect()
     }
 
-    fn for_scale<'a, T>(
+    pub(crate) fn for_scale<'a, T>(
         &self,
         list: &'a [(String, T)],
         scale: &str,
@@ -272,6 +287,9 @@ pub struct RunResult {
     /// triple fault), or `None`. A failed run stays in the results: its
     /// cell shows what it was, the other cells are kept.
     pub error: Option<String>,
+    /// `ok`, `killed`, `corrupt`, `leak`, `oom`, `error`, `timeout`,
+    /// `triple_fault` or `crash` ([`journal::status_of`]).
+    pub status: String,
 }
 
 /// The matrix of runs, limit by limit, policy by policy, repetition last.
@@ -413,23 +431,54 @@ pub fn run_matrix(
             .map_err(|e| format!("{} / {}: {e}", spec.limit, spec.policy))?;
     }
     let elf = build_release_kernel()?;
+    let journal = opts
+        .journal
+        .as_deref()
+        .map(journal::Journal::open)
+        .transpose()?;
+    // Resumed runs are taken as they are; only the others are run.
+    let mut results: Vec<Option<RunResult>> = specs
+        .iter()
+        .map(|spec| {
+            opts.done
+                .iter()
+                .find(|d| journal::same_run(&d.spec, spec))
+                .cloned()
+        })
+        .collect();
+    let todo: Vec<usize> = (0..specs.len()).filter(|&i| results[i].is_none()).collect();
+    if todo.len() < specs.len() {
+        eprintln!(
+            "lab: resuming: {} of {} runs are done already, {} to run",
+            specs.len() - todo.len(),
+            specs.len(),
+            todo.len()
+        );
+    }
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; specs.len()]);
+    let finished: Mutex<Vec<(usize, RunResult)>> = Mutex::new(Vec::new());
     let error: Mutex<Option<String>> = Mutex::new(None);
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
             s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= specs.len() || error.lock().unwrap().is_some() {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= todo.len() || error.lock().unwrap().is_some() {
                     return;
                 }
-                match run_one(&specs[i], &elf, &settings) {
+                let i = todo[k];
+                let r = run_one(&specs[i], &elf, &settings).and_then(|r| {
+                    if let Some(j) = &journal {
+                        j.append(&r)?;
+                    }
+                    Ok(r)
+                });
+                match r {
                     Ok(r) => {
                         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        progress(n, specs.len(), &r, start.elapsed());
-                        results.lock().unwrap()[i] = Some(r);
+                        progress(n, todo.len(), &r, start.elapsed());
+                        finished.lock().unwrap().push((i, r));
                     }
                     Err(e) => *error.lock().unwrap() = Some(e),
                 }
@@ -439,9 +488,10 @@ pub fn run_matrix(
     if let Some(e) = error.into_inner().unwrap() {
         return Err(e);
     }
+    for (i, r) in finished.into_inner().unwrap() {
+        results[i] = Some(r);
+    }
     Ok(results
-        .into_inner()
-        .unwrap()
         .into_iter()
         .map(|r| r.expect("every run finished"))
         .collect())
@@ -491,9 +541,11 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
     } else {
         None
     };
+    let result = report.result.unwrap_or(Value::Null);
     Ok(RunResult {
+        status: journal::status_of(&result, report.error.as_deref(), Some(&report.outcome)),
         spec: spec.clone(),
-        result: report.result.unwrap_or(Value::Null),
+        result,
         wall: report.wall_time,
         error,
     })

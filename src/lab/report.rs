@@ -219,6 +219,74 @@ pub(super) fn fmt_delta(base: Option<Stat>, other: Option<Stat>, is_percent: boo
     }
 }
 
+/// A cell's figure, or what its runs ended in when none passed (`OOM
+/// 3/3`), so a failed cell reads as failed rather than as missing data.
+pub(super) fn fmt_cell(runs: &[RunResult], limit: &str, policy: &str, m: &Metric) -> String {
+    if let Some(s) = stat(runs, limit, policy, m) {
+        return fmt_stat(Some(s));
+    }
+    let cell: Vec<&RunResult> = runs
+        .iter()
+        .filter(|r| r.spec.limit == limit && r.spec.policy == policy)
+        .collect();
+    let failed: Vec<&RunResult> = cell.iter().copied().filter(|r| r.error.is_some()).collect();
+    match failed.first() {
+        Some(f) => format!(
+            "{} {}/{}",
+            f.status.to_uppercase(),
+            failed.len(),
+            cell.len()
+        ),
+        None => "n/a".into(),
+    }
+}
+
+/// Per-seed paired change of `m` from `base` to `other` in one limit: the
+/// median of the per-seed deltas (percent, or points for a percentage)
+/// and how many seeds agree with its sign, e.g. `-8.2% 3/3`. Seeds where
+/// either run failed are left out.
+pub fn fmt_paired(runs: &[RunResult], limit: &str, base: &str, other: &str, m: &Metric) -> String {
+    let value = |policy: &str, rep: usize| {
+        runs.iter()
+            .find(|r| {
+                r.spec.limit == limit
+                    && r.spec.policy == policy
+                    && r.spec.rep == rep
+                    && r.error.is_none()
+            })
+            .and_then(|r| (m.get)(&r.result))
+    };
+    let reps = runs.iter().map(|r| r.spec.rep + 1).max().unwrap_or(0);
+    let mut deltas: Vec<f64> = (0..reps)
+        .filter_map(|rep| {
+            let (b, o) = (value(base, rep)?, value(other, rep)?);
+            if m.is_percent {
+                Some(o - b)
+            } else if b != 0.0 {
+                Some((o - b) / b * 100.0)
+            } else {
+                None
+            }
+        })
+        .collect();
+    if deltas.is_empty() {
+        return "n/a".into();
+    }
+    deltas.sort_by(|a, b| a.total_cmp(b));
+    let n = deltas.len();
+    let median = if n % 2 == 1 {
+        deltas[n / 2]
+    } else {
+        (deltas[n / 2 - 1] + deltas[n / 2]) / 2.0
+    };
+    let agree = deltas
+        .iter()
+        .filter(|d| d.signum() == median.signum() && **d != 0.0)
+        .count();
+    let unit = if m.is_percent { "pp" } else { "%" };
+    format!("{median:+.1}{unit} {agree}/{n}")
+}
+
 /// The limits in the order they were run.
 pub(super) fn limits(runs: &[RunResult]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -253,19 +321,20 @@ pub fn tables(exp: &Experiment, runs: &[RunResult]) -> String {
             );
             let _ = writeln!(
                 out,
-                "{:<24} {:>26} {:>26} {:>9}",
-                "metric", base, policy, "delta"
+                "{:<24} {:>26} {:>26} {:>9} {:>14}",
+                "metric", base, policy, "delta", "paired, seeds"
             );
             for m in &METRICS {
                 let b = stat(runs, &limit, base, m);
                 let p = stat(runs, &limit, policy, m);
                 let _ = writeln!(
                     out,
-                    "{:<24} {:>26} {:>26} {:>9}",
+                    "{:<24} {:>26} {:>26} {:>9} {:>14}",
                     m.label,
-                    fmt_stat(b),
-                    fmt_stat(p),
-                    fmt_delta(b, p, m.is_percent)
+                    fmt_cell(runs, &limit, base, m),
+                    fmt_cell(runs, &limit, policy, m),
+                    fmt_delta(b, p, m.is_percent),
+                    fmt_paired(runs, &limit, base, policy, m)
                 );
             }
         }
@@ -285,7 +354,12 @@ fn failed_runs(runs: &[RunResult]) -> String {
             runs.len()
         );
         for r in failed {
-            let _ = writeln!(out, "  {}", r.error.as_deref().unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "  [{}] {}",
+                r.status,
+                r.error.as_deref().unwrap_or_default()
+            );
         }
     }
     out
@@ -370,11 +444,8 @@ pub fn json(exp: &Experiment, scale: &str, runs: &[RunResult]) -> Value {
         "description": exp.description,
         "scale": scale,
         "faultline_version": env!("CARGO_PKG_VERSION"),
-        "runs": runs.iter().map(|r| json!({
-            "limit": r.spec.limit, "policy": r.spec.policy, "rep": r.spec.rep + 1,
-            "wall_s": r.wall.as_secs_f64(), "knobs": r.spec.knobs, "result": r.result,
-            "error": r.error,
-        })).collect::<Vec<_>>(),
+        "provenance": crate::provenance::get(),
+        "runs": runs.iter().map(super::journal::to_json).collect::<Vec<_>>(),
         "summary": summary,
     })
 }
@@ -534,6 +605,7 @@ mod tests {
             }),
             wall: Duration::from_secs(1),
             error: None,
+            status: "ok".into(),
         }
     }
 
@@ -563,6 +635,19 @@ mod tests {
         assert!(t.contains("110 (100-120)"), "{t}");
         assert!(t.contains("-90.9%"), "swap_ra delta: {t}");
         assert!(t.contains("pp"), "hit ratio delta in points: {t}");
+        // Seed 1 is the only one both policies ran: -90.0 %, 1 of 1.
+        assert!(t.contains("-90.0% 1/1"), "paired swap_ra: {t}");
+    }
+
+    #[test]
+    fn a_cell_whose_runs_all_failed_says_how() {
+        let mut oom = run("a", "bypass", 0, 0, 0, 0);
+        oom.result = Value::Null;
+        oom.error = Some("Memory cgroup out of memory".into());
+        oom.status = "oom".into();
+        let runs = vec![run("a", "base", 0, 100, 70, 50), oom];
+        let t = tables(&exp(), &runs);
+        assert!(t.contains("OOM 1/1"), "{t}");
     }
 
     #[test]
@@ -570,6 +655,7 @@ mod tests {
         let mut failed = run("a", "base", 1, 0, 0, 0);
         failed.result = Value::Null;
         failed.error = Some("run a / base / rep 2: Memory cgroup out of memory, \"cc-3\"".into());
+        failed.status = "oom".into();
         let runs = vec![
             run("a", "base", 0, 100, 70, 50),
             failed,

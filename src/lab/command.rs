@@ -1,0 +1,222 @@
+//! `faultline lab ...`: the command, from clap's arguments to the files
+//! it writes and its exit status (see `src/exit.rs`).
+
+use std::path::Path;
+
+use crate::cli::{LabArgs, LabCommand};
+use crate::exit::{environment, failed, usage, Fail};
+
+use super::{journal, plan, report, Experiment, LabOptions, RunResult};
+
+pub fn lab(a: LabArgs) -> Result<(), Fail> {
+    match a.command {
+        Some(LabCommand::List) => return list(),
+        Some(LabCommand::Compare { a: da, b: db }) => return compare(&da, &db),
+        None => {}
+    }
+    let Some(name) = a.name.clone() else {
+        return Err(usage(
+            "lab: name an experiment (faultline lab list shows them), or use lab list / lab compare",
+        ));
+    };
+    let mut exp = Experiment::load(&name).map_err(usage)?;
+    if let Some(p) = &a.policies {
+        exp.select_policies(p).map_err(usage)?;
+    }
+    for t in &a.trace {
+        if exp.traces.is_empty() {
+            return Err(usage(format!(
+                "--trace: experiment {} replays no traces",
+                exp.name
+            )));
+        }
+        crate::trace::read_header(t).map_err(|e| usage(format!("--trace {e}")))?;
+        exp.extra_traces.push(t.clone());
+    }
+    if let Some(f) = &a.files {
+        crate::run::check_files_image(f).map_err(usage)?;
+    }
+    let scale = a.scale.clone();
+    let specs = super::matrix(&exp, &scale, a.reps).map_err(usage)?;
+    let dir = a
+        .out
+        .clone()
+        .or_else(|| a.resume.clone())
+        .unwrap_or_else(|| {
+            crate::cargo::workspace_root()
+                .join("lab-results")
+                .join(format!("{}-{scale}", exp.name))
+        });
+    let timeout = a
+        .timeout
+        .map(|s| std::time::Duration::from_secs(s as u64))
+        .unwrap_or_else(|| exp.run_timeout(&scale));
+    let swap_bytes = a.swap.unwrap_or_else(|| exp.swap_bytes(&scale));
+    if let Some(plan_file) = &a.plan {
+        return write_plan(&exp, &scale, &specs, &a, &dir, plan_file);
+    }
+    let runs = if let Some(from) = &a.collect {
+        let (name, s, runs) = plan::collect(from).map_err(usage)?;
+        if name != exp.name || s != scale {
+            return Err(usage(format!(
+                "--collect {}: a plan of {name} at scale {s}, not {} at {scale}",
+                from.display(),
+                exp.name
+            )));
+        }
+        runs
+    } else {
+        let mut opts = LabOptions {
+            jobs: a.jobs.unwrap_or_else(crate::cli::cpus),
+            timeout: Some(timeout),
+            swap_bytes: Some(swap_bytes),
+            files: a.files.clone(),
+            journal: Some(dir.join("results.jsonl")),
+            done: Vec::new(),
+        };
+        start_journal(&dir, a.resume.is_some(), &mut opts)?;
+        eprintln!(
+            "lab: {} runs of experiment {} at scale {scale}, {} at a time, {} s per run at most, {} MiB swap; results.jsonl in {}",
+            specs.len(),
+            exp.name,
+            opts.jobs,
+            timeout.as_secs(),
+            swap_bytes >> 20,
+            dir.display()
+        );
+        boot::find_qemu().map_err(environment)?;
+        super::run_matrix(&exp, &scale, &specs, &opts).map_err(environment)?
+    };
+    finish(&exp, &scale, &runs, &dir, a.json)
+}
+
+/// Opens the run journal: a new lab starts it afresh (the previous one
+/// is kept as results.jsonl.old); `--resume` reads it and skips every run
+/// it holds, except runs that timed out or crashed, which run again.
+fn start_journal(dir: &Path, resume: bool, opts: &mut LabOptions) -> Result<(), Fail> {
+    let path = dir.join("results.jsonl");
+    if resume {
+        let done = journal::read(&path).map_err(usage)?;
+        opts.done = done
+            .into_iter()
+            .filter(|r| !matches!(r.status.as_str(), "timeout" | "crash"))
+            .collect();
+        // Rewritten with the runs kept, so that a line the interrupt cut
+        // short does not run into the next one appended.
+        let mut text = String::new();
+        for r in &opts.done {
+            text += &journal::to_json(r).to_string();
+            text.push('\n');
+        }
+        return std::fs::write(&path, text)
+            .map_err(|e| environment(format!("cannot write {}: {e}", path.display())));
+    }
+    if path.exists() {
+        let old = dir.join("results.jsonl.old");
+        std::fs::rename(&path, &old)
+            .map_err(|e| environment(format!("cannot move {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn write_plan(
+    exp: &Experiment,
+    scale: &str,
+    specs: &[super::RunSpec],
+    a: &LabArgs,
+    dir: &Path,
+    plan_file: &Path,
+) -> Result<(), Fail> {
+    let mem = exp.for_scale(&exp.mem, scale, "mem").map_err(usage)?;
+    let mem_mib =
+        crate::parse_size(mem).ok_or_else(|| usage(format!("mem.{scale}: bad size {mem}")))? >> 20;
+    let files = match (&a.files, exp.files.iter().find(|(s, _)| s == scale)) {
+        (Some(image), _) => Some(image.clone()),
+        (None, Some((_, spec))) => Some(super::build_tree::tree_image(spec).map_err(environment)?),
+        (None, None) => None,
+    };
+    let settings = plan::PlanSettings {
+        mem_mib,
+        swap_bytes: a.swap.unwrap_or_else(|| exp.swap_bytes(scale)),
+        timeout: a
+            .timeout
+            .map(|s| std::time::Duration::from_secs(s as u64))
+            .unwrap_or_else(|| exp.run_timeout(scale)),
+        files,
+    };
+    let dir = std::path::absolute(dir).map_err(|e| environment(e.to_string()))?;
+    plan::write(exp, scale, specs, &settings, &dir, plan_file).map_err(environment)?;
+    eprintln!(
+        "lab: wrote {} commands to {} (results go to {}/runs); run them, e.g.\n    \
+         parallel --jobs 2 < {}\nthen: faultline lab {} --scale {scale} --collect {} --out DIR",
+        specs.len(),
+        plan_file.display(),
+        dir.display(),
+        plan_file.display(),
+        exp.name,
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Writes the tables and files, prints the tables, and turns failed runs
+/// into the exit status.
+fn finish(
+    exp: &Experiment,
+    scale: &str,
+    runs: &[RunResult],
+    dir: &Path,
+    json: bool,
+) -> Result<(), Fail> {
+    let corrupt: u64 = runs
+        .iter()
+        .filter(|r| !r.result.is_null())
+        .map(|r| r.result["integrity"]["corrupt_pages"].as_u64().unwrap_or(1))
+        .sum();
+    let nr_failed = runs.iter().filter(|r| r.error.is_some()).count();
+    let files = report::write_all(dir, exp, scale, runs).map_err(environment)?;
+    if json {
+        println!("{}", report::json(exp, scale, runs));
+    } else {
+        print!("{}", report::tables(exp, runs));
+        println!("\ncorrupt pages over all runs: {corrupt}");
+    }
+    eprintln!(
+        "lab: wrote {} files to {}: {}",
+        files.len(),
+        dir.display(),
+        files.join(", ")
+    );
+    if corrupt != 0 {
+        return Err(failed("lab: some run reported corrupt pages"));
+    }
+    if nr_failed != 0 {
+        return Err(failed(format!(
+            "lab: {nr_failed} of {} runs failed (listed above and in results.json); the others are in the tables",
+            runs.len()
+        )));
+    }
+    Ok(())
+}
+
+fn list() -> Result<(), Fail> {
+    for e in super::list().map_err(usage)? {
+        println!(
+            "{:<12} scales {:<10} {}",
+            e.name,
+            e.scales().join(","),
+            e.description
+        );
+    }
+    Ok(())
+}
+
+fn compare(a: &Path, b: &Path) -> Result<(), Fail> {
+    let ra = super::compare::load(a).map_err(usage)?;
+    let rb = super::compare::load(b).map_err(usage)?;
+    print!(
+        "{}",
+        super::compare::render(&a.display().to_string(), &ra, &b.display().to_string(), &rb)
+    );
+    Ok(())
+}

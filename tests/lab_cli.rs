@@ -1,0 +1,111 @@
+//! `faultline lab` as a user runs it: a grid that crosses the OOM
+//! boundary completes and shows the OOM cell as such; `--resume` after an
+//! interrupt reruns nothing that finished; a `--plan` run command by
+//! command and then `--collect`ed gives the local lab's results.csv but
+//! for wall times.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::stderr;
+
+/// Four small runs: a `tight` limit where smoke OOMs (swappiness 0 never
+/// swaps) and a `loose` one, under two policies.
+const EXPERIMENT: &str = r#"{"name": "edge", "description": "an OOM edge",
+    "workload": {"mini": ["workload=smoke", "workload.size=8M"]},
+    "common": [], "mem": {"mini": "512M"},
+    "limits": {"mini": [["tight", ["memcg.max=2M", "vm.swappiness=0"]], ["loose", []]]},
+    "policies": [["base", []], ["ra-off", ["swap.readahead=off"]]]}"#;
+
+fn lab(exp: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["lab", exp.to_str().unwrap(), "--reps=1", "--jobs=2"];
+    args.extend(extra);
+    common::faultline(&args)
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// results.csv without its wall_s column.
+fn csv_without_wall(path: &Path) -> Vec<String> {
+    let rows = lines(path);
+    let wall = rows[0].split(',').position(|c| c == "wall_s").unwrap();
+    rows.iter()
+        .map(|r| {
+            let mut cols: Vec<&str> = r.split(',').collect();
+            cols.remove(wall);
+            cols.join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn an_oom_cell_is_a_result_resume_skips_finished_runs_and_a_plan_collects_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("edge.json");
+    std::fs::write(&exp, EXPERIMENT).unwrap();
+    let local = tmp.path().join("local");
+    let out = lab(&exp, &["--out", local.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let tables = String::from_utf8_lossy(&out.stdout);
+    assert!(tables.contains("OOM 1/1"), "{tables}");
+    assert!(tables.contains("2 of 4 runs FAILED"), "{tables}");
+    let journal = local.join("results.jsonl");
+    assert_eq!(lines(&journal).len(), 4);
+
+    // An interrupt after two runs, in the middle of writing the third.
+    let kept = lines(&journal)[..2].join("\n") + "\n{\"limit\":\"lo";
+    std::fs::write(&journal, kept).unwrap();
+    let out = lab(&exp, &["--resume", local.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 of 4 runs are done already, 2 to run"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(lines(&journal).len(), 4, "whole lines only");
+    let first = csv_without_wall(&local.join("results.csv"));
+
+    // The same lab as a plan, its commands run one by one, then collected.
+    let planned = tmp.path().join("planned");
+    let jobs = tmp.path().join("jobs.txt");
+    let out = lab(
+        &exp,
+        &[
+            "--plan",
+            jobs.to_str().unwrap(),
+            "--out",
+            planned.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let commands = lines(&jobs);
+    assert_eq!(commands.len(), 4);
+    for c in &commands {
+        let st = Command::new("sh")
+            .args(["-c", c])
+            .env("FAULTLINE", env!("CARGO_BIN_EXE_faultline"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "{c}");
+    }
+    let collected = tmp.path().join("collected");
+    let out = lab(
+        &exp,
+        &[
+            "--collect",
+            planned.to_str().unwrap(),
+            "--out",
+            collected.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(csv_without_wall(&collected.join("results.csv")), first);
+}
