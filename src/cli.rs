@@ -160,6 +160,13 @@ pub struct RunArgs {
     /// Your own blkdebug rule file under the swap disk
     #[arg(long, value_name = "RULES")]
     pub blkdebug: Option<PathBuf>,
+    /// Sample the counters every MCYCLES million cycles of the run's clock (default 100) and write timeline.csv and timeline.svg to --out
+    #[arg(long, value_name = "MCYCLES", num_args = 0..=1, default_missing_value = "100",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub timeline: Option<u64>,
+    /// Where --timeline writes its files
+    #[arg(long, value_name = "DIR", default_value = ".", requires = "timeline")]
+    pub out: PathBuf,
 }
 
 pub const LAB_HELP: &str = "\
@@ -188,6 +195,9 @@ pub struct LabArgs {
     /// The experiment: experiments/NAME.json (`faultline lab list`), or a path to your own FILE.json
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
+    /// Knobs added to every run (after the experiment's, so they win), e.g. to compare two settings with lab compare
+    #[command(flatten)]
+    pub knobs: KnobArgs,
     /// Workload size: mini (minutes) or full (the seed's scale)
     #[arg(long, default_value = "mini")]
     pub scale: String,

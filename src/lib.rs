@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod cargo;
+pub mod chart;
 pub mod cli;
 pub mod compressors;
 pub mod exit;
@@ -17,6 +18,7 @@ pub mod provenance;
 pub mod result;
 pub mod run;
 pub mod soak;
+pub mod timeline;
 pub mod trace;
 
 /// Parses `512M`, `1G`, `4096K`, `1048576` into bytes (binary units).

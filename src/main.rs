@@ -45,8 +45,20 @@ fn qemu_and_kernel() -> Result<PathBuf, Fail> {
 }
 
 fn run(a: cli::RunArgs) -> Result<(), Fail> {
+    let mut knobs = a.knobs.knobs;
+    if let Some(n) = a.timeline {
+        if knobs
+            .iter()
+            .any(|k| k.starts_with("timeline.interval_mcycles="))
+        {
+            return Err(usage(
+                "give --timeline or --set timeline.interval_mcycles, not both",
+            ));
+        }
+        knobs.push(format!("timeline.interval_mcycles={n}"));
+    }
     let opts = RunOptions {
-        knobs: a.knobs.knobs,
+        knobs,
         mem_mib: a.mem >> 20,
         swap_bytes: a.swap,
         virtio_transitional: a.virtio_transitional,
@@ -85,6 +97,9 @@ fn run(a: cli::RunArgs) -> Result<(), Fail> {
             ),
         ));
     };
+    if a.timeline.is_some() {
+        write_timeline(&report.serial, &a.out, &result)?;
+    }
     if a.json {
         result["provenance"] = faultline::provenance::get().clone();
         result["wall_s"] = report.wall_time.as_secs_f64().into();
@@ -102,6 +117,28 @@ fn run(a: cli::RunArgs) -> Result<(), Fail> {
             report.outcome.describe()
         )));
     }
+    Ok(())
+}
+
+/// `run --timeline`: the samples as timeline.csv and timeline.svg.
+fn write_timeline(
+    serial: &str,
+    dir: &std::path::Path,
+    result: &serde_json::Value,
+) -> Result<(), Fail> {
+    let timeline = faultline::timeline::parse(serial)
+        .map_err(environment)?
+        .ok_or_else(|| environment("--timeline: the kernel printed no samples"))?;
+    let c = &result["config"];
+    let title = format!(
+        "{} {}, memcg.max {}: counters over the measured phase ({} samples)",
+        c["workload"].as_str().unwrap_or("?"),
+        faultline::result::human_size(c["workload.size"].as_u64().unwrap_or(0)),
+        faultline::lab::report::knob_text(&c["memcg.max"]),
+        timeline.rows.len()
+    );
+    let files = timeline.write(dir, &title).map_err(environment)?;
+    eprintln!("timeline: wrote {}", files.join(", "));
     Ok(())
 }
 

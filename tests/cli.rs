@@ -235,3 +235,42 @@ fn help_completions_and_knobs_json() {
         .iter()
         .any(|k| k["name"] == "memcg.max" && k["default"] == "max"));
 }
+
+/// `run --timeline`: the kernel samples its counters during the measured
+/// phase; the host writes them as per-interval deltas and a chart.
+#[test]
+fn timeline_writes_a_csv_of_samples_and_a_chart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let (out, _) = faultline(&[
+        "run",
+        "--deterministic",
+        "--timeline=50",
+        "--out",
+        dir,
+        "--json",
+        "--set=workload=thrash",
+        "--set=workload.size=48M",
+        "--set=memcg.max=16M",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let csv = std::fs::read_to_string(tmp.path().join("timeline.csv")).unwrap();
+    let mut rows = csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    assert_eq!(header[0], "t_mcycles");
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<f64>> = rows
+        .map(|r| r.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert!(rows.len() > 10, "{} samples", rows.len());
+    // Deltas add up to the run's totals: the last sample is close to the
+    // end of the measured phase, so at least 80 % of the faults are in.
+    let sum: f64 = rows.iter().map(|r| r[col("pgmajfault")]).sum();
+    let total = v["vmstat"]["pgmajfault"].as_f64().unwrap();
+    assert!(sum <= total && sum >= 0.8 * total, "{sum} of {total}");
+    // memcg usage is a level, capped by memcg.max (4096 pages).
+    assert!(rows.iter().all(|r| r[col("memcg_pages")] <= 4096.0));
+    let svg = std::fs::read_to_string(tmp.path().join("timeline.svg")).unwrap();
+    assert!(svg.contains("time (Mcycles of the run's clock)"));
+}

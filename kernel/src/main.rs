@@ -23,6 +23,7 @@ fn kernel_main() -> ! {
             exit_qemu(ExitCode::Failure)
         }
     };
+    kernel::mm::timeline::emit();
     report::emit(config, &result);
     let code = if result.is_success() {
         ExitCode::Success

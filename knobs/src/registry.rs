@@ -203,6 +203,12 @@ pub static KNOBS: &[KnobSpec] = &[
         help: "proactive writeback of cold zswap entries to disk during reclaim (Linux zswap shrinker; the seed ran with it off)",
     },
     KnobSpec {
+        name: "timeline.interval_mcycles",
+        kind: KnobKind::U64 { min: 0, max: 1_000_000 },
+        default: "0",
+        help: "sample the counters (vmstat, memcg usage, zswap pool, swap slots in use, run-queue length) every this many million cycles of the run's clock during the measured phase, for faultline run --timeline (0: off; at most 512 samples, the interval doubles when they would be more)",
+    },
+    KnobSpec {
         name: "sched.deterministic",
         kind: BOOL,
         default: "0",

@@ -20,6 +20,7 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
         ));
     };
     let mut exp = Experiment::load(&name).map_err(usage)?;
+    exp.overrides = a.knobs.knobs.clone();
     if let Some(p) = &a.policies {
         exp.select_policies(p).map_err(usage)?;
     }

@@ -234,7 +234,7 @@ pub fn render(a_name: &str, a: &[RunResult], b_name: &str, b: &[RunResult]) -> S
         let _ = writeln!(out, "\n== {limit} / {policy}");
         let _ = writeln!(
             out,
-            "{:<26} {:>14} {:>14} {:>9} {:>5} {:>7}",
+            "{:<32} {:>14} {:>14} {:>9} {:>5} {:>7}",
             "metric", "A", "B", "delta", "sig", "n A/B"
         );
         for m in &METRICS {
@@ -256,7 +256,7 @@ pub fn render(a_name: &str, a: &[RunResult], b_name: &str, b: &[RunResult]) -> S
             };
             let _ = writeln!(
                 out,
-                "{:<26} {:>14} {:>14} {:>9} {:>5} {:>7}",
+                "{:<32} {:>14} {:>14} {:>9} {:>5} {:>7}",
                 m.label,
                 num(ma),
                 num(mb),

@@ -78,7 +78,11 @@ pub fn from_json(v: &Value) -> Option<RunResult> {
         result: v["result"].clone(),
         wall: Duration::from_secs_f64(v["wall_s"].as_f64()?.max(0.0)),
         error: v["error"].as_str().map(str::to_string),
-        status: v["status"].as_str()?.to_string(),
+        // Results written before schema 2 have no status.
+        status: match v["status"].as_str() {
+            Some(s) => s.to_string(),
+            None => status_of(&v["result"], v["error"].as_str(), None),
+        },
     })
 }
 

@@ -65,6 +65,8 @@ pub struct Experiment {
     /// Pairs of policies whose change the tables show (optional; without
     /// pairs each policy is compared with the first).
     pub pairs: Vec<(String, String)>,
+    /// `lab --set` knobs, applied to every run after all others.
+    pub overrides: Vec<String>,
 }
 
 /// A lab run's timeout when the experiment names none for its scale.
@@ -181,6 +183,7 @@ impl Experiment {
             traces: optional_per_scale(&v, "traces", traces::TraceSpec::from_json)?,
             extra_traces: Vec::new(),
             pairs: Vec::new(),
+            overrides: Vec::new(),
         };
         if exp.policies.is_empty() {
             return Err("policies: at least the baseline is needed".into());
@@ -336,6 +339,7 @@ pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>
                     .chain(policy_knobs)
                     .cloned()
                     .collect();
+                knobs = with_overrides(knobs, &exp.overrides);
                 knobs = traces::resolve_relative(&knobs, footprint)
                     .map_err(|e| format!("{limit} / {policy}: {e}"))?;
                 if !knobs.iter().any(|k| k.starts_with("workload.seed=")) {
@@ -352,6 +356,18 @@ pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>
         }
     }
     Ok(runs)
+}
+
+/// `knobs` with every knob `overrides` sets replaced by the override's
+/// value (a key may appear once: the kernel refuses duplicates).
+fn with_overrides(knobs: Vec<String>, overrides: &[String]) -> Vec<String> {
+    let key = |k: &str| k.split('=').next().unwrap_or("").to_string();
+    let mut out: Vec<String> = knobs
+        .into_iter()
+        .filter(|k| !overrides.iter().any(|o| key(o) == key(k)))
+        .collect();
+    out.extend(overrides.iter().cloned());
+    out
 }
 
 impl Experiment {

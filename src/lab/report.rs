@@ -321,7 +321,7 @@ pub fn tables(exp: &Experiment, runs: &[RunResult]) -> String {
             );
             let _ = writeln!(
                 out,
-                "{:<24} {:>26} {:>26} {:>9} {:>14}",
+                "{:<32} {:>26} {:>26} {:>9} {:>14}",
                 "metric", base, policy, "delta", "paired, seeds"
             );
             for m in &METRICS {
@@ -329,7 +329,7 @@ pub fn tables(exp: &Experiment, runs: &[RunResult]) -> String {
                 let p = stat(runs, &limit, policy, m);
                 let _ = writeln!(
                     out,
-                    "{:<24} {:>26} {:>26} {:>9} {:>14}",
+                    "{:<32} {:>26} {:>26} {:>9} {:>14}",
                     m.label,
                     fmt_cell(runs, &limit, base, m),
                     fmt_cell(runs, &limit, policy, m),
@@ -365,7 +365,7 @@ fn failed_runs(runs: &[RunResult]) -> String {
     out
 }
 
-pub(super) fn knob_text(v: &Value) -> String {
+pub fn knob_text(v: &Value) -> String {
     match v {
         Value::Number(n) => crate::result::human_size(n.as_u64().unwrap_or(0)),
         Value::String(s) => s.clone(),

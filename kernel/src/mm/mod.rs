@@ -34,6 +34,7 @@ pub mod state;
 pub mod swap;
 pub mod swap_state;
 pub mod swapfile;
+pub mod timeline;
 pub mod vmscan;
 pub mod vmstat;
 pub mod workingset;

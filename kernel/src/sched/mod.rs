@@ -307,6 +307,7 @@ fn schedule() {
         !mm_state_is_locked(),
         "schedule() with the mm lock held: the next task could not fault"
     );
+    crate::mm::timeline::tick(|| RQ.lock().as_ref().map_or(0, |rq| rq.queue.len()));
     let (prev_rsp, next_rsp, next_mm, next_is_task) = {
         let mut guard = RQ.lock();
         let rq = guard.as_mut().expect("schedule outside run_tasks");
