@@ -12,6 +12,54 @@ use serde_json::Value;
 
 use crate::run::{run, RunOptions};
 
+/// The host options a bench's runs take from the command line.
+#[derive(Debug, Clone)]
+pub struct BenchRun {
+    /// Extra `--set` knobs, after the bench's own.
+    pub knobs: Vec<String>,
+    pub mem_mib: u64,
+    pub timeout: std::time::Duration,
+    /// `-icount`: the clock counts guest instructions (stable across
+    /// hosts, and what a ratio should be computed in).
+    pub deterministic: bool,
+}
+
+impl Default for BenchRun {
+    fn default() -> Self {
+        let d = RunOptions::default();
+        BenchRun {
+            knobs: Vec::new(),
+            mem_mib: d.mem_mib,
+            timeout: d.timeout,
+            deterministic: false,
+        }
+    }
+}
+
+impl BenchRun {
+    fn options(&self, bench_knobs: Vec<String>) -> RunOptions {
+        let mut knobs = bench_knobs;
+        knobs.extend(self.knobs.iter().cloned());
+        RunOptions {
+            knobs,
+            mem_mib: self.mem_mib,
+            timeout: self.timeout,
+            deterministic: self.deterministic,
+            echo_serial: false,
+            ..RunOptions::default()
+        }
+    }
+
+    /// The unit of the run's clock, for the tables.
+    pub fn clock(&self) -> &'static str {
+        if self.deterministic {
+            "guest instructions (--deterministic)"
+        } else {
+            "host TSC cycles under TCG (noisy: use --deterministic for ratios)"
+        }
+    }
+}
+
 /// Footprints of `bench faults`, in MiB.
 pub const FOOTPRINTS_MIB: [u64; 2] = [16, 256];
 /// memcg.max = footprint / LIMIT_DIVISOR.
@@ -29,24 +77,16 @@ fn lat(v: &Value, kind: &str, field: &str) -> u64 {
 }
 
 /// Runs the thrash workload at each footprint.
-pub fn fault_costs(
-    footprints_mib: &[u64],
-    extra_knobs: &[String],
-) -> Result<Vec<FaultCost>, String> {
+pub fn fault_costs(footprints_mib: &[u64], b: &BenchRun) -> Result<Vec<FaultCost>, String> {
     let mut rows = Vec::new();
     for &mib in footprints_mib {
-        let mut opts = RunOptions {
-            echo_serial: false,
-            ..RunOptions::default()
-        };
-        opts.knobs = vec![
+        let opts = b.options(vec![
             "workload=thrash".into(),
             format!("workload.size={mib}M"),
             format!("memcg.max={}K", (mib << 10) / LIMIT_DIVISOR),
             "workload.pattern=seq".into(),
             "workload.passes=2".into(),
-        ];
-        opts.knobs.extend(extra_knobs.iter().cloned());
+        ]);
         let report = run(&opts)?;
         if let Some(e) = &report.error {
             return Err(format!("{mib} MiB run: {e}"));
@@ -74,20 +114,15 @@ pub fn fault_costs(
 /// decompression of a page, both measured in one run. With the seed's
 /// bypass on, a zswap fault does exactly one decompression, so the rest is
 /// the fault path's own overhead.
-pub fn zswap_cost(extra_knobs: &[String]) -> Result<Value, String> {
-    let mut opts = RunOptions {
-        echo_serial: false,
-        ..RunOptions::default()
-    };
-    opts.knobs = vec![
+pub fn zswap_cost(b: &BenchRun) -> Result<Value, String> {
+    let opts = b.options(vec![
         "workload=thrash".into(),
         "workload.size=32M".into(),
         "memcg.max=16M".into(),
         "workload.pattern=runs".into(),
         "zswap.enabled=1".into(),
         "swap.zswap_bypass=1".into(),
-    ];
-    opts.knobs.extend(extra_knobs.iter().cloned());
+    ]);
     let report = run(&opts)?;
     if let Some(e) = &report.error {
         return Err(e.clone());
@@ -176,15 +211,14 @@ pub fn render(rows: &[FaultCost]) -> String {
 /// (`--deterministic`: the guest clock counts instructions, one per
 /// nanosecond, so its records/s do not move with host load), one pass, no
 /// memory limit unless `--set` gives one: the replay's own speed.
-pub fn trace_speed(trace: &std::path::Path, extra_knobs: &[String]) -> Result<String, String> {
-    let mut opts = RunOptions {
-        echo_serial: false,
+pub fn trace_speed(trace: &std::path::Path, b: &BenchRun) -> Result<(String, Value), String> {
+    // Always deterministic: records per second of the guest clock.
+    let b = BenchRun {
         deterministic: true,
-        traces: vec![trace.to_path_buf()],
-        ..RunOptions::default()
+        ..b.clone()
     };
-    opts.knobs = vec!["workload=trace".into(), "workload.passes=1".into()];
-    opts.knobs.extend(extra_knobs.iter().cloned());
+    let mut opts = b.options(vec!["workload=trace".into(), "workload.passes=1".into()]);
+    opts.traces = vec![trace.to_path_buf()];
     let report = run(&opts)?;
     if let Some(e) = &report.error {
         return Err(e.clone());
@@ -201,7 +235,7 @@ pub fn trace_speed(trace: &std::path::Path, extra_knobs: &[String]) -> Result<St
     } else {
         "full"
     };
-    Ok(format!(
+    let text = format!(
         "trace {}: {records} records over {} pages in {} regions, workload.verify={verify}, {} checked, {} corrupt\n\
          replay:        {guest_s:.2} s guest clock (instructions / 1e9)   {:.2} M records/s\n\
          whole run:     {wall_s:.2} s wall, boot and final check included   {:.2} M records/s\n\
@@ -214,7 +248,8 @@ pub fn trace_speed(trace: &std::path::Path, extra_knobs: &[String]) -> Result<St
         records as f64 / guest_s.max(1e-9) / 1e6,
         records as f64 / wall_s.max(1e-9) / 1e6,
         machine()
-    ))
+    );
+    Ok((text, v))
 }
 
 /// The host: CPU model and count (what a records/s figure depends on).
@@ -227,4 +262,25 @@ pub fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cpus} x {model}, QEMU TCG -icount shift=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bench --mem --timeout --deterministic --set` reach every run.
+    #[test]
+    fn bench_options_reach_the_runs() {
+        let b = BenchRun {
+            knobs: vec!["zswap.compressor=zstd".into()],
+            mem_mib: 1024,
+            timeout: std::time::Duration::from_secs(900),
+            deterministic: true,
+        };
+        let o = b.options(vec!["workload=thrash".into()]);
+        assert_eq!((o.mem_mib, o.timeout.as_secs()), (1024, 900));
+        assert!(o.deterministic);
+        assert_eq!(o.knobs, ["workload=thrash", "zswap.compressor=zstd"]);
+        assert!(b.clock().contains("guest instructions"));
+    }
 }

@@ -22,6 +22,30 @@ pub fn nice_ticks(max: f64) -> Vec<f64> {
     (0..=n).map(|i| i as f64 * step).collect()
 }
 
+/// Round tick values covering `lo..=hi` (not from zero: a 5 % effect
+/// must stay visible), with the same steps as [`nice_ticks`].
+pub fn nice_ticks_range(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite()) {
+        return vec![0.0, 1.0];
+    }
+    let (lo, hi) = if hi - lo < 1e-9 {
+        let pad = (hi.abs() * 0.05).max(1.0);
+        (lo - pad, hi + pad)
+    } else {
+        (lo, hi)
+    };
+    let span = hi - lo;
+    let mag = 10f64.powf((span / 5.0).log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= 7.0)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).floor() as i64;
+    let last = (hi / step).ceil() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
 /// A tick label: no trailing zeros, thousands as k and millions as M.
 pub fn tick_label(x: f64) -> String {
     let (v, unit) = if x.abs() >= 1e6 {
@@ -167,5 +191,9 @@ mod tests {
         assert_eq!(tick_label(20000.0), "20k");
         assert_eq!(tick_label(2.5), "2.5");
         assert_eq!(tick_label(3_000_000.0), "3M");
+        let t = nice_ticks_range(6200.0, 7450.0);
+        assert_eq!(t.first(), Some(&6200.0));
+        assert_eq!(t.last(), Some(&7600.0));
+        assert!(nice_ticks_range(-16.2, 0.0).contains(&0.0));
     }
 }

@@ -139,6 +139,9 @@ pub struct RunArgs {
     /// Reproducible run: QEMU -icount shift=0 (the TSC counts guest instructions) and sched.deterministic=1; host load then changes nothing
     #[arg(long)]
     pub deterministic: bool,
+    /// auto: KVM when usable and not --deterministic, else TCG. Under KVM the clock is the host's TSC and the guest's lz4 runs at hardware speed, so cycle figures and calibration change (see README)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: Accel,
     /// Start halted with a gdb stub on :1234 (prints the gdb command)
     #[arg(long)]
     pub gdb: bool,
@@ -228,7 +231,7 @@ pub struct LabArgs {
     /// A trace to add as a row (trace experiments; repeatable)
     #[arg(long, value_name = "FILE")]
     pub trace: Vec<PathBuf>,
-    /// Skip the runs DIR/results.jsonl already holds (DIR: the --out of the interrupted lab)
+    /// Skip the runs DIR/results.jsonl already holds (DIR: the --out of the interrupted lab; results go there too unless --out is given). With every run done, this redraws the tables and charts
     #[arg(long, value_name = "DIR", conflicts_with_all = ["plan", "collect"])]
     pub resume: Option<PathBuf>,
     /// Write one command per run to FILE instead of running (for GNU parallel or Slurm)
@@ -258,18 +261,37 @@ pub struct BenchArgs {
     pub which: BenchCommand,
 }
 
+/// What every bench that boots takes.
+#[derive(Debug, Args)]
+pub struct BenchRunArgs {
+    #[command(flatten)]
+    pub knobs: KnobArgs,
+    /// Guest RAM
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = guest_ram)]
+    pub mem: u64,
+    /// Per-run timeout
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Count the clock in guest instructions (-icount): stable across hosts, the clock to compute ratios in
+    #[arg(long)]
+    pub deterministic: bool,
+    /// Print the runs' results as one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Cycles per major fault and per swap-cache-hit fault, at a 16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
-    Faults(KnobArgs),
-    /// Cycles per zswap swap-in fault next to one bare lz4 page decompress, measured in the same run
-    Zswap(KnobArgs),
+    /// Clock cycles per major fault and per swap-cache-hit fault, at a 16 MiB and a 256 MiB footprint with memcg.max = 1/3 of it
+    Faults(BenchRunArgs),
+    /// Clock cycles per zswap swap-in fault next to one bare lz4 page decompress, measured in the same run
+    Zswap(BenchRunArgs),
     /// Records/s of one deterministic replay of TRACE, in the guest clock and over the whole run's wall time
     Trace {
         /// The trace file
         trace: PathBuf,
         #[command(flatten)]
-        knobs: KnobArgs,
+        run: BenchRunArgs,
     },
     /// lz4, the kernel's zstd (ruzstd) and libzstd on the workloads' own page contents, on the host
     Compressors,
@@ -279,6 +301,17 @@ pub enum BenchCommand {
 pub struct TraceArgs {
     #[command(subcommand)]
     pub command: TraceCommand,
+}
+
+/// How QEMU runs the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Accel {
+    /// KVM when /dev/kvm is usable and the run is not --deterministic, else TCG
+    Auto,
+    /// Hardware virtualisation: real lz4 speed, host-speed TSC; not reproducible
+    Kvm,
+    /// QEMU's emulator (the only one -icount works with)
+    Tcg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

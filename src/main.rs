@@ -57,7 +57,28 @@ fn run(a: cli::RunArgs) -> Result<(), Fail> {
         }
         knobs.push(format!("timeline.interval_mcycles={n}"));
     }
+    let kvm = match a.accel {
+        cli::Accel::Tcg => false,
+        cli::Accel::Kvm if a.deterministic => {
+            return Err(usage(
+                "--accel kvm with --deterministic: QEMU's -icount needs TCG",
+            ))
+        }
+        cli::Accel::Kvm => {
+            boot::kvm_usable().map_err(|e| environment(format!("--accel kvm: {e}")))?;
+            true
+        }
+        cli::Accel::Auto => !a.deterministic && boot::kvm_usable().is_ok(),
+    };
+    // The provenance (git, QEMU and rustc versions: about half a second)
+    // is gathered while the kernel runs.
+    if a.json {
+        std::thread::spawn(|| {
+            faultline::provenance::get();
+        });
+    }
     let opts = RunOptions {
+        kvm,
         knobs,
         mem_mib: a.mem >> 20,
         swap_bytes: a.swap,
@@ -103,6 +124,7 @@ fn run(a: cli::RunArgs) -> Result<(), Fail> {
     if a.json {
         result["provenance"] = faultline::provenance::get().clone();
         result["wall_s"] = report.wall_time.as_secs_f64().into();
+        result["accel"] = if kvm { "kvm" } else { "tcg" }.into();
         println!("{result}");
     } else {
         print!("{}", faultline::result::render_table(&result));
@@ -144,26 +166,50 @@ fn write_timeline(
 
 fn bench(which: BenchCommand) -> Result<(), Fail> {
     use faultline::bench;
-    let checked = |k: &cli::KnobArgs| -> Result<Vec<String>, Fail> {
-        knobs::Config::parse(&k.knobs.join("\n")).map_err(|e| usage(e.to_string()))?;
-        Ok(k.knobs.clone())
+    let settings = |a: &cli::BenchRunArgs| -> Result<bench::BenchRun, Fail> {
+        knobs::Config::parse(&a.knobs.knobs.join("\n")).map_err(|e| usage(e.to_string()))?;
+        Ok(bench::BenchRun {
+            knobs: a.knobs.knobs.clone(),
+            mem_mib: a.mem >> 20,
+            timeout: Duration::from_secs(a.timeout),
+            deterministic: a.deterministic,
+        })
     };
     // The benches boot through the library, which reports every problem
     // as text: a bench that cannot finish is an environment problem.
     match which {
-        BenchCommand::Faults(k) => {
-            let knobs = checked(&k)?;
-            let rows = bench::fault_costs(&bench::FOOTPRINTS_MIB, &knobs).map_err(environment)?;
-            print!("{}", bench::render(&rows));
+        BenchCommand::Faults(a) => {
+            let b = settings(&a)?;
+            let rows = bench::fault_costs(&bench::FOOTPRINTS_MIB, &b).map_err(environment)?;
+            if a.json {
+                let rows: Vec<_> = rows
+                    .iter()
+                    .map(|r| serde_json::json!({"footprint_mib": r.footprint_mib, "result": r.result}))
+                    .collect();
+                println!("{}", serde_json::json!({"clock": b.clock(), "runs": rows}));
+            } else {
+                println!("clock: {}", b.clock());
+                print!("{}", bench::render(&rows));
+            }
         }
-        BenchCommand::Zswap(k) => {
-            let v = bench::zswap_cost(&checked(&k)?).map_err(environment)?;
-            print!("{}", bench::render_zswap(&v));
+        BenchCommand::Zswap(a) => {
+            let b = settings(&a)?;
+            let v = bench::zswap_cost(&b).map_err(environment)?;
+            if a.json {
+                println!("{}", serde_json::json!({"clock": b.clock(), "result": v}));
+            } else {
+                println!("clock: {}", b.clock());
+                print!("{}", bench::render_zswap(&v));
+            }
         }
-        BenchCommand::Trace { trace, knobs } => {
+        BenchCommand::Trace { trace, run } => {
             faultline::trace::read_header(&trace).map_err(usage)?;
-            let out = bench::trace_speed(&trace, &checked(&knobs)?).map_err(environment)?;
-            print!("{out}");
+            let (text, v) = bench::trace_speed(&trace, &settings(&run)?).map_err(environment)?;
+            if run.json {
+                println!("{v}");
+            } else {
+                print!("{text}");
+            }
         }
         BenchCommand::Compressors => {
             let sets = faultline::compressors::run().map_err(environment)?;

@@ -42,6 +42,8 @@ pub struct RunOptions {
     /// Reproducible run: QEMU `-icount shift=0` (see `boot::QemuConfig`)
     /// and the knob `sched.deterministic=1`.
     pub deterministic: bool,
+    /// Run under KVM instead of TCG (never with `deterministic`).
+    pub kvm: bool,
     /// Copy the serial log to stderr while the kernel runs.
     pub echo_serial: bool,
     /// A fault injected under the swap disk (`--fault`).
@@ -63,6 +65,7 @@ impl Default for RunOptions {
             timeout: Duration::from_secs(300),
             gdb: false,
             deterministic: false,
+            kvm: false,
             echo_serial: true,
             fault: None,
             blkdebug: None,
@@ -228,6 +231,7 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     qemu.echo_serial = opts.echo_serial;
     qemu.gdb = opts.gdb;
     qemu.icount = opts.deterministic;
+    qemu.kvm = opts.kvm && !opts.deterministic;
     qemu.swap_disk = swap_disk.clone();
     qemu.files_disk = opts.files.clone();
     qemu.objects_disk = objects_disk.clone();

@@ -46,6 +46,13 @@ fn smoke_run_prints_one_json_object() {
     assert_eq!(v["provenance"]["commit"].as_str().map(str::len), Some(40));
     assert!(v["provenance"]["qemu"].as_str().unwrap().contains("QEMU"));
     assert!(v["wall_s"].as_f64().unwrap() > 0.0);
+    // --accel auto: KVM where it is usable, else a clean fall back to TCG.
+    let want = if boot::kvm_usable().is_ok() {
+        "kvm"
+    } else {
+        "tcg"
+    };
+    assert_eq!(v["accel"], want);
 }
 
 #[test]
@@ -152,10 +159,10 @@ fn a_files_image_is_surveyed_and_a_corrupt_one_refused() {
 
 #[test]
 fn bench_refuses_the_run_options_it_does_not_take() {
-    let (out, took) = faultline(&["bench", "faults", "--mem", "1G", "--json"]);
+    let (out, took) = faultline(&["bench", "faults", "--fault", "read", "--json"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("unexpected argument '--mem'"), "{err}");
+    assert!(err.contains("unexpected argument '--fault'"), "{err}");
     assert!(took < Duration::from_secs(10), "nothing booted: {took:?}");
 }
 
@@ -172,6 +179,13 @@ fn exit_status_2_is_a_usage_error_refused_before_any_build() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
     let (out, _) = faultline(&["run", "--swap=banana"]);
     assert_eq!(out.status.code(), Some(2));
+    let (out, _) = faultline(&["run", "--accel=kvm", "--deterministic"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("-icount needs TCG"),
+        "{}",
+        stderr(&out)
+    );
     let (out, _) = faultline(&["lab", "--scale", "mini", "no-such-experiment"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("known: seed"), "{}", stderr(&out));

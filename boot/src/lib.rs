@@ -12,7 +12,8 @@ pub mod trace_fixture;
 
 pub use image::create_bios_image;
 pub use qemu::{
-    create_sparse_disk, create_swap_disk, find_qemu, Outcome, QemuConfig, RunOutput, SwapFault,
+    create_sparse_disk, create_swap_disk, find_qemu, kvm_usable, Outcome, QemuConfig, RunOutput,
+    SwapFault,
 };
 
 /// Value the kernel writes to the isa-debug-exit port on success.

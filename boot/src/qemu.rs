@@ -100,6 +100,9 @@ pub struct QemuConfig {
     /// instructions, one per nanosecond, so host load does not change
     /// measured times.
     pub icount: bool,
+    /// Hardware virtualisation (`-accel kvm -cpu host`) instead of TCG.
+    /// Not with `icount` (QEMU's icount needs TCG).
+    pub kvm: bool,
     /// A fault injected under the swap disk (`faultline run --fault`).
     pub swap_fault: SwapFault,
     /// Extra raw QEMU arguments.
@@ -150,6 +153,7 @@ impl QemuConfig {
             traces_disk: None,
             virtio_transitional: false,
             icount: false,
+            kvm: false,
             swap_fault: SwapFault::None,
             extra_args: Vec::new(),
         }
@@ -243,6 +247,9 @@ impl QemuConfig {
             args.push("-icount".into());
             args.push("shift=0".into());
         }
+        if self.kvm {
+            args.extend(["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()]);
+        }
         if self.gdb {
             args.push("-s".into());
             args.push("-S".into());
@@ -268,6 +275,35 @@ pub fn create_sparse_disk(path: &Path, size_bytes: u64, what: &str) -> Result<()
 
 /// Checks that QEMU is installed; the error names the install command.
 pub fn find_qemu() -> Result<(), String> {
+    // Asked once per process: `--version` costs a quarter of a second
+    // under load, and a lab asks for every run.
+    static FOUND: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    FOUND.get_or_init(probe_qemu).clone()
+}
+
+/// Can this machine run guests under KVM? `/dev/kvm` must open for
+/// reading and writing and the CPU must offer VT-x or AMD-V (a machine
+/// can have the device without the CPU feature, as this project's build
+/// machines do).
+pub fn kvm_usable() -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map_err(|e| format!("/dev/kvm: {e}"))?;
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .unwrap_or("");
+    if flags.split_whitespace().any(|f| f == "vmx" || f == "svm") {
+        Ok(())
+    } else {
+        Err("the CPU offers neither VT-x (vmx) nor AMD-V (svm)".into())
+    }
+}
+
+fn probe_qemu() -> Result<(), String> {
     match Command::new(QEMU).arg("--version").output() {
         Ok(out) if out.status.success() => Ok(()),
         _ => Err(format!(

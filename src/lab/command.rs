@@ -75,7 +75,7 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
             journal: Some(dir.join("results.jsonl")),
             done: Vec::new(),
         };
-        start_journal(&dir, a.resume.is_some(), &mut opts)?;
+        start_journal(&dir, a.resume.as_deref(), &mut opts)?;
         eprintln!(
             "lab: {} runs of experiment {} at scale {scale}, {} at a time, {} s per run at most, {} MiB swap; results.jsonl in {}",
             specs.len(),
@@ -92,23 +92,26 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
 }
 
 /// Opens the run journal: a new lab starts it afresh (the previous one
-/// is kept as results.jsonl.old); `--resume` reads it and skips every run
-/// it holds, except runs that timed out or crashed, which run again.
-fn start_journal(dir: &Path, resume: bool, opts: &mut LabOptions) -> Result<(), Fail> {
+/// is kept as results.jsonl.old); `--resume FROM` reads FROM's and skips
+/// every run it holds, except runs that timed out or crashed, which run
+/// again. A resumed journal is rewritten with the runs kept (into `dir`,
+/// FROM unless `--out` says otherwise), so that a line an interrupt cut
+/// short does not run into the next one appended.
+fn start_journal(dir: &Path, resume: Option<&Path>, opts: &mut LabOptions) -> Result<(), Fail> {
     let path = dir.join("results.jsonl");
-    if resume {
-        let done = journal::read(&path).map_err(usage)?;
+    if let Some(from) = resume {
+        let done = journal::read(&from.join("results.jsonl")).map_err(usage)?;
         opts.done = done
             .into_iter()
             .filter(|r| !matches!(r.status.as_str(), "timeout" | "crash"))
             .collect();
-        // Rewritten with the runs kept, so that a line the interrupt cut
-        // short does not run into the next one appended.
         let mut text = String::new();
         for r in &opts.done {
             text += &journal::to_json(r).to_string();
             text.push('\n');
         }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| environment(format!("cannot create {}: {e}", dir.display())))?;
         return std::fs::write(&path, text)
             .map_err(|e| environment(format!("cannot write {}: {e}", path.display())));
     }

@@ -15,6 +15,7 @@
 //! much a figure depends on the particular build rather than on noise.
 
 pub mod build_tree;
+pub mod chart;
 pub mod command;
 pub mod compare;
 pub mod journal;

@@ -288,7 +288,7 @@ pub fn fmt_paired(runs: &[RunResult], limit: &str, base: &str, other: &str, m: &
 }
 
 /// The limits in the order they were run.
-pub(super) fn limits(runs: &[RunResult]) -> Vec<String> {
+pub fn limits(runs: &[RunResult]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for r in runs {
         if !out.contains(&r.spec.limit) {
@@ -373,52 +373,100 @@ pub fn knob_text(v: &Value) -> String {
     }
 }
 
-/// Scheduler figures appended to every CSV row (from the result's `sched`).
-const SCHED_COLUMNS: [&str; 4] = [
-    "context_switches",
-    "preemptions",
-    "io_sleeps",
-    "idle_cycles",
+/// The result's sections flattened into `results.csv` columns, as
+/// `section.key` (nested: `fault_latency.major.p50_cycles`).
+const CSV_SECTIONS: [&str; 9] = [
+    "config",
+    "vmstat",
+    "integrity",
+    "memcg",
+    "swap",
+    "zswap",
+    "fault_latency",
+    "calibration",
+    "sched",
 ];
 
-/// `results.csv`: one row per run, every counter and the scheduler figures.
+/// Scalar leaves of `v` under `prefix`, in order (lists are left out:
+/// `killed_tasks` is in results.json).
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                flatten(&format!("{prefix}.{k}"), x, out);
+            }
+        }
+        Value::Array(_) | Value::Null => {}
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+/// A CSV field, quoted as RFC 4180 quotes one when it must be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `results.csv`: one tidy row per run: the run's cell, status and wall
+/// time, then every knob (`config.*`) and every scalar of the result's
+/// sections as its own column (the union over the runs, empty where a run
+/// has none, e.g. a run that failed before it printed a result), then the
+/// error.
 pub fn csv(exp: &Experiment, scale: &str, runs: &[RunResult]) -> String {
-    let counters: Vec<String> = runs
+    let rows: Vec<Vec<(String, String)>> = runs
         .iter()
-        .find_map(|r| r.result["vmstat"].as_object())
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    let mut out = format!(
-        "experiment,scale,limit,policy,rep,wall_s,elapsed_cycles,checked_pages,corrupt_pages,{},{},error\n",
-        counters.join(","),
-        SCHED_COLUMNS.join(",")
-    );
-    for r in runs {
-        let v = &r.result;
+        .map(|r| {
+            let mut cells = vec![(
+                "elapsed_cycles".to_string(),
+                r.result["elapsed_cycles"].to_string(),
+            )];
+            if r.result["elapsed_cycles"].is_null() {
+                cells.clear();
+            }
+            for section in CSV_SECTIONS {
+                flatten(section, &r.result[section], &mut cells);
+            }
+            cells
+        })
+        .collect();
+    let mut columns: Vec<String> = Vec::new();
+    for row in &rows {
+        for (k, _) in row {
+            if !columns.contains(k) {
+                columns.push(k.clone());
+            }
+        }
+    }
+    let mut out = String::from("experiment,scale,limit,policy,rep,status,wall_s");
+    for c in &columns {
+        out.push(',');
+        out += &csv_field(c);
+    }
+    out += ",error\n";
+    for (r, row) in runs.iter().zip(&rows) {
         let _ = write!(
             out,
-            "{},{scale},{},{},{},{:.3},{},{},{}",
-            exp.name,
-            r.spec.limit,
-            r.spec.policy,
+            "{},{},{},{},{},{},{:.3}",
+            csv_field(&exp.name),
+            csv_field(scale),
+            csv_field(&r.spec.limit),
+            csv_field(&r.spec.policy),
             r.spec.rep + 1,
-            r.wall.as_secs_f64(),
-            v["elapsed_cycles"],
-            v["integrity"]["checked_pages"],
-            v["integrity"]["corrupt_pages"]
+            r.status,
+            r.wall.as_secs_f64()
         );
-        for c in &counters {
-            let _ = write!(out, ",{}", v["vmstat"][c]);
-        }
-        for c in SCHED_COLUMNS {
-            let _ = write!(out, ",{}", v["sched"][c]);
-        }
-        // Quoted as CSV quotes a field (RFC 4180); empty for a run that passed.
-        if let Some(e) = &r.error {
-            let _ = write!(out, ",\"{}\"", e.replace('"', "\"\""));
-        } else {
+        for c in &columns {
             out.push(',');
+            if let Some((_, v)) = row.iter().find(|(k, _)| k == c) {
+                out += &csv_field(v);
+            }
         }
+        out.push(',');
+        out += &csv_field(r.error.as_deref().unwrap_or(""));
         out.push('\n');
     }
     out
@@ -450,109 +498,9 @@ pub fn json(exp: &Experiment, scale: &str, runs: &[RunResult]) -> Value {
     })
 }
 
-const COLORS: [&str; 6] = [
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1",
-];
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// One grouped bar chart: limits on the x axis, a bar per policy (median),
-/// whiskers for the min-max spread.
+/// The chart of one metric ([`super::chart::svg`]).
 pub fn svg(exp: &Experiment, runs: &[RunResult], m: &Metric) -> String {
-    let (w, h, left, top, bottom) = (760.0, 380.0, 70.0, 40.0, 70.0);
-    let limits = limits(runs);
-    let cells: Vec<Vec<Option<Stat>>> = limits
-        .iter()
-        .map(|l| {
-            exp.policies
-                .iter()
-                .map(|(p, _)| stat(runs, l, p, m))
-                .collect()
-        })
-        .collect();
-    let ymax = cells
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|s| s.max)
-        .fold(0.0, f64::max)
-        .max(1e-9)
-        * 1.1;
-    let plot_w = w - left - 20.0;
-    let plot_h = h - top - bottom;
-    let y = |v: f64| top + plot_h - v / ymax * plot_h;
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = write!(
-        s,
-        r#"<rect width="{w}" height="{h}" fill="white"/><text x="{}" y="22" text-anchor="middle" font-size="15">{}: {}</text>"#,
-        w / 2.0,
-        xml_escape(&exp.name),
-        xml_escape(m.label)
-    );
-    for i in 0..=4 {
-        let v = ymax * i as f64 / 4.0;
-        let yy = y(v);
-        let _ = write!(
-            s,
-            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            w - 20.0,
-            left - 6.0,
-            yy + 4.0,
-            fmt_num(v)
-        );
-    }
-    let group_w = plot_w / limits.len().max(1) as f64;
-    let bar_w = group_w * 0.8 / exp.policies.len() as f64;
-    for (gi, limit) in limits.iter().enumerate() {
-        let gx = left + gi as f64 * group_w + group_w * 0.1;
-        for (pi, cell) in cells[gi].iter().enumerate() {
-            let Some(st) = cell else { continue };
-            let x = gx + pi as f64 * bar_w;
-            let color = COLORS[pi % COLORS.len()];
-            let _ = write!(
-                s,
-                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}"/>"#,
-                y(st.median),
-                bar_w * 0.9,
-                top + plot_h - y(st.median)
-            );
-            let cx = x + bar_w * 0.45;
-            let _ = write!(
-                s,
-                r#"<line x1="{cx:.1}" x2="{cx:.1}" y1="{:.1}" y2="{:.1}" stroke="black"/>"#,
-                y(st.min),
-                y(st.max)
-            );
-        }
-        let _ = write!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            gx + group_w * 0.4,
-            top + plot_h + 18.0,
-            xml_escape(limit)
-        );
-    }
-    let legend_w = (w - left) / exp.policies.len().max(1) as f64;
-    for (pi, (p, _)) in exp.policies.iter().enumerate() {
-        let x = left + pi as f64 * legend_w;
-        let yy = h - 22.0;
-        let _ = write!(
-            s,
-            r#"<rect x="{x}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{}" y="{yy:.1}">{}</text>"#,
-            yy - 10.0,
-            COLORS[pi % COLORS.len()],
-            x + 16.0,
-            xml_escape(p)
-        );
-    }
-    s.push_str("</svg>\n");
-    s
+    super::chart::svg(exp, runs, m)
 }
 
 /// Writes `results.csv`, `results.json` and one SVG per metric into `dir`.
@@ -701,6 +649,10 @@ mod tests {
         assert!(csv
             .lines()
             .all(|l| l.split(',').count() == csv.lines().next().unwrap().split(',').count()));
+        let header = csv.lines().next().unwrap();
+        assert!(header.contains(",config.memcg.max,"), "{header}");
+        assert!(header.contains(",vmstat.swap_ra,"), "{header}");
+        assert!(header.starts_with("experiment,scale,limit,policy,rep,status,wall_s,"));
         let j = json(&exp(), "mini", &runs);
         assert_eq!(j["runs"].as_array().unwrap().len(), 2);
         assert!(
@@ -711,8 +663,8 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(
             svg.matches("<rect").count(),
-            1 + 1 + 1 + 2,
-            "background, 2 bars (one is 0 high), 2 legend keys"
+            1 + 2,
+            "background, 2 legend keys"
         );
     }
 }
