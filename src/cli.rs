@@ -139,7 +139,7 @@ pub struct RunArgs {
     /// Reproducible run: QEMU -icount shift=0 (the TSC counts guest instructions) and sched.deterministic=1; host load then changes nothing
     #[arg(long)]
     pub deterministic: bool,
-    /// auto: KVM when usable and not --deterministic, else TCG. Under KVM the clock is the host's TSC and the guest's lz4 runs at hardware speed, so cycle figures and calibration change (see README)
+    /// auto: KVM when usable and not --deterministic, else TCG. Under KVM the clock is the host's TSC and the guest's lz4 runs at hardware speed, so cycle figures and calibration change (README, --accel)
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: Accel,
     /// Start halted with a gdb stub on :1234 (prints the gdb command)
