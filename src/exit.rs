@@ -8,7 +8,7 @@
 //! | 1 | a run finished and failed: corrupt pages, a leak, a killed task, a memcg OOM, a hung device, a failed lab cell or fault-matrix cell |
 //! | 2 | usage or input error: a bad option or knob, a file that is missing or malformed (also when the kernel refuses its configuration or input) |
 //! | 3 | environment error: no QEMU, the kernel build failed, a file cannot be written |
-//! | 4 | a run did not finish: timeout, triple fault, QEMU crashed or printed no result |
+//! | 4 | a run did not finish: timeout (in wall time, or the run's budget in guest instructions), triple fault, QEMU crashed or printed no result |
 //!
 //! clap's own usage errors exit 2 as well, and `--help` exits 0.
 
@@ -71,7 +71,11 @@ pub fn failed(message: impl Into<String>) -> Fail {
 /// other (a memcg OOM, a hung device, a read error outside a killable
 /// section) is a run that failed.
 pub fn kernel_error_status(message: &str) -> Status {
-    if message.starts_with("config:") || message.starts_with("workload:") {
+    if message.starts_with("budget:") {
+        // The run's clock passed run.budget_mcycles: a timeout in guest
+        // instructions.
+        Status::Unfinished
+    } else if message.starts_with("config:") || message.starts_with("workload:") {
         Status::Usage
     } else {
         Status::Failed
@@ -98,7 +102,8 @@ Exit status:
      is status 2 too)
   3  environment error: no QEMU, the kernel build failed, a file that
      cannot be written, QEMU refused to start
-  4  a run did not finish: timeout, triple fault, QEMU crashed, no result";
+  4  a run did not finish: a timeout (wall time, or run.budget_mcycles of
+     the run's clock), triple fault, QEMU crashed, no result";
 
 #[cfg(test)]
 mod tests {
@@ -117,6 +122,10 @@ mod tests {
         assert_eq!(
             kernel_error_status("Memory cgroup out of memory: task t"),
             Status::Failed
+        );
+        assert_eq!(
+            kernel_error_status("budget: the measured phase passed"),
+            Status::Unfinished
         );
         assert_eq!(
             unfinished_status(&boot::Outcome::TripleFault),

@@ -217,6 +217,22 @@ fn exit_status_4_is_a_run_that_did_not_finish() {
         "{}",
         stderr(&out)
     );
+    // The same in the run's own clock: a budget of 100 million guest
+    // instructions for a run that needs about 2000.
+    let (out, _) = faultline(&[
+        "run",
+        "--deterministic",
+        "--set=run.budget_mcycles=100",
+        "--set=workload=thrash",
+        "--set=workload.size=48M",
+        "--set=memcg.max=16M",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("budget: the measured phase passed run.budget_mcycles=100"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -203,6 +203,12 @@ pub static KNOBS: &[KnobSpec] = &[
         help: "proactive writeback of cold zswap entries to disk during reclaim (Linux zswap shrinker; the seed ran with it off)",
     },
     KnobSpec {
+        name: "run.budget_mcycles",
+        kind: KnobKind::U64 { min: 0, max: 1_000_000_000 },
+        default: "0",
+        help: "end the run with a report (exit status 4) when its measured phase passes this many million cycles of the run's clock: guest instructions under --deterministic, so the same limit on every machine (0: no budget; labs set it per scale with budget_mcycles)",
+    },
+    KnobSpec {
         name: "timeline.interval_mcycles",
         kind: KnobKind::U64 { min: 0, max: 1_000_000 },
         default: "0",

@@ -22,7 +22,10 @@ pub fn status_of(result: &Value, error: Option<&str>, outcome: Option<&boot::Out
     let error = error.unwrap_or("");
     let s = if error.contains("Memory cgroup out of memory") {
         "oom"
-    } else if matches!(outcome, Some(boot::Outcome::Timeout(_))) || error.contains("timed out") {
+    } else if matches!(outcome, Some(boot::Outcome::Timeout(_)))
+        || error.contains("timed out")
+        || error.contains("budget: ")
+    {
         "timeout"
     } else if matches!(outcome, Some(boot::Outcome::TripleFault)) || error.contains("triple-fault")
     {

@@ -53,6 +53,10 @@ pub struct Experiment {
     /// Per-run timeout in seconds per scale (optional; default
     /// [`DEFAULT_RUN_TIMEOUT`]).
     pub timeout: Vec<(String, u64)>,
+    /// Per-run budget in million cycles of the run's clock per scale
+    /// (optional): the knob `run.budget_mcycles`, the real limit of a
+    /// deterministic run; the wall-time timeout is only a safety net.
+    pub budget: Vec<(String, u64)>,
     /// The build tree each run reads through the page cache, per scale
     /// (optional: without one, workload=compile reads no files).
     pub files: Vec<(String, build_tree::TreeSpec)>,
@@ -178,6 +182,11 @@ impl Experiment {
                 x.as_u64()
                     .filter(|&t| t > 0)
                     .ok_or_else(|| format!("{w}: expected seconds, a whole number above 0"))
+            })?,
+            budget: optional_per_scale(&v, "budget_mcycles", |x, w| {
+                x.as_u64()
+                    .filter(|&t| t > 0)
+                    .ok_or_else(|| format!("{w}: expected million cycles, a whole number above 0"))
             })?,
             files: optional_per_scale(&v, "files", build_tree::TreeSpec::from_json)?,
             policies: named_list(field("policies")?, "policies")?,
@@ -340,6 +349,11 @@ pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>
                     .chain(policy_knobs)
                     .cloned()
                     .collect();
+                if let Some((_, b)) = exp.budget.iter().find(|(s, _)| s == scale) {
+                    if !knobs.iter().any(|k| k.starts_with("run.budget_mcycles=")) {
+                        knobs.push(format!("run.budget_mcycles={b}"));
+                    }
+                }
                 knobs = with_overrides(knobs, &exp.overrides);
                 knobs = traces::resolve_relative(&knobs, footprint)
                     .map_err(|e| format!("{limit} / {policy}: {e}"))?;
@@ -641,7 +655,11 @@ mod tests {
     #[test]
     fn timeout_and_swap_per_scale() {
         let e = Experiment::load("seed").unwrap();
-        assert_eq!(e.run_timeout("full"), Duration::from_secs(3600));
+        assert_eq!(e.run_timeout("full"), Duration::from_secs(14400));
+        let full = matrix(&e, "full", 1).unwrap();
+        assert!(full[0]
+            .knobs
+            .contains(&"run.budget_mcycles=2000000".to_string()));
         assert_eq!(e.swap_bytes("full"), 4 << 30);
         let bad = r#"{"name":"t","workload":{"mini":[]},"common":[],"limits":{},"mem":{},
             "timeout":{"mini":0},"policies":[["b",[]]]}"#;

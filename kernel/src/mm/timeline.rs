@@ -102,8 +102,7 @@ pub fn stop() {
 /// held: takes a sample if one is due (`nr_running` reads the run queue
 /// only then).
 #[inline]
-pub fn tick(nr_running: impl FnOnce() -> usize) {
-    let now = sched_clock();
+pub fn tick(now: u64, nr_running: impl FnOnce() -> usize) {
     if now < NEXT.load(Ordering::Relaxed) {
         return;
     }

@@ -39,6 +39,7 @@
 //! round robin, like xv6), no preemption inside the kernel proper: the mm
 //! lock is never held across a context switch (checked).
 
+pub mod budget;
 pub mod clock;
 pub mod signal;
 mod switch;
@@ -307,7 +308,9 @@ fn schedule() {
         !mm_state_is_locked(),
         "schedule() with the mm lock held: the next task could not fault"
     );
-    crate::mm::timeline::tick(|| RQ.lock().as_ref().map_or(0, |rq| rq.queue.len()));
+    let now = sched_clock();
+    budget::check(now);
+    crate::mm::timeline::tick(now, || RQ.lock().as_ref().map_or(0, |rq| rq.queue.len()));
     let (prev_rsp, next_rsp, next_mm, next_is_task) = {
         let mut guard = RQ.lock();
         let rq = guard.as_mut().expect("schedule outside run_tasks");

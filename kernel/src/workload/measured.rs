@@ -50,6 +50,7 @@ pub struct Measured {
 /// Captures the figures now.
 pub fn capture() -> Measured {
     crate::mm::timeline::stop();
+    crate::sched::budget::stop();
     with_mm_state(|st| Measured {
         vmstat: vmstat::snapshot(),
         latency: st.latency.clone(),

@@ -211,6 +211,10 @@ pub fn setup_mm(config: &Config) -> Result<Calibration, WorkloadError> {
     vmstat::reset();
     zcomp::reset_totals();
     crate::mm::timeline::start(config.number("timeline.interval_mcycles"));
+    crate::sched::budget::start(
+        crate::sched::clock::sched_clock(),
+        config.number("run.budget_mcycles"),
+    );
     Ok(Calibration {
         page_copy_cycles: super::measure_page_copy_cycles(),
         lz4_compress_cycles,
