@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::report::{limits, Metric};
+use super::report::{limits, median, Metric};
 use super::{Experiment, RunResult};
 use crate::chart::{nice_ticks_range, tick_label, xml_escape, COLORS};
 
@@ -18,16 +18,6 @@ fn points(runs: &[RunResult], limit: &str, policy: &str, m: &Metric) -> Vec<(usi
         .collect()
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
 
 /// Geometry of one panel.
 struct Panel {

@@ -15,7 +15,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::report::{Metric, METRICS};
+use super::report::{median, Metric, METRICS};
 use super::RunResult;
 
 /// The runs of a results directory: results.json, or results.jsonl when
@@ -58,16 +58,6 @@ fn values(runs: &[RunResult], limit: &str, policy: &str, m: &Metric) -> Vec<(usi
     v
 }
 
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
 
 fn mean_var(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;

@@ -175,17 +175,23 @@ pub fn stat(runs: &[RunResult], limit: &str, policy: &str, metric: &Metric) -> O
         return None;
     }
     xs.sort_by(|a, b| a.total_cmp(b));
-    let n = xs.len();
-    let median = if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    };
     Some(Stat {
-        median,
+        median: median(&xs),
         min: xs[0],
-        max: xs[n - 1],
+        max: xs[xs.len() - 1],
     })
+}
+
+/// The median of `xs` (not empty; any order).
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn fmt_num(x: f64) -> String {
@@ -272,13 +278,8 @@ pub fn fmt_paired(runs: &[RunResult], limit: &str, base: &str, other: &str, m: &
     if deltas.is_empty() {
         return "n/a".into();
     }
-    deltas.sort_by(|a, b| a.total_cmp(b));
     let n = deltas.len();
-    let median = if n % 2 == 1 {
-        deltas[n / 2]
-    } else {
-        (deltas[n / 2 - 1] + deltas[n / 2]) / 2.0
-    };
+    let median = median(&deltas);
     let agree = deltas
         .iter()
         .filter(|d| d.signum() == median.signum() && **d != 0.0)
