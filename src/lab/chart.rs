@@ -18,7 +18,6 @@ fn points(runs: &[RunResult], limit: &str, policy: &str, m: &Metric) -> Vec<(usi
         .collect()
 }
 
-
 /// Geometry of one panel.
 struct Panel {
     top: f64,

@@ -58,7 +58,6 @@ fn values(runs: &[RunResult], limit: &str, policy: &str, m: &Metric) -> Vec<(usi
     v
 }
 
-
 fn mean_var(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
