@@ -318,11 +318,26 @@ fn probe_qemu() -> Result<(), String> {
 pub fn run(config: &QemuConfig) -> Result<RunOutput, String> {
     find_qemu()?;
     let start = Instant::now();
-    let mut child = Command::new(QEMU)
-        .args(config.args())
+    let mut cmd = Command::new(QEMU);
+    cmd.args(config.args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs in the child between fork and exec and
+    // calls only prctl(2), which is async-signal-safe. It asks the kernel
+    // to kill QEMU when the thread that started it exits, so a faultline
+    // stopped by a signal (a lab interrupted by `timeout`, a killed CI
+    // job) leaves no QEMU running on for minutes, writing nowhere.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
 
@@ -345,12 +360,24 @@ pub fn run(config: &QemuConfig) -> Result<RunOutput, String> {
     };
     let serial = reader.join().unwrap_or_default();
     let qemu_stderr = err_reader.join().unwrap_or_default();
+    // QEMU stopped by SIGINT or SIGTERM (a Ctrl-C reaches the whole
+    // process group) also exits 0: that is not a triple fault.
+    let outcome = signal_or(outcome, &qemu_stderr);
     Ok(RunOutput {
         outcome,
         serial,
         qemu_stderr,
         wall_time: start.elapsed(),
     })
+}
+
+/// A "triple fault" (exit 0) after which QEMU said it was terminated by a
+/// signal is a QEMU stopped by SIGINT or SIGTERM.
+fn signal_or(outcome: Outcome, qemu_stderr: &str) -> Outcome {
+    match outcome {
+        Outcome::TripleFault if qemu_stderr.contains("terminating on signal") => Outcome::Signal,
+        other => other,
+    }
 }
 
 fn classify(code: Option<i32>) -> Outcome {
@@ -390,6 +417,9 @@ mod tests {
         assert_eq!(classify(Some(33)), Outcome::Success);
         assert_eq!(classify(Some(35)), Outcome::Failure);
         assert_eq!(classify(Some(0)), Outcome::TripleFault);
+        let said = "qemu-system-x86_64: terminating on signal 2 from pid 7 (bash)\n";
+        assert_eq!(signal_or(Outcome::TripleFault, said), Outcome::Signal);
+        assert_eq!(signal_or(Outcome::TripleFault, ""), Outcome::TripleFault);
         assert_eq!(classify(Some(1)), Outcome::OtherExit(1));
         assert_eq!(classify(None), Outcome::Signal);
         assert!(!Outcome::TripleFault.is_success());

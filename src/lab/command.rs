@@ -75,6 +75,7 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
             journal: Some(dir.join("results.jsonl")),
             done: Vec::new(),
         };
+        let _lock = lock_dir(&dir)?;
         start_journal(&dir, a.resume.as_deref(), &mut opts)?;
         eprintln!(
             "lab: {} runs of experiment {} at scale {scale}, {} at a time, {} s per run at most, {} MiB swap; results.jsonl in {}",
@@ -89,6 +90,24 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
         super::run_matrix(&exp, &scale, &specs, &opts).map_err(environment)?
     };
     finish(&exp, &scale, &runs, &dir, a.json)
+}
+
+/// Takes `DIR/.lab.lock` for as long as the lab runs, so that two labs
+/// never append to one results.jsonl (the lock goes with the process).
+fn lock_dir(dir: &Path) -> Result<std::fs::File, Fail> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| environment(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(".lab.lock");
+    let file = std::fs::File::create(&path)
+        .map_err(|e| environment(format!("cannot create {}: {e}", path.display())))?;
+    file.try_lock().map_err(|_| {
+        environment(format!(
+            "another faultline lab is writing {} (it holds {}); wait for it or use another --out",
+            dir.display(),
+            path.display()
+        ))
+    })?;
+    Ok(file)
 }
 
 /// Opens the run journal: a new lab starts it afresh (the previous one

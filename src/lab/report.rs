@@ -263,7 +263,7 @@ pub fn fmt_paired(runs: &[RunResult], limit: &str, base: &str, other: &str, m: &
             .and_then(|r| (m.get)(&r.result))
     };
     let reps = runs.iter().map(|r| r.spec.rep + 1).max().unwrap_or(0);
-    let mut deltas: Vec<f64> = (0..reps)
+    let deltas: Vec<f64> = (0..reps)
         .filter_map(|rep| {
             let (b, o) = (value(base, rep)?, value(other, rep)?);
             if m.is_percent {
