@@ -164,7 +164,10 @@ impl QemuConfig {
         let mut args: Vec<String> = if self.swap_fault == SwapFault::None {
             vec![
                 "-drive".into(),
-                format!("format=raw,file={}", self.image.display()),
+                // snapshot=on: the boot image is only read (writes would
+                // go to a throw-away overlay), so QEMU takes a shared lock
+                // and runs at once can boot from one image.
+                format!("format=raw,snapshot=on,file={}", self.image.display()),
             ]
         } else {
             // Boot from the image first, a precaution: should the firmware
@@ -174,7 +177,10 @@ impl QemuConfig {
             // below, was what a hung device needed.)
             vec![
                 "-drive".into(),
-                format!("if=none,id=boot,format=raw,file={}", self.image.display()),
+                format!(
+                    "if=none,id=boot,format=raw,snapshot=on,file={}",
+                    self.image.display()
+                ),
                 "-device".into(),
                 "ide-hd,drive=boot,bootindex=0".into(),
             ]
