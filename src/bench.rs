@@ -38,8 +38,8 @@ impl Default for BenchRun {
 
 impl BenchRun {
     fn options(&self, bench_knobs: Vec<String>) -> RunOptions {
-        let mut knobs = bench_knobs;
-        knobs.extend(self.knobs.iter().cloned());
+        // `--set` wins over the bench's own setting of the same knob.
+        let knobs = crate::lab::with_overrides(bench_knobs, &self.knobs);
         RunOptions {
             knobs,
             mem_mib: self.mem_mib,
@@ -281,6 +281,8 @@ mod tests {
         assert_eq!((o.mem_mib, o.timeout.as_secs()), (1024, 900));
         assert!(o.deterministic);
         assert_eq!(o.knobs, ["workload=thrash", "zswap.compressor=zstd"]);
+        let o = b.options(vec!["zswap.compressor=lz4".into()]);
+        assert_eq!(o.knobs, ["zswap.compressor=zstd"], "--set wins");
         assert!(b.clock().contains("guest instructions"));
     }
 }

@@ -56,13 +56,19 @@ pub enum Command {
 /// A `--set key=value`, checked against the knob registry on its own (the
 /// combination is checked again once all are known).
 fn knob(text: &str) -> Result<String, String> {
-    if !text.contains('=') {
+    let Some((key, value)) = text.split_once('=') else {
         return Err(format!(
             "expected key=value, got '{text}' (faultline knobs lists the keys)"
         ));
+    };
+    // One knob per --set: the kernel's parser also splits on ';' and
+    // newlines, which would let one --set carry several.
+    if text.contains([';', '\n', '\r']) {
+        return Err(format!("one key=value per --set, got '{text}'"));
     }
-    knobs::Config::parse(text).map_err(|e| e.to_string())?;
-    Ok(text.to_string())
+    let canonical = format!("{}={}", key.trim(), value.trim());
+    knobs::Config::parse(&canonical).map_err(|e| e.to_string())?;
+    Ok(canonical)
 }
 
 /// A size such as 512M: at least `min` bytes, or 0 when `zero_ok`.
@@ -235,10 +241,10 @@ pub struct LabArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["plan", "collect"])]
     pub resume: Option<PathBuf>,
     /// Write one command per run to FILE instead of running (for GNU parallel or Slurm)
-    #[arg(long, value_name = "FILE", conflicts_with = "collect")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["collect", "jobs", "json"])]
     pub plan: Option<PathBuf>,
-    /// Build the tables and files from the per-run JSON files a --plan wrote into DIR
-    #[arg(long, value_name = "DIR")]
+    /// Build the tables and files from the per-run JSON files a --plan wrote into DIR (the runs' settings are the plan's)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["knobs", "jobs", "timeout", "swap", "files", "trace", "policies", "reps"])]
     pub collect: Option<PathBuf>,
 }
 

@@ -252,7 +252,9 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
     }
     let out = out?;
     Ok(RunReport {
-        result: find_result(&out.serial)?,
+        // A result line cut short (a panic while it was printed, a kill)
+        // is no result: the outcome says what happened.
+        result: find_result(&out.serial).unwrap_or(None),
         error: find_error(&out.serial),
         outcome: out.outcome,
         serial: out.serial,
@@ -260,6 +262,11 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
         wall_time: out.wall_time,
     })
 }
+
+/// Raise when `boot::create_bios_image` changes what it makes (boot
+/// config, strip flags, the bootloader's version): the cached images are
+/// named by it, so old ones are not reused.
+const BOOT_IMAGE_VERSION: u32 = 1;
 
 /// The BIOS boot image of `elf`, made once per build: under
 /// `target/faultline/images/`, named by a hash of the ELF's bytes, written
@@ -274,17 +281,21 @@ fn boot_image(elf: &Path) -> Result<PathBuf, String> {
     });
     let dir = crate::cargo::target_dir().join("faultline").join("images");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let image = dir.join(format!("kernel-{hash:016x}.img"));
+    let image = dir.join(format!("kernel-v{BOOT_IMAGE_VERSION}-{hash:016x}.img"));
     if !image.exists() {
-        let tmp = run_file("kernel", "img.partial")?;
-        boot::create_bios_image(elf, &tmp)?;
-        std::fs::rename(&tmp, &image).map_err(|e| {
-            format!(
-                "cannot rename {} to {}: {e}",
-                tmp.display(),
-                image.display()
-            )
-        })?;
+        // A unique temporary file in the same directory (also on a target
+        // directory shared by several machines), removed if anything fails.
+        let tmp = tempfile::Builder::new()
+            .prefix("kernel-")
+            .suffix(".img.partial")
+            .tempfile_in(&dir)
+            .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
+        boot::create_bios_image(elf, tmp.path())?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| format!("cannot write {}: {e}", tmp.path().display()))?;
+        tmp.persist(&image)
+            .map_err(|e| format!("cannot rename to {}: {e}", image.display()))?;
     }
     Ok(image)
 }

@@ -19,8 +19,15 @@ const EXPERIMENT: &str = r#"{"name": "edge", "description": "an OOM edge",
     "limits": {"mini": [["tight", ["memcg.max=2M", "vm.swappiness=0"]], ["loose", []]]},
     "policies": [["base", []], ["ra-off", ["swap.readahead=off"]]]}"#;
 
+/// `faultline lab EXP --reps=1 EXTRA...` (with `--jobs=2` when it runs).
 fn lab(exp: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["lab", exp.to_str().unwrap(), "--reps=1", "--jobs=2"];
+    let mut args = vec!["lab", exp.to_str().unwrap()];
+    if !extra.contains(&"--collect") {
+        args.push("--reps=1");
+    }
+    if !extra.contains(&"--collect") && !extra.contains(&"--plan") {
+        args.push("--jobs=2");
+    }
     args.extend(extra);
     common::faultline(&args)
 }
@@ -72,6 +79,20 @@ fn an_oom_cell_is_a_result_resume_skips_finished_runs_and_a_plan_collects_the_sa
     );
     assert_eq!(lines(&journal).len(), 4, "whole lines only");
     let first = csv_without_wall(&local.join("results.csv"));
+    // Runs of another build are not resumed: their figures are that build's.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    std::fs::write(
+        &journal,
+        text.replacen("\"commit\":\"", "\"commit\":\"0000", 1),
+    )
+    .unwrap();
+    let out = lab(&exp, &["--resume", local.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("come from commit"),
+        "{}",
+        stderr(&out)
+    );
 
     // The same lab as a plan, its commands run one by one, then collected.
     let planned = tmp.path().join("planned");

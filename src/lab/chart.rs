@@ -221,6 +221,7 @@ mod tests {
             wall: Duration::from_secs(1),
             error: (!ok).then(|| "Memory cgroup out of memory".to_string()),
             status: if ok { "ok" } else { "oom" }.into(),
+            provenance: serde_json::Value::Null,
         }
     }
 

@@ -53,9 +53,16 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
         .map(|s| std::time::Duration::from_secs(s as u64))
         .unwrap_or_else(|| exp.run_timeout(&scale));
     let swap_bytes = a.swap.unwrap_or_else(|| exp.swap_bytes(&scale));
+    // Every run's knobs, checked before anything is locked, moved or
+    // planned: a bad knob in an experiment of your own is an input error.
+    for spec in &specs {
+        knobs::Config::parse(&spec.knobs.join("\n"))
+            .map_err(|e| usage(format!("{} / {}: {e}", spec.limit, spec.policy)))?;
+    }
     if let Some(plan_file) = &a.plan {
         return write_plan(&exp, &scale, &specs, &a, &dir, plan_file);
     }
+    let mut _lock = None;
     let runs = if let Some(from) = &a.collect {
         let (name, s, runs) = plan::collect(from).map_err(usage)?;
         if name != exp.name || s != scale {
@@ -75,8 +82,9 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
             journal: Some(dir.join("results.jsonl")),
             done: Vec::new(),
         };
-        let _lock = lock_dir(&dir)?;
-        start_journal(&dir, a.resume.as_deref(), &mut opts)?;
+        // Held until the tables and files are written.
+        _lock = Some(lock_dir(&dir)?);
+        start_journal(&dir, a.resume.as_deref(), &specs, &mut opts)?;
         eprintln!(
             "lab: {} runs of experiment {} at scale {scale}, {} at a time, {} s per run at most, {} MiB swap; results.jsonl in {}",
             specs.len(),
@@ -110,36 +118,67 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, Fail> {
     Ok(file)
 }
 
-/// Opens the run journal: a new lab starts it afresh (the previous one
-/// is kept as results.jsonl.old); `--resume FROM` reads FROM's and skips
-/// every run it holds, except runs that timed out or crashed, which run
-/// again. A resumed journal is rewritten with the runs kept (into `dir`,
-/// FROM unless `--out` says otherwise), so that a line an interrupt cut
-/// short does not run into the next one appended.
-fn start_journal(dir: &Path, resume: Option<&Path>, opts: &mut LabOptions) -> Result<(), Fail> {
+/// Opens the run journal. A new lab starts it afresh: the previous
+/// results.jsonl and results.json are kept as `.old`, so that nothing
+/// (`lab compare` on an interrupted lab) mistakes them for this lab's.
+/// `--resume FROM` reads FROM's journal and keeps the runs that match one
+/// of this lab's (cell, repetition and knobs) and ended in a result; runs
+/// that timed out in wall time or crashed run again. Runs of another
+/// commit are refused: their figures would be another build's. The kept
+/// runs are written into `dir`'s journal (FROM unless `--out` says
+/// otherwise), whole lines only.
+fn start_journal(
+    dir: &Path,
+    resume: Option<&Path>,
+    specs: &[super::RunSpec],
+    opts: &mut LabOptions,
+) -> Result<(), Fail> {
     let path = dir.join("results.jsonl");
-    if let Some(from) = resume {
-        let done = journal::read(&from.join("results.jsonl")).map_err(usage)?;
-        opts.done = done
-            .into_iter()
-            .filter(|r| !matches!(r.status.as_str(), "timeout" | "crash"))
-            .collect();
-        let mut text = String::new();
-        for r in &opts.done {
-            text += &journal::to_json(r).to_string();
-            text.push('\n');
+    let Some(from) = resume else {
+        for name in ["results.jsonl", "results.json"] {
+            let p = dir.join(name);
+            if p.exists() {
+                let old = dir.join(format!("{name}.old"));
+                std::fs::rename(&p, &old)
+                    .map_err(|e| environment(format!("cannot move {}: {e}", p.display())))?;
+            }
         }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| environment(format!("cannot create {}: {e}", dir.display())))?;
-        return std::fs::write(&path, text)
-            .map_err(|e| environment(format!("cannot write {}: {e}", path.display())));
+        return Ok(());
+    };
+    let from_journal = from.join("results.jsonl");
+    if !from_journal.is_file() {
+        return Err(usage(format!(
+            "--resume {}: no results.jsonl there (the --out directory of the lab to resume)",
+            from.display()
+        )));
     }
-    if path.exists() {
-        let old = dir.join("results.jsonl.old");
-        std::fs::rename(&path, &old)
-            .map_err(|e| environment(format!("cannot move {}: {e}", path.display())))?;
+    let done = journal::read(&from_journal).map_err(usage)?;
+    let here = crate::provenance::get()["commit"].clone();
+    if let Some(r) = done
+        .iter()
+        .find(|r| !r.provenance.is_null() && r.provenance["commit"] != here)
+    {
+        return Err(usage(format!(
+            "--resume {}: its runs come from commit {}, this is {}: their figures would be another build's; run the lab afresh (or check that commit out)",
+            from.display(),
+            r.provenance["commit"],
+            here
+        )));
     }
-    Ok(())
+    opts.done = done
+        .into_iter()
+        .filter(|r| !matches!(r.status.as_str(), "timeout" | "crash"))
+        .filter(|r| specs.iter().any(|s| journal::same_run(&r.spec, s)))
+        .collect();
+    let mut text = String::new();
+    for r in &opts.done {
+        text += &journal::to_json(r).to_string();
+        text.push('\n');
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| environment(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::write(&path, text)
+        .map_err(|e| environment(format!("cannot write {}: {e}", path.display())))
 }
 
 fn write_plan(

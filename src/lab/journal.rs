@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 use super::{RunResult, RunSpec};
 
 /// A run's status: the kernel's (`ok`, `killed`, `corrupt`, `leak`) when
-/// it printed a result, else what ended it: `oom` (memcg OOM), `error`
-/// (another kernel error), `timeout`, `triple_fault` or `crash`.
+/// it printed a result, else what ended it: `oom` (memcg OOM), `budget`
+/// (the run's clock passed `run.budget_mcycles`: deterministic, a result),
+/// `error` (another kernel error), `timeout` (wall time: the host's, so
+/// `--resume` runs it again), `triple_fault` or `crash`.
 pub fn status_of(result: &Value, error: Option<&str>, outcome: Option<&boot::Outcome>) -> String {
     if let Some(s) = result["status"].as_str() {
         return s.to_string();
@@ -22,10 +24,9 @@ pub fn status_of(result: &Value, error: Option<&str>, outcome: Option<&boot::Out
     let error = error.unwrap_or("");
     let s = if error.contains("Memory cgroup out of memory") {
         "oom"
-    } else if matches!(outcome, Some(boot::Outcome::Timeout(_)))
-        || error.contains("timed out")
-        || error.contains("budget: ")
-    {
+    } else if error.contains("budget: ") {
+        "budget"
+    } else if matches!(outcome, Some(boot::Outcome::Timeout(_))) || error.contains("timed out") {
         "timeout"
     } else if matches!(outcome, Some(boot::Outcome::TripleFault)) || error.contains("triple-fault")
     {
@@ -52,7 +53,11 @@ pub fn to_json(r: &RunResult) -> Value {
         "knobs": r.spec.knobs,
         "traces": r.spec.traces,
         "error": r.error,
-        "provenance": crate::provenance::get(),
+        "provenance": if r.provenance.is_null() {
+            crate::provenance::get()
+        } else {
+            &r.provenance
+        },
         "result": r.result,
     })
 }
@@ -79,7 +84,8 @@ pub fn from_json(v: &Value) -> Option<RunResult> {
                 .collect(),
         },
         result: v["result"].clone(),
-        wall: Duration::from_secs_f64(v["wall_s"].as_f64()?.max(0.0)),
+        wall: Duration::try_from_secs_f64(v["wall_s"].as_f64()?).unwrap_or_default(),
+        provenance: v["provenance"].clone(),
         error: v["error"].as_str().map(str::to_string),
         // Results written before schema 2 have no status.
         status: match v["status"].as_str() {
@@ -161,6 +167,7 @@ mod tests {
             wall: Duration::from_millis(1500),
             error: None,
             status: "ok".into(),
+            provenance: Value::Null,
         }
     }
 

@@ -300,9 +300,12 @@ pub struct RunResult {
     /// triple fault), or `None`. A failed run stays in the results: its
     /// cell shows what it was, the other cells are kept.
     pub error: Option<String>,
-    /// `ok`, `killed`, `corrupt`, `leak`, `oom`, `error`, `timeout`,
-    /// `triple_fault` or `crash` ([`journal::status_of`]).
+    /// `ok`, `killed`, `corrupt`, `leak`, `oom`, `error`, `budget`,
+    /// `timeout`, `triple_fault` or `crash` ([`journal::status_of`]).
     pub status: String,
+    /// Where the run came from (`crate::provenance`); `Null` for a run of
+    /// this process, which gets this process's when written.
+    pub provenance: Value,
 }
 
 /// The matrix of runs, limit by limit, policy by policy, repetition last.
@@ -375,7 +378,7 @@ pub fn matrix(exp: &Experiment, scale: &str, reps: usize) -> Result<Vec<RunSpec>
 
 /// `knobs` with every knob `overrides` sets replaced by the override's
 /// value (a key may appear once: the kernel refuses duplicates).
-fn with_overrides(knobs: Vec<String>, overrides: &[String]) -> Vec<String> {
+pub fn with_overrides(knobs: Vec<String>, overrides: &[String]) -> Vec<String> {
     let key = |k: &str| k.split('=').next().unwrap_or("").to_string();
     let mut out: Vec<String> = knobs
         .into_iter()
@@ -579,6 +582,7 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
         result,
         wall: report.wall_time,
         error,
+        provenance: Value::Null,
     })
 }
 

@@ -54,7 +54,18 @@ fn bring(dir: &Path, sub: &str, src: &Path) -> Result<String, String> {
     let dst = dir.join(&rel);
     std::fs::create_dir_all(dst.parent().expect("has a parent"))
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    if !dst.exists() {
+    if dst.exists() {
+        // One name, one file: two inputs with the same name (or an image
+        // rebuilt since the last plan into this directory) are refused.
+        let same = std::fs::read(src).ok() == std::fs::read(&dst).ok();
+        if !same {
+            return Err(format!(
+                "{} differs from {}, already in the plan's directory under that name: plan into a new --out, or rename the input",
+                src.display(),
+                dst.display()
+            ));
+        }
+    } else {
         std::fs::copy(src, &dst)
             .map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), dst.display()))?;
     }
@@ -165,8 +176,21 @@ pub fn collect(dir: &Path) -> Result<(String, String, Vec<RunResult>), String> {
             missing.push(file.to_string());
             continue;
         };
+        // Exit status 3 is the machine's fault (no QEMU, a failed build),
+        // not the run's: it is run again, not collected as a failure.
+        let status =
+            std::fs::read_to_string(dir.join(format!("{file}.status"))).unwrap_or_default();
+        if status.trim() == "3" {
+            missing.push(format!(
+                "{file} (exit 3 on its machine: {})",
+                failure_of(&log).unwrap_or_default()
+            ));
+            continue;
+        }
         let result: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
-        run.wall = Duration::from_secs_f64(result["wall_s"].as_f64().unwrap_or(0.0));
+        run.wall = Duration::try_from_secs_f64(result["wall_s"].as_f64().unwrap_or(0.0))
+            .unwrap_or_default();
+        run.provenance = result["provenance"].clone();
         run.error = if crate::result::is_ok(&result) {
             None
         } else {
@@ -184,7 +208,7 @@ pub fn collect(dir: &Path) -> Result<(String, String, Vec<RunResult>), String> {
     }
     if !missing.is_empty() {
         return Err(format!(
-            "{} of {} runs have no result yet in {}: {}{}",
+            "{} of {} runs have no result yet in {} (run their lines of the plan again): {}{}",
             missing.len(),
             missing.len() + runs.len(),
             dir.display(),

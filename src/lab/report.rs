@@ -555,6 +555,7 @@ mod tests {
             wall: Duration::from_secs(1),
             error: None,
             status: "ok".into(),
+            provenance: Value::Null,
         }
     }
 
