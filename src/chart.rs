@@ -5,19 +5,24 @@
 
 use std::fmt::Write;
 
+/// The step for ticks over `span`: 1, 2 or 5 times a power of ten, the
+/// smallest that needs at most `most` steps.
+fn nice_step(span: f64, most: f64) -> f64 {
+    let mag = 10f64.powf((span / 5.0).log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= most)
+        .unwrap_or(10.0 * mag)
+}
+
 /// Round tick values from 0 to at least `max`: steps of 1, 2 or 5 times a
 /// power of ten, 4 to 8 of them.
 pub fn nice_ticks(max: f64) -> Vec<f64> {
     if max <= 0.0 || !max.is_finite() {
         return vec![0.0, 1.0];
     }
-    let raw = max / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * mag)
-        .find(|s| max / s <= 8.0)
-        .unwrap_or(10.0 * mag);
+    let step = nice_step(max, 8.0);
     let n = (max / step).ceil() as usize;
     (0..=n).map(|i| i as f64 * step).collect()
 }
@@ -34,13 +39,7 @@ pub fn nice_ticks_range(lo: f64, hi: f64) -> Vec<f64> {
     } else {
         (lo, hi)
     };
-    let span = hi - lo;
-    let mag = 10f64.powf((span / 5.0).log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * mag)
-        .find(|s| span / s <= 7.0)
-        .unwrap_or(10.0 * mag);
+    let step = nice_step(hi - lo, 7.0);
     let first = (lo / step).floor() as i64;
     let last = (hi / step).ceil() as i64;
     (first..=last).map(|i| i as f64 * step).collect()
