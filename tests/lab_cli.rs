@@ -130,3 +130,26 @@ fn an_oom_cell_is_a_result_resume_skips_finished_runs_and_a_plan_collects_the_sa
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(csv_without_wall(&collected.join("results.csv")), first);
 }
+
+/// An experiment that sets `timeline.interval_mcycles` gets every run's
+/// counter timeline next to its results.
+#[test]
+fn a_lab_writes_the_timelines_its_runs_sampled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("tl.json");
+    std::fs::write(
+        &exp,
+        r#"{"name": "tl", "workload": {"mini": ["workload=thrash", "workload.size=24M"]},
+            "common": ["timeline.interval_mcycles=20"], "mem": {"mini": "512M"},
+            "limits": {"mini": [["8M", ["memcg.max=8M"]]]}, "policies": [["base", []]]}"#,
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = lab(&exp, &["--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = out_dir.join("timelines/8M-base-1/timeline.csv");
+    let rows = lines(&csv);
+    assert!(rows[0].starts_with("t_mcycles,"), "{}", rows[0]);
+    assert!(rows.len() > 3, "{} samples", rows.len() - 1);
+    assert!(out_dir.join("timelines/8M-base-1/timeline.svg").is_file());
+}

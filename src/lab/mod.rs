@@ -459,6 +459,11 @@ pub fn run_matrix(
         swap_bytes: opts.swap_bytes.unwrap_or_else(|| exp.swap_bytes(scale)),
         timeout: opts.timeout.unwrap_or_else(|| exp.run_timeout(scale)),
         files,
+        timelines: opts
+            .journal
+            .as_deref()
+            .and_then(Path::parent)
+            .map(|d| d.join("timelines")),
     };
     for spec in specs {
         knobs::Config::parse(&spec.knobs.join("\n"))
@@ -538,6 +543,9 @@ struct RunSettings {
     timeout: Duration,
     /// The files disk of every run, if any.
     files: Option<PathBuf>,
+    /// Where runs that sampled a counter timeline (an experiment with
+    /// `timeline.interval_mcycles` in its knobs) write it.
+    timelines: Option<PathBuf>,
 }
 
 /// Boots one run. `Err` only for what stops every run (see
@@ -555,6 +563,9 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
         ..RunOptions::default()
     };
     let report = run_elf(&opts, elf)?;
+    if let Some(dir) = &settings.timelines {
+        write_timeline(spec, &report.serial, dir)?;
+    }
     let what = format!(
         "run {} / {} / rep {}",
         spec.limit,
@@ -584,6 +595,35 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
         error,
         provenance: Value::Null,
     })
+}
+
+/// A run's counter timeline, if it sampled one, as
+/// `timelines/LIMIT-POLICY-REP.csv` and `.svg` (names made file-safe).
+fn write_timeline(spec: &RunSpec, serial: &str, dir: &Path) -> Result<(), String> {
+    let Some(t) = crate::timeline::parse(serial)? else {
+        return Ok(());
+    };
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._+".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let name = format!(
+        "{}-{}-{}",
+        safe(&spec.limit),
+        safe(&spec.policy),
+        spec.rep + 1
+    );
+    let sub = dir.join(&name);
+    let title = format!("{} / {} / seed {}", spec.limit, spec.policy, spec.rep + 1);
+    t.write(&sub, &title)?;
+    Ok(())
 }
 
 fn progress(n: usize, total: usize, r: &RunResult, elapsed: Duration) {
