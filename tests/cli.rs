@@ -43,7 +43,12 @@ fn smoke_run_prints_one_json_object() {
     assert_eq!(v["integrity"]["corrupt_pages"], 0);
     assert_eq!(v["meminfo"]["leaked_pages"], 0);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(v["provenance"]["commit"].as_str().map(str::len), Some(40));
+    // The commit when the tests run in a git checkout, else null.
+    let commit = &v["provenance"]["commit"];
+    assert!(
+        commit.as_str().is_some_and(|c| c.len() == 40) || commit.is_null(),
+        "{commit}"
+    );
     assert!(v["provenance"]["qemu"].as_str().unwrap().contains("QEMU"));
     assert!(v["wall_s"].as_f64().unwrap() > 0.0);
     // --accel auto: KVM where it is usable, else a clean fall back to TCG.
