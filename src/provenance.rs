@@ -57,11 +57,11 @@ mod tests {
         assert_eq!(p["schema_version"], super::SCHEMA_VERSION);
         // In a git checkout (with git installed) the commit and the dirty
         // flag are known; in an exported tree they are null, never wrong.
-        let in_git = crate::cargo::workspace_root().join(".git").exists()
-            && std::process::Command::new("git")
-                .arg("--version")
-                .output()
-                .is_ok();
+        let in_git = std::process::Command::new("git")
+            .args(["rev-parse", "--is-inside-work-tree"])
+            .current_dir(crate::cargo::workspace_root())
+            .output()
+            .is_ok_and(|o| o.status.success());
         if in_git {
             let commit = p["commit"].as_str().expect("a commit");
             assert_eq!(commit.len(), 40, "{commit}");
