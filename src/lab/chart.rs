@@ -6,17 +6,9 @@
 
 use std::fmt::Write;
 
-use super::report::{limits, median, Metric};
+use super::report::{limits, median, paired_deltas, seed_values, Metric};
 use super::{Experiment, RunResult};
 use crate::chart::{nice_ticks_range, tick_label, xml_escape, COLORS};
-
-/// The value of `m` for every passed repetition of a cell.
-fn points(runs: &[RunResult], limit: &str, policy: &str, m: &Metric) -> Vec<(usize, f64)> {
-    runs.iter()
-        .filter(|r| r.spec.limit == limit && r.spec.policy == policy && r.error.is_none())
-        .filter_map(|r| Some((r.spec.rep, (m.get)(&r.result)?)))
-        .collect()
-}
 
 /// Geometry of one panel.
 struct Panel {
@@ -65,24 +57,6 @@ impl Panel {
     }
 }
 
-/// The per-seed paired changes of `policy` against `base` in one limit.
-fn paired(runs: &[RunResult], limit: &str, base: &str, policy: &str, m: &Metric) -> Vec<f64> {
-    let b = points(runs, limit, base, m);
-    points(runs, limit, policy, m)
-        .into_iter()
-        .filter_map(|(rep, v)| {
-            let (_, bv) = b.iter().find(|(r, _)| *r == rep)?;
-            if m.is_percent {
-                Some(v - bv)
-            } else if *bv != 0.0 {
-                Some((v - bv) / bv * 100.0)
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
 /// The chart of metric `m` (SVG).
 pub fn svg(exp: &Experiment, runs: &[RunResult], m: &Metric) -> String {
     let limits = limits(runs);
@@ -96,13 +70,13 @@ pub fn svg(exp: &Experiment, runs: &[RunResult], m: &Metric) -> String {
         limits.iter().flat_map(|l| {
             policies
                 .iter()
-                .flat_map(move |p| points(runs, l, p, m).into_iter().map(|x| x.1))
+                .flat_map(move |p| seed_values(runs, l, p, m).into_iter().map(|x| x.1))
         }),
     );
     let mut all_deltas = vec![0.0];
     for l in &limits {
         for p in &policies[1..] {
-            all_deltas.extend(paired(runs, l, policies[0], p, m));
+            all_deltas.extend(paired_deltas(runs, l, policies[0], p, m));
         }
     }
     let deltas = Panel::new(top + 230.0 + 70.0, 150.0, all_deltas.into_iter());
@@ -132,7 +106,7 @@ pub fn svg(exp: &Experiment, runs: &[RunResult], m: &Metric) -> String {
         for (pi, policy) in policies.iter().enumerate() {
             let cx = gx + (pi as f64 + 0.5) * col_w;
             let color = COLORS[pi % COLORS.len()];
-            let pts = points(runs, limit, policy, m);
+            let pts = seed_values(runs, limit, policy, m);
             if pts.is_empty() {
                 let text = super::report::fmt_cell(runs, limit, policy, m);
                 let _ = write!(
@@ -160,7 +134,7 @@ pub fn svg(exp: &Experiment, runs: &[RunResult], m: &Metric) -> String {
                 }
             }
             if pi > 0 {
-                for d in paired(runs, limit, policies[0], policy, m) {
+                for d in paired_deltas(runs, limit, policies[0], policy, m) {
                     let _ = write!(
                         s,
                         "<circle cx=\"{cx:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{color}\"/>",

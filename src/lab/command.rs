@@ -55,12 +55,17 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
     let swap_bytes = a.swap.unwrap_or_else(|| exp.swap_bytes(&scale));
     // Every run's knobs, checked before anything is locked, moved or
     // planned: a bad knob in an experiment of your own is an input error.
-    for spec in &specs {
-        knobs::Config::parse(&spec.knobs.join("\n"))
-            .map_err(|e| usage(format!("{} / {}: {e}", spec.limit, spec.policy)))?;
-    }
+    super::check_knobs(&specs).map_err(usage)?;
     if let Some(plan_file) = &a.plan {
-        return write_plan(&exp, &scale, &specs, &a, &dir, plan_file);
+        let settings = plan::PlanSettings {
+            mem_mib: exp.mem_mib(&scale).map_err(usage)?,
+            swap_bytes,
+            timeout,
+            files: exp
+                .files_image(&scale, a.files.as_ref())
+                .map_err(environment)?,
+        };
+        return write_plan(&exp, &scale, &specs, &settings, &dir, plan_file);
     }
     let mut _lock = None;
     let runs = if let Some(from) = &a.collect {
@@ -185,29 +190,12 @@ fn write_plan(
     exp: &Experiment,
     scale: &str,
     specs: &[super::RunSpec],
-    a: &LabArgs,
+    settings: &plan::PlanSettings,
     dir: &Path,
     plan_file: &Path,
 ) -> Result<(), Fail> {
-    let mem = exp.for_scale(&exp.mem, scale, "mem").map_err(usage)?;
-    let mem_mib =
-        crate::parse_size(mem).ok_or_else(|| usage(format!("mem.{scale}: bad size {mem}")))? >> 20;
-    let files = match (&a.files, exp.files.iter().find(|(s, _)| s == scale)) {
-        (Some(image), _) => Some(image.clone()),
-        (None, Some((_, spec))) => Some(super::build_tree::tree_image(spec).map_err(environment)?),
-        (None, None) => None,
-    };
-    let settings = plan::PlanSettings {
-        mem_mib,
-        swap_bytes: a.swap.unwrap_or_else(|| exp.swap_bytes(scale)),
-        timeout: a
-            .timeout
-            .map(|s| std::time::Duration::from_secs(s as u64))
-            .unwrap_or_else(|| exp.run_timeout(scale)),
-        files,
-    };
     let dir = std::path::absolute(dir).map_err(|e| environment(e.to_string()))?;
-    plan::write(exp, scale, specs, &settings, &dir, plan_file).map_err(environment)?;
+    plan::write(exp, scale, specs, settings, &dir, plan_file).map_err(environment)?;
     eprintln!(
         "lab: wrote {} commands to {} (results go to {}/runs); run them, e.g.\n    \
          parallel --jobs 2 < {}\nthen: faultline lab {} --scale {scale} --collect {} --out DIR",

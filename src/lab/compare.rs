@@ -15,7 +15,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::report::{median, Metric, METRICS};
+use super::report::{median, seed_values, METRICS};
 use super::RunResult;
 
 /// The runs of a results directory: results.json, or results.jsonl when
@@ -45,17 +45,6 @@ pub fn load(dir: &Path) -> Result<Vec<RunResult>, String> {
         ));
     }
     Ok(runs)
-}
-
-/// A metric's value per seed (repetition) in one cell, passed runs only.
-fn values(runs: &[RunResult], limit: &str, policy: &str, m: &Metric) -> Vec<(usize, f64)> {
-    let mut v: Vec<(usize, f64)> = runs
-        .iter()
-        .filter(|r| r.spec.limit == limit && r.spec.policy == policy && r.error.is_none())
-        .filter_map(|r| Some((r.spec.rep, (m.get)(&r.result)?)))
-        .collect();
-    v.sort_by_key(|x| x.0);
-    v
 }
 
 fn mean_var(xs: &[f64]) -> (f64, f64) {
@@ -227,8 +216,8 @@ pub fn render(a_name: &str, a: &[RunResult], b_name: &str, b: &[RunResult]) -> S
             "metric", "A", "B", "delta", "sig", "n A/B"
         );
         for m in &METRICS {
-            let va = values(a, &limit, &policy, m);
-            let vb = values(b, &limit, &policy, m);
+            let va = seed_values(a, &limit, &policy, m);
+            let vb = seed_values(b, &limit, &policy, m);
             if va.is_empty() && vb.is_empty() {
                 continue;
             }

@@ -242,7 +242,7 @@ impl Experiment {
         self.workload.iter().map(|(s, _)| s.clone()).collect()
     }
 
-    pub(crate) fn for_scale<'a, T>(
+    fn for_scale<'a, T>(
         &self,
         list: &'a [(String, T)],
         scale: &str,
@@ -388,7 +388,37 @@ pub fn with_overrides(knobs: Vec<String>, overrides: &[String]) -> Vec<String> {
     out
 }
 
+/// Checks every run's knobs with the kernel's parser, naming the cell of
+/// the first that is wrong.
+pub fn check_knobs(specs: &[RunSpec]) -> Result<(), String> {
+    for spec in specs {
+        knobs::Config::parse(&spec.knobs.join("\n"))
+            .map_err(|e| format!("{} / {}: {e}", spec.limit, spec.policy))?;
+    }
+    Ok(())
+}
+
 impl Experiment {
+    /// Guest RAM at `scale`, in MiB.
+    pub fn mem_mib(&self, scale: &str) -> Result<u64, String> {
+        let mem = self.for_scale(&self.mem, scale, "mem")?;
+        Ok(crate::parse_size(mem).ok_or_else(|| format!("mem.{scale}: bad size {mem}"))? >> 20)
+    }
+
+    /// The files disk of every run at `scale`: `given` (`--files`), else
+    /// the experiment's build tree (made once), else none.
+    pub fn files_image(
+        &self,
+        scale: &str,
+        given: Option<&PathBuf>,
+    ) -> Result<Option<PathBuf>, String> {
+        match (given, self.files.iter().find(|(s, _)| s == scale)) {
+            (Some(image), _) => Ok(Some(image.clone())),
+            (None, Some((_, spec))) => Ok(Some(build_tree::tree_image(spec)?)),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// The swap disk size at `scale`: the experiment's, else the default.
     pub fn swap_bytes(&self, scale: &str) -> u64 {
         self.swap
@@ -445,15 +475,9 @@ pub fn run_matrix(
     opts: &LabOptions,
 ) -> Result<Vec<RunResult>, String> {
     let jobs = opts.jobs;
-    let mem = exp.for_scale(&exp.mem, scale, "mem")?;
-    let mem_mib =
-        crate::parse_size(mem).ok_or_else(|| format!("mem.{scale}: bad size {mem}"))? >> 20;
+    let mem_mib = exp.mem_mib(scale)?;
     boot::find_qemu()?;
-    let files = match (&opts.files, exp.files.iter().find(|(s, _)| s == scale)) {
-        (Some(image), _) => Some(image.clone()),
-        (None, Some((_, spec))) => Some(build_tree::tree_image(spec)?),
-        (None, None) => None,
-    };
+    let files = exp.files_image(scale, opts.files.as_ref())?;
     let settings = RunSettings {
         mem_mib,
         swap_bytes: opts.swap_bytes.unwrap_or_else(|| exp.swap_bytes(scale)),
@@ -465,10 +489,7 @@ pub fn run_matrix(
             .and_then(Path::parent)
             .map(|d| d.join("timelines")),
     };
-    for spec in specs {
-        knobs::Config::parse(&spec.knobs.join("\n"))
-            .map_err(|e| format!("{} / {}: {e}", spec.limit, spec.policy))?;
-    }
+    check_knobs(specs)?;
     let elf = build_release_kernel()?;
     let journal = opts
         .journal

@@ -165,11 +165,9 @@ pub struct Stat {
 
 /// The statistic of `metric` for one (limit, policy) cell, if defined.
 pub fn stat(runs: &[RunResult], limit: &str, policy: &str, metric: &Metric) -> Option<Stat> {
-    let mut xs: Vec<f64> = runs
-        .iter()
-        .filter(|r| r.error.is_none())
-        .filter(|r| r.spec.limit == limit && r.spec.policy == policy)
-        .filter_map(|r| (metric.get)(&r.result))
+    let mut xs: Vec<f64> = seed_values(runs, limit, policy, metric)
+        .into_iter()
+        .map(|x| x.1)
         .collect();
     if xs.is_empty() {
         return None;
@@ -180,6 +178,44 @@ pub fn stat(runs: &[RunResult], limit: &str, policy: &str, metric: &Metric) -> O
         min: xs[0],
         max: xs[xs.len() - 1],
     })
+}
+
+/// The value of `m` for every seed (repetition) of a cell whose run
+/// passed, in seed order.
+pub fn seed_values(runs: &[RunResult], limit: &str, policy: &str, m: &Metric) -> Vec<(usize, f64)> {
+    let mut v: Vec<(usize, f64)> = runs
+        .iter()
+        .filter(|r| r.spec.limit == limit && r.spec.policy == policy && r.error.is_none())
+        .filter_map(|r| Some((r.spec.rep, (m.get)(&r.result)?)))
+        .collect();
+    v.sort_by_key(|x| x.0);
+    v
+}
+
+/// The per-seed paired change of `m` from `base` to `other` in one limit:
+/// percentage points for a percentage, else percent; seeds where either
+/// run failed (or the base is 0) are left out.
+pub fn paired_deltas(
+    runs: &[RunResult],
+    limit: &str,
+    base: &str,
+    other: &str,
+    m: &Metric,
+) -> Vec<f64> {
+    let b = seed_values(runs, limit, base, m);
+    seed_values(runs, limit, other, m)
+        .into_iter()
+        .filter_map(|(rep, o)| {
+            let (_, bv) = b.iter().find(|(r, _)| *r == rep)?;
+            if m.is_percent {
+                Some(o - bv)
+            } else if *bv != 0.0 {
+                Some((o - bv) / bv * 100.0)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// The median of `xs` (not empty; any order).
@@ -252,29 +288,7 @@ pub(super) fn fmt_cell(runs: &[RunResult], limit: &str, policy: &str, m: &Metric
 /// and how many seeds agree with its sign, e.g. `-8.2% 3/3`. Seeds where
 /// either run failed are left out.
 pub fn fmt_paired(runs: &[RunResult], limit: &str, base: &str, other: &str, m: &Metric) -> String {
-    let value = |policy: &str, rep: usize| {
-        runs.iter()
-            .find(|r| {
-                r.spec.limit == limit
-                    && r.spec.policy == policy
-                    && r.spec.rep == rep
-                    && r.error.is_none()
-            })
-            .and_then(|r| (m.get)(&r.result))
-    };
-    let reps = runs.iter().map(|r| r.spec.rep + 1).max().unwrap_or(0);
-    let deltas: Vec<f64> = (0..reps)
-        .filter_map(|rep| {
-            let (b, o) = (value(base, rep)?, value(other, rep)?);
-            if m.is_percent {
-                Some(o - b)
-            } else if b != 0.0 {
-                Some((o - b) / b * 100.0)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let deltas = paired_deltas(runs, limit, base, other, m);
     if deltas.is_empty() {
         return "n/a".into();
     }
