@@ -30,6 +30,7 @@ pub mod page_io;
 pub mod page_writeback;
 pub mod pgtable;
 pub mod readahead;
+pub mod slab;
 pub mod state;
 pub mod swap;
 pub mod swap_state;
