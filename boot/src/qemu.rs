@@ -193,6 +193,10 @@ impl QemuConfig {
             "-monitor".into(),
             "none".into(),
             "-no-reboot".into(),
+            // No network card: the kernel has no driver for one (QEMU
+            // would add an e1000 and run its option ROM at every boot).
+            "-nic".into(),
+            "none".into(),
             "-device".into(),
             "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
             "-m".into(),
