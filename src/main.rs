@@ -101,7 +101,18 @@ fn run(a: cli::RunArgs) -> Result<(), Fail> {
     let elf = qemu_and_kernel()?;
     let report = run_elf(&opts, &elf).map_err(environment)?;
     if let Some(err) = &report.error {
-        return Err(Fail::new(kernel_error_status(err), err.clone()));
+        let kind = report.partial.as_ref().and_then(|p| p["status"].as_str());
+        if let (true, Some(partial)) = (a.json, &report.partial) {
+            // Still exactly one JSON object: the kind of failure and the
+            // counters the run reached, for a script to keep.
+            let mut partial = partial.clone();
+            partial["error"] = err.as_str().into();
+            partial["provenance"] = faultline::provenance::get().clone();
+            partial["wall_s"] = report.wall_time.as_secs_f64().into();
+            partial["accel"] = if kvm { "kvm" } else { "tcg" }.into();
+            println!("{partial}");
+        }
+        return Err(Fail::new(kernel_error_status(kind), err.clone()));
     }
     let Some(mut result) = report.result.clone() else {
         let qemu = report.qemu_stderr.trim();

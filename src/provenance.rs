@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 /// The version of the result layout (`run --json`, a lab's results.jsonl
 /// and results.json). Raise it when a field changes meaning or moves.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: a run the kernel ended early has its partial result (`status` the
+/// kind of failure, `elapsed_cycles`, `vmstat`) where 2 had `null`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The first line a command prints, or `None` when it cannot run.
 fn first_line(program: &str, args: &[&str]) -> Option<String> {

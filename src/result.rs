@@ -6,6 +6,9 @@ use serde_json::Value;
 pub const RESULT_PREFIX: &str = "FAULTLINE-RESULT ";
 /// Prefix of the kernel's error line.
 pub const ERROR_PREFIX: &str = "FAULTLINE-ERROR ";
+/// Prefix of the line after an error line: the kind of failure (its
+/// `status`) and the counters the run reached.
+pub const PARTIAL_PREFIX: &str = "FAULTLINE-PARTIAL ";
 
 /// The parsed result object, or `None` if the kernel printed none.
 pub fn find_result(serial: &str) -> Result<Option<Value>, String> {
@@ -23,6 +26,16 @@ pub fn find_error(serial: &str) -> Option<String> {
         .lines()
         .find_map(|l| l.strip_prefix(ERROR_PREFIX))
         .map(str::to_string)
+}
+
+/// The partial result after an error line, if the kernel printed one
+/// whole: `{"status": KIND, "elapsed_cycles": N, "vmstat": {...}}`.
+pub fn find_partial(serial: &str) -> Option<Value> {
+    let line = serial
+        .lines()
+        .find_map(|l| l.strip_prefix(PARTIAL_PREFIX))?;
+    // A line cut short (the run killed while it printed) is no partial.
+    serde_json::from_str(line).ok()
 }
 
 /// Is this result a success by the kernel's own integrity checks?
@@ -139,5 +152,12 @@ mod tests {
             Some("config: bad")
         );
         assert!(find_result("nothing").unwrap().is_none());
+        let p = find_partial(
+            "FAULTLINE-ERROR x\nFAULTLINE-PARTIAL {\"status\":\"oom\",\"elapsed_cycles\":7,\"vmstat\":{\"pgfault\":3}}\n",
+        )
+        .unwrap();
+        assert_eq!(p["status"], "oom");
+        assert_eq!(p["vmstat"]["pgfault"], 3);
+        assert!(find_partial("FAULTLINE-PARTIAL {\"status\":\"oo").is_none());
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cargo::build_release_kernel;
-use crate::result::{find_error, find_result};
+use crate::result::{find_error, find_partial, find_result};
 
 /// Default swap disk: a sparse file, so its size costs nothing until used.
 pub const DEFAULT_SWAP_BYTES: u64 = 1 << 30;
@@ -82,6 +82,9 @@ pub struct RunReport {
     pub qemu_stderr: String,
     pub result: Option<Value>,
     pub error: Option<String>,
+    /// After an error line: the kind of failure and the counters reached
+    /// (`crate::result::find_partial`).
+    pub partial: Option<Value>,
     pub wall_time: Duration,
 }
 
@@ -256,6 +259,7 @@ pub fn run_elf(opts: &RunOptions, elf: &Path) -> Result<RunReport, String> {
         // is no result: the outcome says what happened.
         result: find_result(&out.serial).unwrap_or(None),
         error: find_error(&out.serial),
+        partial: find_partial(&out.serial),
         outcome: out.outcome,
         serial: out.serial,
         qemu_stderr: out.qemu_stderr,

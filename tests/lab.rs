@@ -66,6 +66,10 @@ fn a_failed_cell_is_kept_and_the_others_run() {
     let err = tight.error.as_deref().expect("the tight cell failed");
     assert!(err.contains("run tight / base / rep 1"), "{err}");
     assert!(err.contains("out of memory"), "{err}");
+    // The counters it reached are kept, its status is the kernel's kind.
+    assert_eq!(tight.status, "oom");
+    assert_eq!(tight.result["status"], "oom");
+    assert!(tight.result["vmstat"]["pgfault"].as_u64().unwrap() > 0);
     let loose = runs.iter().find(|r| r.spec.limit == "loose").unwrap();
     assert!(loose.error.is_none(), "{:?}", loose.error);
     assert_eq!(loose.result["integrity"]["corrupt_pages"], 0);

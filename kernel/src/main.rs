@@ -12,14 +12,14 @@ fn kernel_main() -> ! {
     let config = match knobs::load_from_fw_cfg() {
         Ok(c) => knobs::set_global(c),
         Err(e) => {
-            report::emit_error(format_args!("config: {e}"));
+            report::emit_error(report::ErrorKind::Config, format_args!("config: {e}"));
             exit_qemu(ExitCode::Failure)
         }
     };
     let result = match workload::run(config) {
         Ok(r) => r,
         Err(e) => {
-            report::emit_error(format_args!("workload: {}", e.0));
+            report::emit_error(e.1, format_args!("workload: {}", e.0));
             exit_qemu(ExitCode::Failure)
         }
     };

@@ -8,7 +8,15 @@
 //!   "calibration":{...},"sched":{...}}
 //! ```
 //!
-//! A configuration error is reported as `FAULTLINE-ERROR <message>`.
+//! A run that cannot finish prints `FAULTLINE-ERROR <message>` and then
+//! the counters it reached, with the kind of failure as its status:
+//!
+//! ```text
+//! FAULTLINE-PARTIAL {"status":"oom","elapsed_cycles":N,"vmstat":{...}}
+//! ```
+//!
+//! The host takes its exit status and the lab its run status from that
+//! kind (src/exit.rs), never from the message's words.
 
 use core::fmt::{self, Write};
 
@@ -21,6 +29,44 @@ use crate::workload::WorkloadResult;
 pub const RESULT_PREFIX: &str = "FAULTLINE-RESULT ";
 /// Prefix of an error line (bad configuration, impossible request).
 pub const ERROR_PREFIX: &str = "FAULTLINE-ERROR ";
+/// Prefix of the line after an error line: the counters reached.
+pub const PARTIAL_PREFIX: &str = "FAULTLINE-PARTIAL ";
+
+/// What kind of failure an error line reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A knob the kernel refused (`config: ...`).
+    Config,
+    /// A workload input refused (a size that does not fit, a damaged
+    /// trace, a missing disk).
+    Input,
+    /// The memory cgroup found no page even after reclaim (Linux would
+    /// run the memcg OOM killer; we end the run).
+    Oom,
+    /// The measured phase passed `run.budget_mcycles`.
+    Budget,
+    /// A disk read or write failed while the workload ran.
+    Io,
+    /// A swap read failed outside a killable section (SIGBUS).
+    BusError,
+    /// A disk kept requests past its timeout.
+    Hung,
+}
+
+impl ErrorKind {
+    /// The status word of the partial result (and of a lab run).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::Input => "input",
+            ErrorKind::Oom => "oom",
+            ErrorKind::Budget => "budget",
+            ErrorKind::Io => "io_error",
+            ErrorKind::BusError => "bus_error",
+            ErrorKind::Hung => "hung",
+        }
+    }
+}
 
 /// A JSON string literal with the necessary escapes.
 struct JsonStr<'a>(&'a str);
@@ -312,7 +358,43 @@ pub fn emit(config: &Config, result: &WorkloadResult) {
     crate::println!();
 }
 
-/// Prints an error line.
-pub fn emit_error(message: fmt::Arguments) {
+/// Prints an error line, then the counters the run reached.
+pub fn emit_error(kind: ErrorKind, message: fmt::Arguments) {
     crate::println!("{ERROR_PREFIX}{message}");
+    render_partial(kind, &mut Serial).expect("serial output cannot fail");
+    crate::println!();
+}
+
+/// Renders the partial result: the kind, the clock since the measured
+/// phase began (0 before it) and the vmstat counters (reset when it
+/// began). Lock-free (atomics only), so an OOM or bus error found inside
+/// the fault handler can report it.
+fn render_partial(kind: ErrorKind, out: &mut impl Write) -> fmt::Result {
+    out.write_str(PARTIAL_PREFIX)?;
+    write!(
+        out,
+        "{{\"status\":{},\"elapsed_cycles\":{},\"vmstat\":",
+        JsonStr(kind.name()),
+        crate::sched::budget::elapsed()
+    )?;
+    write_object(out, crate::mm::vmstat::snapshot())?;
+    out.write_char('}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+
+    #[test_case]
+    fn a_partial_result_names_its_kind_and_counters() {
+        let mut s = String::new();
+        render_partial(ErrorKind::Oom, &mut s).unwrap();
+        assert!(
+            s.starts_with("FAULTLINE-PARTIAL {\"status\":\"oom\",\"elapsed_cycles\":"),
+            "{s}"
+        );
+        assert!(s.contains("\"vmstat\":{\"pgfault\":"), "{s}");
+        assert!(s.ends_with("}}"), "{s}");
+    }
 }

@@ -220,7 +220,9 @@ fn finish(
 ) -> Result<(), Fail> {
     let corrupt: u64 = runs
         .iter()
-        .filter(|r| !r.result.is_null())
+        // Finished runs only: a failed run's partial result has no
+        // integrity section.
+        .filter(|r| !r.result["integrity"].is_null())
         .map(|r| r.result["integrity"]["corrupt_pages"].as_u64().unwrap_or(1))
         .sum();
     let nr_failed = runs.iter().filter(|r| r.error.is_some()).count();

@@ -300,8 +300,10 @@ pub struct RunResult {
     /// triple fault), or `None`. A failed run stays in the results: its
     /// cell shows what it was, the other cells are kept.
     pub error: Option<String>,
-    /// `ok`, `killed`, `corrupt`, `leak`, `oom`, `error`, `budget`,
-    /// `timeout`, `triple_fault` or `crash` ([`journal::status_of`]).
+    /// `ok`, `killed`, `corrupt`, `leak` (finished runs); `oom`, `budget`,
+    /// `io_error`, `bus_error`, `hung`, `input`, `config` (the kernel's
+    /// kind of failure); `error`, `timeout`, `triple_fault` or `crash`
+    /// ([`journal::status_of`]).
     pub status: String,
     /// Where the run came from (`crate::provenance`); `Null` for a run of
     /// this process, which gets this process's when written.
@@ -607,7 +609,9 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
     } else {
         None
     };
-    let result = report.result.unwrap_or(Value::Null);
+    // A run that ended with an error keeps the counters it reached (its
+    // partial result, whose status is the kind of failure).
+    let result = report.result.or(report.partial).unwrap_or(Value::Null);
     Ok(RunResult {
         status: journal::status_of(&result, report.error.as_deref(), Some(&report.outcome)),
         spec: spec.clone(),

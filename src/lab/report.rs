@@ -325,7 +325,7 @@ pub fn tables(exp: &Experiment, runs: &[RunResult]) -> String {
     for limit in limits(runs) {
         let knob = runs
             .iter()
-            .find(|r| r.spec.limit == limit && !r.result.is_null())
+            .find(|r| r.spec.limit == limit && !r.result["config"].is_null())
             .map(|r| r.result["config"]["memcg.max"].clone())
             .unwrap_or_default();
         for (policy, _) in exp.policies.iter().skip(1) {

@@ -214,7 +214,7 @@ pub fn pair_tables(exp: &Experiment, runs: &[RunResult]) -> String {
     for row in limits(runs) {
         let any = runs
             .iter()
-            .find(|r| r.spec.limit == row && !r.result.is_null());
+            .find(|r| r.spec.limit == row && !r.result["config"].is_null());
         let cfg = |k: &str| {
             any.map(|r| knob_text(&r.result["config"][k]))
                 .unwrap_or_default()

@@ -17,6 +17,7 @@ use crate::mm::memory::{handle_mm_fault, FaultError, FaultFlags};
 use crate::mm::mm_types;
 use crate::mm::state::current_mm_id;
 use crate::println;
+use crate::report::{emit_error, ErrorKind};
 use crate::sched::signal::force_sig_bus;
 
 /// Lower-half addresses belong to workload address spaces.
@@ -126,15 +127,22 @@ fn bad_area(report: &SegvReport) -> ! {
     match report.reason {
         FaultError::OutOfMemory => {
             let oom = crate::mm::state::oom_report();
-            crate::report::emit_error(format_args!(
-                "Memory cgroup out of memory: task {} at {:#x} cannot get a page ({oom})",
-                report.task, report.address
-            ));
+            emit_error(
+                ErrorKind::Oom,
+                format_args!(
+                    "Memory cgroup out of memory: task {} at {:#x} cannot get a page ({oom})",
+                    report.task, report.address
+                ),
+            );
         }
-        FaultError::SwapReadError(slot) => crate::report::emit_error(format_args!(
-            "bus error: task {} at {:#x}: the swap device failed to read slot {slot} (outside a killable section, so the run ends)",
-            report.task, report.address
-        )),
+        FaultError::SwapReadError(slot) => emit_error(
+            ErrorKind::BusError,
+            format_args!(
+                "bus error: task {} at {:#x}: the swap device failed to read slot {slot} \
+                 (outside a killable section, so the run ends)",
+                report.task, report.address
+            ),
+        ),
         _ => println!("{report}"),
     }
     crate::testing::fail_run()

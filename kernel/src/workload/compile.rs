@@ -387,7 +387,7 @@ fn run_step(job: &mut Job, step: Step) -> Result<(u64, u64), WorkloadError> {
         // Checked and counted by the page cache.
         Step::Read(file) => {
             filemap_read(&mut File::open(file), 0, u64::MAX, |_, _| {})
-                .map_err(|e| WorkloadError(format!("job {}: {e}", job.id)))?;
+                .map_err(|e| WorkloadError::file(format_args!("job {}", job.id), e))?;
             Ok((0, 0))
         }
         Step::WriteOut(page) => write_out(job, page),
@@ -404,7 +404,7 @@ fn write_out(job: &mut Job, page: u64) -> Result<(u64, u64), WorkloadError> {
         Some(file) => file,
         None => {
             let name = format!("/obj/cc-{}.o", job.id);
-            let file = create_object(name, job.output * PAGE_SIZE).map_err(WorkloadError)?;
+            let file = create_object(name, job.output * PAGE_SIZE).map_err(WorkloadError::io)?;
             job.object = Some(file);
             file
         }
@@ -421,7 +421,7 @@ fn write_out(job: &mut Job, page: u64) -> Result<(u64, u64), WorkloadError> {
         (page - first) * PAGE_SIZE,
         &job.bounce,
     )
-    .map_err(|e| WorkloadError(format!("job {}: writing its object: {e}", job.id)))?;
+    .map_err(|e| WorkloadError::file(format_args!("job {}: writing its object", job.id), e))?;
     Ok(read)
 }
 
@@ -436,7 +436,7 @@ fn link(objects: &[AtomicU32]) -> Result<(), WorkloadError> {
             continue;
         };
         filemap_read(&mut File::open(file), 0, u64::MAX, |_, _| {})
-            .map_err(|e| WorkloadError(format!("link: {e}")))?;
+            .map_err(|e| WorkloadError::file(format_args!("link"), e))?;
         cond_resched();
     }
     Ok(())

@@ -12,6 +12,7 @@ pub mod trace;
 pub mod trace_disk;
 pub mod trace_file;
 
+use crate::report::ErrorKind;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::knobs::Config;
@@ -90,13 +91,38 @@ impl WorkloadResult {
     }
 }
 
-/// Why a workload could not run at all.
+/// Why a workload could not run, or stopped: the message and what kind of
+/// failure it is (the host's exit status and the lab's run status follow
+/// the kind, never the message's words).
 #[derive(Debug, Clone)]
-pub struct WorkloadError(pub alloc::string::String);
+pub struct WorkloadError(pub alloc::string::String, pub ErrorKind);
+
+impl WorkloadError {
+    /// An input the workload refuses before it runs (a size that does not
+    /// fit, a damaged trace): the user's to fix.
+    pub fn input(msg: impl Into<alloc::string::String>) -> Self {
+        WorkloadError(msg.into(), ErrorKind::Input)
+    }
+
+    /// A disk read or write that failed while the workload ran.
+    pub fn io(msg: impl Into<alloc::string::String>) -> Self {
+        WorkloadError(msg.into(), ErrorKind::Io)
+    }
+
+    /// A page-cache read or write that failed: a memcg OOM is an OOM,
+    /// anything else an I/O failure. `what` names who failed.
+    pub fn file(what: core::fmt::Arguments, e: crate::mm::filemap::ReadError) -> Self {
+        let kind = match e {
+            crate::mm::filemap::ReadError::OutOfMemory => ErrorKind::Oom,
+            _ => ErrorKind::Io,
+        };
+        WorkloadError(alloc::format!("{what}: {e}"), kind)
+    }
+}
 
 impl From<&'static str> for WorkloadError {
     fn from(msg: &'static str) -> Self {
-        WorkloadError(msg.into())
+        WorkloadError::input(msg)
     }
 }
 
@@ -130,7 +156,8 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     // After swap-on, so the probe skips the swap disk (held, its serial
     // known) instead of bringing it up only to reset it; before the leak
     // baseline, like swap-on, which allocates the device's rings for good.
-    let files = crate::fs::mount_files_disk(calibration.device_latency()).map_err(WorkloadError)?;
+    let files =
+        crate::fs::mount_files_disk(calibration.device_latency()).map_err(WorkloadError::input)?;
     crate::sched::signal::take_killed();
     let files_mark = crate::mm::state::with_mm_state(|st| crate::mm::filemap::files_mark(st));
     let baseline = integrity::snapshot();

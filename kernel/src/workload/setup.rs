@@ -127,7 +127,7 @@ fn check_memory(config: &Config, max_pages: u64) -> Result<(), WorkloadError> {
     } else {
         "memcg.max"
     };
-    Err(WorkloadError(format!(
+    Err(WorkloadError::input(format!(
         "{what} needs {needed} pages (with {RESERVE_PAGES} for the kernel) but only {free} are free; \
          lower it or give the machine more memory (--mem)"
     )))

@@ -150,7 +150,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
     let nr_tasks = config.number("workload.tasks");
     let pages = size / PAGE_SIZE / nr_tasks;
     if pages == 0 {
-        return Err(WorkloadError(format!(
+        return Err(WorkloadError::input(format!(
             "workload.size={size} is less than one page per task (workload.tasks={nr_tasks})"
         )));
     }

@@ -281,7 +281,7 @@ fn check_every_page(file: &TraceFile, verify: Verify, versions: &[u32], tally: &
 fn open_trace(i: usize) -> Result<TraceFile, WorkloadError> {
     let (off, len) = trace_disk::trace_extent(i).expect("i below the disk's count");
     trace_file::open(off, len, &mut trace_disk::read_at).map_err(|e| {
-        WorkloadError(format!(
+        WorkloadError::input(format!(
             "trace {i}: at byte offset {}: expected {}",
             e.offset, e.expected
         ))
@@ -289,10 +289,10 @@ fn open_trace(i: usize) -> Result<TraceFile, WorkloadError> {
 }
 
 pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
-    let n = trace_disk::open().map_err(WorkloadError)?;
+    let n = trace_disk::open().map_err(WorkloadError::input)?;
     if n == 0 {
-        return Err(WorkloadError(
-            "workload=trace needs at least one trace: faultline run --trace FILE (see faultline trace import)".into(),
+        return Err(WorkloadError::input(
+            "workload=trace needs at least one trace: faultline run --trace FILE (see faultline trace import)",
         ));
     }
     let result = run_traces(config, n);
@@ -312,7 +312,7 @@ fn run_traces(config: &Config, n: usize) -> Result<WorkloadResult, WorkloadError
         .map(|f| f.stream_bytes() + 4 * f.n_pages() as u64)
         .sum();
     if buffers > heap_free as u64 / 2 {
-        return Err(WorkloadError(format!(
+        return Err(WorkloadError::input(format!(
             "{n} traces need {buffers} bytes of stream buffers and page versions, more than the kernel heap can spare ({heap_free} bytes free): give the machine more memory with --mem, or replay fewer traces at once"
         )));
     }
@@ -386,7 +386,7 @@ fn run_traces(config: &Config, n: usize) -> Result<WorkloadResult, WorkloadError
         tally += t;
     }
     if !errors.is_empty() {
-        return Err(WorkloadError(errors.join("; ")));
+        return Err(WorkloadError::input(errors.join("; ")));
     }
     Ok(WorkloadResult {
         elapsed_cycles,

@@ -374,7 +374,7 @@ impl VirtioBlk {
     /// no such limit for swap I/O (a task waits in D state; the hung-task
     /// watchdog warns after 120 s); an experiment wants an answer instead.
     fn hung(&self) -> ! {
-        crate::report::emit_error(format_args!(
+        crate::report::emit_error(crate::report::ErrorKind::Hung, format_args!(
             "virtio-blk {}: {} request(s) not completed within {} ms: the device hangs (swapdev.timeout_ms sets the limit for the swap disk)",
             self.serial, self.in_flight, self.timeout_ms
         ));
