@@ -79,6 +79,17 @@ fn an_oom_cell_is_a_result_resume_skips_finished_runs_and_a_plan_collects_the_sa
     );
     assert_eq!(lines(&journal).len(), 4, "whole lines only");
     let first = csv_without_wall(&local.join("results.csv"));
+    // Runs of another machine (here another swap disk) are not resumed.
+    let out = lab(
+        &exp,
+        &["--resume", local.to_str().unwrap(), "--swap", "512M"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("booted another machine"),
+        "{}",
+        stderr(&out)
+    );
     // Runs of another build are not resumed: their figures are that build's.
     let text = std::fs::read_to_string(&journal).unwrap();
     // (In a tree without git the commit is null: another build is then a

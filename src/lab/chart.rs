@@ -196,6 +196,7 @@ mod tests {
             error: (!ok).then(|| "Memory cgroup out of memory".to_string()),
             status: if ok { "ok" } else { "oom" }.into(),
             provenance: serde_json::Value::Null,
+            machine: serde_json::Value::Null,
         }
     }
 

@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use crate::cli::{LabArgs, LabCommand};
-use crate::exit::{environment, failed, usage, Fail};
+use serde_json::Value;
 
 use super::{journal, plan, report, Experiment, LabOptions, RunResult};
+use crate::exit::{environment, failed, usage, Fail};
 
 pub fn lab(a: LabArgs) -> Result<(), Fail> {
     match a.command {
@@ -89,7 +90,12 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
         };
         // Held until the tables and files are written.
         _lock = Some(lock_dir(&dir)?);
-        start_journal(&dir, a.resume.as_deref(), &specs, &mut opts)?;
+        let files = exp
+            .files_image(&scale, a.files.as_ref())
+            .map_err(environment)?;
+        let mem_mib = exp.mem_mib(&scale).map_err(usage)?;
+        let machine = super::machine_json(mem_mib, swap_bytes, files.as_deref());
+        start_journal(&dir, a.resume.as_deref(), &specs, &machine, &mut opts)?;
         eprintln!(
             "lab: {} runs of experiment {} at scale {scale}, {} at a time, {} s per run at most, {} MiB swap; results.jsonl in {}",
             specs.len(),
@@ -129,13 +135,15 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, Fail> {
 /// `--resume FROM` reads FROM's journal and keeps the runs that match one
 /// of this lab's (cell, repetition and knobs) and ended in a result; runs
 /// that timed out in wall time or crashed run again. Runs of another
-/// commit are refused: their figures would be another build's. The kept
+/// commit are refused: their figures would be another build's; so are
+/// runs of another machine (guest RAM, swap disk, files image). The kept
 /// runs are written into `dir`'s journal (FROM unless `--out` says
 /// otherwise), whole lines only.
 fn start_journal(
     dir: &Path,
     resume: Option<&Path>,
     specs: &[super::RunSpec],
+    machine: &Value,
     opts: &mut LabOptions,
 ) -> Result<(), Fail> {
     let path = dir.join("results.jsonl");
@@ -168,6 +176,16 @@ fn start_journal(
             from.display(),
             r.provenance["commit"],
             here
+        )));
+    }
+    if let Some(r) = done
+        .iter()
+        .find(|r| !r.machine.is_null() && r.machine != *machine)
+    {
+        return Err(usage(format!(
+            "--resume {}: its runs booted another machine ({}), this lab boots {machine}: their figures would not compare; give the same --swap and --files, or run the lab afresh",
+            from.display(),
+            r.machine
         )));
     }
     opts.done = done

@@ -13,10 +13,13 @@ use serde_json::{json, Value};
 use super::{RunResult, RunSpec};
 
 /// A run's status: the kernel's (`ok`, `killed`, `corrupt`, `leak`) when
-/// it printed a result, else what ended it: `oom` (memcg OOM), `budget`
-/// (the run's clock passed `run.budget_mcycles`: deterministic, a result),
-/// `error` (another kernel error), `timeout` (wall time: the host's, so
-/// `--resume` runs it again), `triple_fault` or `crash`.
+/// it printed a result; the kind of failure of its partial result when
+/// the kernel ended it (`oom`, `budget`: the run's clock passed
+/// `run.budget_mcycles`, `io_error`, `bus_error`, `hung`, `input`,
+/// `config`; all deterministic, so results); else what ended it, from
+/// the error text and QEMU's outcome (journals before schema 3 included):
+/// `oom`, `budget`, `error` (another kernel error), `timeout` (wall time:
+/// the host's, so `--resume` runs it again), `triple_fault` or `crash`.
 pub fn status_of(result: &Value, error: Option<&str>, outcome: Option<&boot::Outcome>) -> String {
     if let Some(s) = result["status"].as_str() {
         return s.to_string();
@@ -58,6 +61,7 @@ pub fn to_json(r: &RunResult) -> Value {
         } else {
             &r.provenance
         },
+        "machine": r.machine,
         "result": r.result,
     })
 }
@@ -86,6 +90,7 @@ pub fn from_json(v: &Value) -> Option<RunResult> {
         result: v["result"].clone(),
         wall: Duration::try_from_secs_f64(v["wall_s"].as_f64()?).unwrap_or_default(),
         provenance: v["provenance"].clone(),
+        machine: v["machine"].clone(),
         error: v["error"].as_str().map(str::to_string),
         // Results written before schema 2 have no status.
         status: match v["status"].as_str() {
@@ -168,6 +173,7 @@ mod tests {
             error: None,
             status: "ok".into(),
             provenance: Value::Null,
+            machine: Value::Null,
         }
     }
 

@@ -308,6 +308,20 @@ pub struct RunResult {
     /// Where the run came from (`crate::provenance`); `Null` for a run of
     /// this process, which gets this process's when written.
     pub provenance: Value,
+    /// The machine it ran on ([`machine_json`]: guest RAM, swap disk,
+    /// files image); `Null` when not recorded (a collected plan's runs,
+    /// journals before schema 3).
+    pub machine: Value,
+}
+
+/// The machine a lab run boots, as its journal line records it, so that
+/// `--resume` never mixes runs of another RAM, swap or files image.
+pub fn machine_json(mem_mib: u64, swap_bytes: u64, files: Option<&Path>) -> Value {
+    serde_json::json!({
+        "mem_mib": mem_mib,
+        "swap_bytes": swap_bytes,
+        "files": files.and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()),
+    })
 }
 
 /// The matrix of runs, limit by limit, policy by policy, repetition last.
@@ -619,6 +633,11 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
         wall: report.wall_time,
         error,
         provenance: Value::Null,
+        machine: machine_json(
+            settings.mem_mib,
+            settings.swap_bytes,
+            settings.files.as_deref(),
+        ),
     })
 }
 

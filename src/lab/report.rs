@@ -570,6 +570,7 @@ mod tests {
             error: None,
             status: "ok".into(),
             provenance: Value::Null,
+            machine: Value::Null,
         }
     }
 
