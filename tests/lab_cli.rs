@@ -167,4 +167,34 @@ fn a_lab_writes_the_timelines_its_runs_sampled() {
     assert!(rows[0].starts_with("t_mcycles,"), "{}", rows[0]);
     assert!(rows.len() > 3, "{} samples", rows.len() - 1);
     assert!(out_dir.join("timelines/8M-base-1/timeline.svg").is_file());
+
+    // Planned, run elsewhere, collected: the same timeline (deterministic).
+    let planned = tmp.path().join("planned");
+    let jobs = tmp.path().join("jobs.txt");
+    let args = [
+        "--plan",
+        jobs.to_str().unwrap(),
+        "--out",
+        planned.to_str().unwrap(),
+    ];
+    assert!(lab(&exp, &args).status.success());
+    for c in lines(&jobs) {
+        let st = Command::new("sh")
+            .args(["-c", &c])
+            .env("FAULTLINE", env!("CARGO_BIN_EXE_faultline"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "{c}");
+    }
+    let collected = tmp.path().join("collected");
+    let args = [
+        "--collect",
+        planned.to_str().unwrap(),
+        "--out",
+        collected.to_str().unwrap(),
+    ];
+    let out = lab(&exp, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = collected.join("timelines/8M-base-1/timeline.csv");
+    assert_eq!(lines(&got), rows, "the collected timeline differs");
 }

@@ -70,7 +70,7 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
     }
     let mut _lock = None;
     let runs = if let Some(from) = &a.collect {
-        let (name, s, runs) = plan::collect(from).map_err(usage)?;
+        let (name, s, runs) = plan::collect(from, &dir.join("timelines")).map_err(usage)?;
         if name != exp.name || s != scale {
             return Err(usage(format!(
                 "--collect {}: a plan of {name} at scale {s}, not {} at {scale}",

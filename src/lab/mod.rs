@@ -643,7 +643,7 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
 
 /// A run's counter timeline, if it sampled one, as
 /// `timelines/LIMIT-POLICY-REP.csv` and `.svg` (names made file-safe).
-fn write_timeline(spec: &RunSpec, serial: &str, dir: &Path) -> Result<(), String> {
+pub(super) fn write_timeline(spec: &RunSpec, serial: &str, dir: &Path) -> Result<(), String> {
     let Some(t) = crate::timeline::parse(serial)? else {
         return Ok(());
     };

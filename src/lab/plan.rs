@@ -144,7 +144,10 @@ fn failure_of(log: &str) -> Option<String> {
 
 /// Reads a planned lab back: the experiment's name and scale, and every
 /// run (a run whose result file is missing is an error naming it).
-pub fn collect(dir: &Path) -> Result<(String, String, Vec<RunResult>), String> {
+/// Runs that sampled a counter timeline (`timeline.interval_mcycles` in
+/// their knobs) have it in their log, the serial console `faultline run`
+/// echoes on stderr; it is written to `timelines` as a local lab writes it.
+pub fn collect(dir: &Path, timelines: &Path) -> Result<(String, String, Vec<RunResult>), String> {
     let path = dir.join("plan.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
@@ -203,6 +206,7 @@ pub fn collect(dir: &Path) -> Result<(String, String, Vec<RunResult>), String> {
             ))
         };
         run.status = super::journal::status_of(&result, run.error.as_deref(), None);
+        super::write_timeline(&run.spec, &log, timelines)?;
         run.result = result;
         runs.push(run);
     }
