@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::stderr;
@@ -40,6 +40,46 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that `out` exited with `code` and said `says` on stderr.
+fn assert_exit(out: &std::process::Output, code: i32, says: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    assert!(stderr(out).contains(says), "{}", stderr(out));
+}
+
+/// `lab EXP --plan` into `tmp/planned`, each command run by `sh` as GNU
+/// parallel would, then `lab EXP --collect` into `tmp/collected`: the
+/// number of commands, the collected directory and the collect's output.
+fn plan_run_collect(exp: &Path, tmp: &Path) -> (usize, PathBuf, std::process::Output) {
+    let planned = tmp.join("planned");
+    let jobs = tmp.join("jobs.txt");
+    let plan = [
+        "--plan",
+        jobs.to_str().unwrap(),
+        "--out",
+        planned.to_str().unwrap(),
+    ];
+    let out = lab(exp, &plan);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let commands = lines(&jobs);
+    for c in &commands {
+        let st = Command::new("sh")
+            .args(["-c", c])
+            .env("FAULTLINE", env!("CARGO_BIN_EXE_faultline"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "{c}");
+    }
+    let collected = tmp.join("collected");
+    let collect = [
+        "--collect",
+        planned.to_str().unwrap(),
+        "--out",
+        collected.to_str().unwrap(),
+    ];
+    let out = lab(exp, &collect);
+    (commands.len(), collected, out)
+}
+
 /// results.csv without its wall_s column.
 fn csv_without_wall(path: &Path) -> Vec<String> {
     let rows = lines(path);
@@ -71,12 +111,7 @@ fn an_oom_cell_is_a_result_resume_skips_finished_runs_and_a_plan_collects_the_sa
     let kept = lines(&journal)[..2].join("\n") + "\n{\"limit\":\"lo";
     std::fs::write(&journal, kept).unwrap();
     let out = lab(&exp, &["--resume", local.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("2 of 4 runs are done already, 2 to run"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, "2 of 4 runs are done already, 2 to run");
     assert_eq!(lines(&journal).len(), 4, "whole lines only");
     let first = csv_without_wall(&local.join("results.csv"));
     // Runs of another machine (here another swap disk) are not resumed.
@@ -84,12 +119,7 @@ fn an_oom_cell_is_a_result_resume_skips_finished_runs_and_a_plan_collects_the_sa
         &exp,
         &["--resume", local.to_str().unwrap(), "--swap", "512M"],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("booted another machine"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 2, "booted another machine");
     // Runs of another build are not resumed: their figures are that build's.
     let text = std::fs::read_to_string(&journal).unwrap();
     // (In a tree without git the commit is null: another build is then a
@@ -102,46 +132,11 @@ fn an_oom_cell_is_a_result_resume_skips_finished_runs_and_a_plan_collects_the_sa
     assert_ne!(other, text);
     std::fs::write(&journal, other).unwrap();
     let out = lab(&exp, &["--resume", local.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("come from commit"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 2, "come from commit");
 
     // The same lab as a plan, its commands run one by one, then collected.
-    let planned = tmp.path().join("planned");
-    let jobs = tmp.path().join("jobs.txt");
-    let out = lab(
-        &exp,
-        &[
-            "--plan",
-            jobs.to_str().unwrap(),
-            "--out",
-            planned.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let commands = lines(&jobs);
-    assert_eq!(commands.len(), 4);
-    for c in &commands {
-        let st = Command::new("sh")
-            .args(["-c", c])
-            .env("FAULTLINE", env!("CARGO_BIN_EXE_faultline"))
-            .status()
-            .unwrap();
-        assert!(st.success(), "{c}");
-    }
-    let collected = tmp.path().join("collected");
-    let out = lab(
-        &exp,
-        &[
-            "--collect",
-            planned.to_str().unwrap(),
-            "--out",
-            collected.to_str().unwrap(),
-        ],
-    );
+    let (n, collected, out) = plan_run_collect(&exp, tmp.path());
+    assert_eq!(n, 4);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(csv_without_wall(&collected.join("results.csv")), first);
 }
@@ -169,31 +164,7 @@ fn a_lab_writes_the_timelines_its_runs_sampled() {
     assert!(out_dir.join("timelines/8M-base-1/timeline.svg").is_file());
 
     // Planned, run elsewhere, collected: the same timeline (deterministic).
-    let planned = tmp.path().join("planned");
-    let jobs = tmp.path().join("jobs.txt");
-    let args = [
-        "--plan",
-        jobs.to_str().unwrap(),
-        "--out",
-        planned.to_str().unwrap(),
-    ];
-    assert!(lab(&exp, &args).status.success());
-    for c in lines(&jobs) {
-        let st = Command::new("sh")
-            .args(["-c", &c])
-            .env("FAULTLINE", env!("CARGO_BIN_EXE_faultline"))
-            .status()
-            .unwrap();
-        assert!(st.success(), "{c}");
-    }
-    let collected = tmp.path().join("collected");
-    let args = [
-        "--collect",
-        planned.to_str().unwrap(),
-        "--out",
-        collected.to_str().unwrap(),
-    ];
-    let out = lab(&exp, &args);
+    let (_, collected, out) = plan_run_collect(&exp, tmp.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let got = collected.join("timelines/8M-base-1/timeline.csv");
     assert_eq!(lines(&got), rows, "the collected timeline differs");

@@ -57,9 +57,10 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
     // Every run's knobs, checked before anything is locked, moved or
     // planned: a bad knob in an experiment of your own is an input error.
     super::check_knobs(&specs).map_err(usage)?;
+    let mem_mib = exp.mem_mib(&scale).map_err(usage)?;
     if let Some(plan_file) = &a.plan {
         let settings = plan::PlanSettings {
-            mem_mib: exp.mem_mib(&scale).map_err(usage)?,
+            mem_mib,
             swap_bytes,
             timeout,
             files: exp
@@ -80,21 +81,22 @@ pub fn lab(a: LabArgs) -> Result<(), Fail> {
         }
         runs
     } else {
+        // Held until the tables and files are written.
+        _lock = Some(lock_dir(&dir)?);
+        // Resolved once: the runs use this image, and the journal's
+        // machine names it.
+        let files = exp
+            .files_image(&scale, a.files.as_ref())
+            .map_err(environment)?;
+        let machine = super::machine_json(mem_mib, swap_bytes, files.as_deref());
         let mut opts = LabOptions {
             jobs: a.jobs.unwrap_or_else(crate::cli::cpus),
             timeout: Some(timeout),
             swap_bytes: Some(swap_bytes),
-            files: a.files.clone(),
+            files,
             journal: Some(dir.join("results.jsonl")),
             done: Vec::new(),
         };
-        // Held until the tables and files are written.
-        _lock = Some(lock_dir(&dir)?);
-        let files = exp
-            .files_image(&scale, a.files.as_ref())
-            .map_err(environment)?;
-        let mem_mib = exp.mem_mib(&scale).map_err(usage)?;
-        let machine = super::machine_json(mem_mib, swap_bytes, files.as_deref());
         start_journal(&dir, a.resume.as_deref(), &specs, &machine, &mut opts)?;
         eprintln!(
             "lab: {} runs of experiment {} at scale {scale}, {} at a time, {} s per run at most, {} MiB swap; results.jsonl in {}",

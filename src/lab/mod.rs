@@ -494,10 +494,12 @@ pub fn run_matrix(
     let mem_mib = exp.mem_mib(scale)?;
     boot::find_qemu()?;
     let files = exp.files_image(scale, opts.files.as_ref())?;
+    let swap_bytes = opts.swap_bytes.unwrap_or_else(|| exp.swap_bytes(scale));
     let settings = RunSettings {
         mem_mib,
-        swap_bytes: opts.swap_bytes.unwrap_or_else(|| exp.swap_bytes(scale)),
+        swap_bytes,
         timeout: opts.timeout.unwrap_or_else(|| exp.run_timeout(scale)),
+        machine: machine_json(mem_mib, swap_bytes, files.as_deref()),
         files,
         timelines: opts
             .journal
@@ -580,6 +582,8 @@ struct RunSettings {
     timeout: Duration,
     /// The files disk of every run, if any.
     files: Option<PathBuf>,
+    /// [`machine_json`] of the above, recorded with every run.
+    machine: Value,
     /// Where runs that sampled a counter timeline (an experiment with
     /// `timeline.interval_mcycles` in its knobs) write it.
     timelines: Option<PathBuf>,
@@ -633,11 +637,7 @@ fn run_one(spec: &RunSpec, elf: &Path, settings: &RunSettings) -> Result<RunResu
         wall: report.wall_time,
         error,
         provenance: Value::Null,
-        machine: machine_json(
-            settings.mem_mib,
-            settings.swap_bytes,
-            settings.files.as_deref(),
-        ),
+        machine: settings.machine.clone(),
     })
 }
 

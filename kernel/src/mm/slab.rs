@@ -108,11 +108,11 @@ impl Kmalloc {
     /// Allocates `layout`; `None` when no memory is left even after the
     /// freelists were given back.
     pub fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        let ptr = match class_of(layout) {
-            Some(class) => self.alloc_class(class),
-            None => self.alloc_large(layout),
-        }?;
-        self.used += class_of(layout).map_or(layout.size(), |c| CLASSES[c]);
+        let (ptr, size) = match class_of(layout) {
+            Some(class) => (self.alloc_class(class)?, CLASSES[class]),
+            None => (self.alloc_large(layout)?, layout.size()),
+        };
+        self.used += size;
         Some(ptr)
     }
 
