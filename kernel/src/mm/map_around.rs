@@ -171,7 +171,7 @@ fn map_neighbour(
     let skip_writeback = st.policy.map_around_skip_writeback && page.test(flags::WRITEBACK);
     let is_ready = page.test(flags::UPTODATE) && !page.test(flags::LOCKED) && !skip_writeback;
     let matches = page.test(flags::SWAPCACHE) && page.swap_offset == entry.offset;
-    if !is_ready || !matches || page.mapping.is_some() {
+    if !is_ready || !matches || page.mapcount > 0 {
         return false;
     }
     // Revalidate right before writing (Linux: pte_same under the PTL).

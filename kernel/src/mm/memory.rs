@@ -5,14 +5,16 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::cow::do_wp_page;
 use super::fault_latency::FaultKind;
 use super::map_around::{after_swap_fault, run_deferred_maps};
 use super::memcontrol::{mem_cgroup_charge, mem_cgroup_uncharge};
 use super::mm_types::Vma;
-use super::page::{flags, pa_to_pfn, pfn_to_pa, Pfn, Rmap};
+use super::page::{flags, pa_to_pfn, pfn_to_pa, Pfn};
 use super::page_alloc::{alloc_page, free_page};
 use super::page_io::wait_on_page_locked;
-use super::pgtable::{anon_pte_flags, MapError, Pte};
+use super::pgtable::{MapError, Pte};
+use super::rmap::page_add_anon_rmap;
 use super::state::{current_mm_id, with_mm_state, MmState};
 use super::swap::{pte_to_swp_entry, SwapEntry};
 use super::swap_state::{swap_cache_get_folio, swap_update_readahead, swapin_readahead, RaPage};
@@ -131,9 +133,10 @@ pub fn handle_mm_fault(address: u64, flags: FaultFlags) -> Result<(), FaultError
 }
 
 /// Linux `access_error` (arch/x86/mm/fault.c): is this access allowed?
-/// Anonymous memory is never executable here.
+/// Only a program's text VMA is executable.
 fn access_error(vma: &Vma, flags: FaultFlags) -> Result<(), FaultError> {
-    if flags.is_instruction_fetch || (flags.is_write && !vma.is_writable()) {
+    let bad_fetch = flags.is_instruction_fetch && !vma.is_exec();
+    if bad_fetch || (flags.is_write && !vma.is_writable()) {
         return Err(FaultError::AccessError);
     }
     Ok(())
@@ -152,7 +155,7 @@ fn handle_pte_fault(
     let pte = st.mm(mm).pgtable().get_pte(address).unwrap_or(Pte::NONE);
     if pte.is_none() {
         if !flags.is_write {
-            do_anonymous_zero_page(st, mm, address)?;
+            do_anonymous_zero_page(st, mm, vma, address)?;
         } else {
             do_anonymous_page(st, mm, vma, address)?;
         }
@@ -161,16 +164,13 @@ fn handle_pte_fault(
     if pte.is_software() {
         return do_swap_page(st, mm, vma, address, pte, flags, tried);
     }
-    // Present: a write to a read-only page of a writable VMA is
-    // `do_wp_page`. Without fork the only read-only anonymous page is the
-    // zero page; otherwise the page was mapped meanwhile (Linux would only
-    // update the accessed/dirty bits).
+    // Present: a write to a read-only page of a writable VMA (the zero
+    // page, or a page fork shared) is `do_wp_page`; otherwise the page
+    // was mapped meanwhile (Linux would only update the accessed/dirty
+    // bits).
     if flags.is_write && !pte.is_writable() {
-        if pa_to_pfn(pte.pa()) == st.zero_pfn {
-            do_wp_page_zero(st, mm, vma, address)?;
-            return Ok(Handled::Done(Some(FaultKind::Anon)));
-        }
-        return Err(FaultError::AccessError);
+        do_wp_page(st, mm, vma, address, pte)?;
+        return Ok(Handled::Done(Some(FaultKind::Anon)));
     }
     Ok(Handled::Done(None))
 }
@@ -179,12 +179,17 @@ fn handle_pte_fault(
 /// read-only (`pte_mkspecial(pfn_pte(my_zero_pfn(..)))`). Nothing is
 /// allocated or charged, the page is on no LRU and never swapped, and
 /// `MM_ANONPAGES` does not count it.
-fn do_anonymous_zero_page(st: &mut MmState, mm: usize, address: u64) -> Result<(), FaultError> {
+fn do_anonymous_zero_page(
+    st: &mut MmState,
+    mm: usize,
+    vma: &Vma,
+    address: u64,
+) -> Result<(), FaultError> {
     let zero_pa = pfn_to_pa(st.zero_pfn);
     match st
         .mm_mut(mm)
         .pgtable_mut()
-        .map_page(address, zero_pa, anon_pte_flags(false))
+        .map_page(address, zero_pa, vma.pte_flags(false))
     {
         Ok(()) => {}
         Err(MapError::OutOfMemory) => return Err(FaultError::OutOfMemory),
@@ -194,38 +199,18 @@ fn do_anonymous_zero_page(st: &mut MmState, mm: usize, address: u64) -> Result<(
     Ok(())
 }
 
-/// Linux `do_wp_page` → `wp_page_copy` for the zero page: the first write
-/// gets a private zeroed page, charged and on the LRU, mapped writable in
-/// place of the zero page.
-fn do_wp_page_zero(st: &mut MmState, mm: usize, vma: &Vma, address: u64) -> Result<(), FaultError> {
-    let pfn = alloc_zeroed_charged_page(st)?;
-    let flags = anon_pte_flags(vma.is_writable()) | _PAGE_ACCESSED | _PAGE_DIRTY;
-    st.mm_mut(mm)
-        .pgtable_mut()
-        .set_pte(address, Pte::new(pfn_to_pa(pfn), flags))
-        .expect("the table holding the zero-page PTE exists");
-    add_new_anon_page(st, mm, pfn, address);
-    count_vm_event(VmEvent::PgFaultWpCopy);
-    Ok(())
-}
-
 /// A new anonymous page is mapped at `address`: rmap, LRU and rss (Linux
 /// `folio_add_new_anon_rmap` + `folio_add_lru_vma` + `MM_ANONPAGES`).
-fn add_new_anon_page(st: &mut MmState, mm: usize, pfn: Pfn, address: u64) {
-    let page = st.mem_map.get_mut(pfn);
-    page.set(flags::UPTODATE | flags::DIRTY);
-    page.mapping = Some(Rmap {
-        mm: mm as u16,
-        va: address,
-    });
+pub(super) fn add_new_anon_page(st: &mut MmState, mm: usize, pfn: Pfn, address: u64) {
+    st.mem_map.get_mut(pfn).set(flags::UPTODATE | flags::DIRTY);
+    page_add_anon_rmap(st, pfn, mm, address, true);
     let MmState { lru, mem_map, .. } = st;
     lru.add_inactive(mem_map, pfn);
-    st.mm_mut(mm).rss_anon += 1;
 }
 
 /// Allocates a frame and charges it to the memory cgroup (which may
 /// reclaim). Linux: `vma_alloc_zeroed_movable_folio` + `mem_cgroup_charge`.
-fn alloc_charged_page(st: &mut MmState) -> Result<Pfn, FaultError> {
+pub(super) fn alloc_charged_page(st: &mut MmState) -> Result<Pfn, FaultError> {
     let pfn = pa_to_pfn(alloc_page().map_err(|_| FaultError::OutOfMemory)?);
     st.mem_map.reset(pfn);
     if mem_cgroup_charge(st, pfn).is_err() {
@@ -236,7 +221,7 @@ fn alloc_charged_page(st: &mut MmState) -> Result<Pfn, FaultError> {
 }
 
 /// A charged page filled with zeros (Linux `vma_alloc_zeroed_movable_folio`).
-fn alloc_zeroed_charged_page(st: &mut MmState) -> Result<Pfn, FaultError> {
+pub(super) fn alloc_zeroed_charged_page(st: &mut MmState) -> Result<Pfn, FaultError> {
     let pfn = alloc_charged_page(st)?;
     // SAFETY: the frame was just allocated for us and is in the direct map.
     unsafe {
@@ -258,7 +243,7 @@ fn do_anonymous_page(
     address: u64,
 ) -> Result<(), FaultError> {
     let pfn = alloc_zeroed_charged_page(st)?;
-    let flags = anon_pte_flags(vma.is_writable());
+    let flags = vma.pte_flags(vma.is_writable());
     if let Err(e) = st
         .mm_mut(mm)
         .pgtable_mut()
@@ -364,8 +349,14 @@ fn do_swap_page(
         is_dirty: fault.is_write,
         is_write_fault: fault.is_write,
     };
-    map_swap_page(st, mm, vma, address, pfn, entry, is_exclusive, how);
+    let writable = map_swap_page(st, mm, vma, address, pfn, entry, is_exclusive, how);
     after_swap_fault(st, mm, vma, address, fault);
+    if fault.is_write && !writable {
+        // Linux: `if (vmf->flags & FAULT_FLAG_WRITE) ret |= do_wp_page(vmf)`
+        // for a page mapped read-only because its entry was shared.
+        let pte = st.mm(mm).pgtable().get_pte(address).unwrap_or(Pte::NONE);
+        do_wp_page(st, mm, vma, address, pte)?;
+    }
     Ok(Handled::Done(Some(kind)))
 }
 
@@ -403,7 +394,16 @@ pub(super) struct MapHow {
 }
 
 /// Steps 11-16 of `do_swap_page`: install the PTE, rmap, swap count, and
-/// the free-the-slot decision. Map-around uses it too.
+/// the free-the-slot decision. Map-around uses it too. Returns whether
+/// the page was mapped writable.
+///
+/// Exclusivity (Linux step 13): only an exclusive swap PTE is mapped
+/// writable at once. Linux also allows it when `folio_ref_count == 1`,
+/// i.e. the page is in no cache and unmapped; ours always comes from the
+/// swap cache, so that never holds here. A shared entry (fork duplicated
+/// it) is mapped read-only and counted in `swapin_nonexclusive`; a write
+/// to it goes through `do_wp_page`, which reuses the page if the others
+/// have let go of it by then and copies it otherwise.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn map_swap_page(
     st: &mut MmState,
@@ -414,10 +414,10 @@ pub(super) fn map_swap_page(
     entry: SwapEntry,
     is_exclusive: bool,
     how: MapHow,
-) {
+) -> bool {
     let is_writable = is_exclusive && vma.is_writable();
     let young = if how.is_young { _PAGE_ACCESSED } else { 0 };
-    let mut pte_flags = anon_pte_flags(is_writable) | young;
+    let mut pte_flags = vma.pte_flags(is_writable) | young;
     if how.is_dirty && is_writable {
         pte_flags |= _PAGE_DIRTY;
     }
@@ -425,35 +425,39 @@ pub(super) fn map_swap_page(
         .pgtable_mut()
         .set_pte(address, Pte::new(pfn_to_pa(pfn), pte_flags))
         .expect("the table holding the swap PTE exists");
-    st.mm_mut(mm).rss_anon += 1;
-    st.mem_map.get_mut(pfn).mapping = Some(Rmap {
-        mm: mm as u16,
-        va: address,
-    });
+    page_add_anon_rmap(st, pfn, mm, address, is_exclusive);
+    if !is_exclusive {
+        count_vm_event(VmEvent::SwapinNonExclusive);
+    }
     st.swap.as_mut().expect("swap").swap_free(entry);
-    if should_try_to_free_swap(st, pfn, how.is_write_fault, is_exclusive) {
+    if should_try_to_free_swap(st, pfn, how.is_write_fault) {
         folio_free_swap(st, pfn);
     }
+    is_writable
 }
 
 /// Linux `should_try_to_free_swap`, our decision on keeping the slot after
 /// swap-in. Free it on a `SWP_SYNCHRONOUS_IO` device (zram: always), when
-/// swap is more than half full (`vm_swap_full`), or on a write fault to an
-/// exclusive page (the copy on disk is about to be stale anyway).
-/// Otherwise keep it: if the page stays clean, reclaim can drop it later
-/// without writing (policy "keep-slot" of the reference). A page loaded
-/// from zswap is dirty either way (exclusive load), so it gains nothing
-/// from keeping the slot but keeps it by the same rule, as in Linux (the
-/// test uses the backing device's flags, not zswap's). No mlock here.
-fn should_try_to_free_swap(st: &MmState, pfn: Pfn, is_write: bool, is_exclusive: bool) -> bool {
-    if !st.mem_map.get(pfn).test(flags::SWAPCACHE) {
+/// swap is more than half full (`vm_swap_full`), or on a write fault when
+/// this mapping is the page's only user (Linux: `folio_ref_count ==
+/// extra_refs + nr_pages`; ours: one mapping, the one just made), since
+/// the copy on disk is about to be stale anyway. Otherwise keep it: if
+/// the page stays clean, reclaim can drop it later without writing
+/// (policy "keep-slot" of the reference). A page loaded from zswap is
+/// dirty either way (exclusive load), so it gains nothing from keeping the
+/// slot but keeps it by the same rule, as in Linux (the test uses the
+/// backing device's flags, not zswap's). No mlock here. Freeing still
+/// fails while another PTE holds the entry (`folio_free_swap`).
+fn should_try_to_free_swap(st: &MmState, pfn: Pfn, is_write: bool) -> bool {
+    let page = st.mem_map.get(pfn);
+    if !page.test(flags::SWAPCACHE) {
         return false;
     }
     let swap = st.swap.as_ref().expect("swap");
     if swap.is_synchronous() || swap.vm_swap_full() {
         return true;
     }
-    is_write && is_exclusive
+    is_write && page.mapcount == 1
 }
 
 /// Linux `folio_free_swap`: if no PTE refers to the slot any more and no

@@ -15,7 +15,8 @@ use core::fmt;
 
 use super::page::pa_to_pfn;
 use super::page_io::drain_io;
-use super::pgtable::PageTable;
+use super::pgtable::{PageTable, Pte};
+use super::rmap::{page_remove_rmap, put_unmapped_anon};
 use super::state::{current_mm_id, set_current_mm_id, with_mm_state, MmState};
 use super::swap::{pte_to_swp_entry, SwapEntry};
 use super::swap_state::SwapRaInfo;
@@ -30,17 +31,22 @@ pub struct VmFlags(u32);
 impl VmFlags {
     pub const VM_READ: VmFlags = VmFlags(1 << 0);
     pub const VM_WRITE: VmFlags = VmFlags(1 << 1);
+    pub const VM_EXEC: VmFlags = VmFlags(1 << 2);
     /// Readable and writable private anonymous memory.
     pub const ANON_RW: VmFlags = VmFlags(Self::VM_READ.0 | Self::VM_WRITE.0);
 
     pub const fn contains(self, other: VmFlags) -> bool {
         self.0 & other.0 == other.0
     }
+
+    pub const fn union(self, other: VmFlags) -> VmFlags {
+        VmFlags(self.0 | other.0)
+    }
 }
 
 /// Linux `struct vm_area_struct`: one contiguous range `[start, end)` of
-/// private anonymous memory. (No file mappings, no `anon_vma` chains: we
-/// have no fork, so every anonymous page has exactly one mapping.)
+/// private anonymous memory. (No file mappings; the `anon_vma` is the
+/// address space's, see [`super::rmap`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Vma {
     pub vm_start: u64,
@@ -57,6 +63,15 @@ impl Vma {
 
     pub fn is_writable(&self) -> bool {
         self.vm_flags.contains(VmFlags::VM_WRITE)
+    }
+
+    pub fn is_exec(&self) -> bool {
+        self.vm_flags.contains(VmFlags::VM_EXEC)
+    }
+
+    /// Leaf PTE flags for a page of this VMA, writable or not.
+    pub fn pte_flags(&self, is_writable: bool) -> u64 {
+        super::pgtable::vma_pte_flags(is_writable, self.is_exec())
     }
 }
 
@@ -78,6 +93,9 @@ pub struct MmStruct {
     vmas: BTreeMap<u64, Vma>,
     /// Resident anonymous pages (Linux `MM_ANONPAGES`).
     pub rss_anon: u64,
+    /// The fork family's reverse-map root (see [`super::rmap`]), set when
+    /// the address space is registered.
+    anon_vma: u16,
 }
 
 /// End of the lower (user) half.
@@ -95,11 +113,77 @@ impl MmStruct {
             pgtable,
             vmas: BTreeMap::new(),
             rss_anon: 0,
+            anon_vma: u16::MAX,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Its fork family (see [`super::rmap`]).
+    pub fn anon_vma(&self) -> u16 {
+        self.anon_vma
+    }
+
+    pub(super) fn set_anon_vma(&mut self, av: u16) {
+        self.anon_vma = av;
+    }
+
+    /// Takes a copy of `other`'s VMAs, readahead state included (Linux
+    /// `dup_mmap` → `vm_area_dup`).
+    pub(super) fn copy_vmas_from(&mut self, other: &MmStruct) {
+        self.vmas = other.vmas.clone();
+    }
+
+    /// Its VMAs, in address order.
+    pub fn vmas(&self) -> impl Iterator<Item = &Vma> {
+        self.vmas.values()
+    }
+
+    /// Removes `[start, end)` from the VMAs, splitting those that straddle
+    /// an edge (Linux `do_vmi_munmap` → `vma_shrink`/`__split_vma`). The
+    /// pages must have been zapped by the caller.
+    pub fn remove_vma_range(&mut self, start: u64, end: u64) {
+        let hit: Vec<Vma> = self
+            .vmas
+            .values()
+            .filter(|v| v.vm_start < end && start < v.vm_end)
+            .copied()
+            .collect();
+        for v in hit {
+            self.vmas.remove(&v.vm_start);
+            if v.vm_start < start {
+                self.vmas.insert(v.vm_start, Vma { vm_end: start, ..v });
+            }
+            if end < v.vm_end {
+                self.vmas.insert(end, Vma { vm_start: end, ..v });
+            }
+        }
+    }
+
+    /// Moves the end of the VMA that starts at `start` (Linux `brk`'s
+    /// `do_brk_flags` / `vma_shrink`). The caller checked for overlaps and
+    /// zapped what a shrink drops.
+    pub fn set_vma_end(&mut self, start: u64, end: u64) {
+        let vma = self.vmas.get_mut(&start).expect("no VMA starts there");
+        vma.vm_end = end;
+    }
+
+    /// Linux `get_unmapped_area` (bottom-up): the lowest `len`-byte gap at
+    /// or above `from` that ends below `limit`.
+    pub fn get_unmapped_area(&self, from: u64, len: u64, limit: u64) -> Option<u64> {
+        let mut addr = from;
+        for v in self.vmas.values() {
+            if v.vm_end <= addr {
+                continue;
+            }
+            if v.vm_start >= addr.checked_add(len)? {
+                break;
+            }
+            addr = v.vm_end;
+        }
+        (addr.checked_add(len)? <= limit).then_some(addr)
     }
 
     pub fn pgtable(&self) -> &PageTable {
@@ -181,29 +265,55 @@ impl Drop for MmStruct {
 fn exit_mmap(st: &mut MmState, id: usize) {
     drain_io(st);
     let mut mm = st.unregister_mm(id);
+    super::rmap::unlink_anon_vma(st, mm.anon_vma, id);
     let mut leaves = Vec::new();
     mm.pgtable
         .free_user_tables(|va, pte| leaves.push((va, pte)));
     for (_, pte) in leaves {
-        if pte.is_present() {
-            let pfn = pa_to_pfn(pte.pa());
-            if pfn == st.zero_pfn {
-                continue; // shared, never freed
-            }
-            st.mem_map.get_mut(pfn).mapping = None;
-            delete_from_swap_cache(st, pfn);
-            release_page(st, pfn);
-            mm.rss_anon -= 1;
-            continue;
-        }
-        let (entry, _) = pte_to_swp_entry(pte).expect("non-present leaf is a swap entry");
-        free_swap_and_cache(st, entry);
+        zap_pte(st, &mut mm.rss_anon, pte);
     }
     debug_assert_eq!(mm.rss_anon, 0);
 }
 
+/// Linux `zap_pte_range` for one PTE the caller has cleared: a page loses
+/// a mapping (and is freed, or left in the swap cache, when it was the
+/// last: [`put_unmapped_anon`]); a swap entry loses a reference.
+/// `rss_anon`: the counter of the address space it belonged to.
+pub(super) fn zap_pte(st: &mut MmState, rss_anon: &mut u64, pte: Pte) {
+    if pte.is_present() {
+        let pfn = pa_to_pfn(pte.pa());
+        if pfn == st.zero_pfn {
+            return; // shared, never freed
+        }
+        *rss_anon -= 1;
+        if pte.is_dirty() {
+            st.mem_map.get_mut(pfn).set(super::page::flags::DIRTY);
+        }
+        page_remove_rmap(st, pfn);
+        put_unmapped_anon(st, pfn);
+        return;
+    }
+    let (entry, _) = pte_to_swp_entry(pte).expect("non-present leaf is a swap entry");
+    free_swap_and_cache(st, entry);
+}
+
+/// Linux `zap_page_range_single` (munmap, `MADV_DONTNEED`): clears every
+/// PTE of address space `id` in `[start, end)`. Page tables stay (Linux
+/// frees them in `free_pgtables` when the VMA goes; we free them at exit).
+pub fn zap_page_range(st: &mut MmState, id: usize, start: u64, end: u64) {
+    drain_io(st);
+    let leaves = st.mm(id).pgtable().leaves_in(start, end);
+    let mut rss = st.mm(id).rss_anon;
+    for (va, _) in leaves {
+        let pte = st.mm_mut(id).pgtable_mut().clear_pte(va).expect("leaf");
+        zap_pte(st, &mut rss, pte);
+    }
+    st.mm_mut(id).rss_anon = rss;
+}
+
 /// Linux `free_swap_and_cache`: drop one reference to `entry`; if nothing
-/// refers to it any more, also drop its (unmapped) swap-cache page.
+/// refers to it any more, also drop its swap-cache page unless a PTE
+/// still maps it (Linux `__try_to_reclaim_swap` with `TTRS_UNMAPPED`).
 fn free_swap_and_cache(st: &mut MmState, entry: SwapEntry) {
     let swap = st.swap.as_mut().expect("swap entry without swap");
     swap.swap_free(entry);
@@ -211,9 +321,12 @@ fn free_swap_and_cache(st: &mut MmState, entry: SwapEntry) {
         return;
     }
     if let Some(pfn) = swap.cache_lookup(entry) {
-        debug_assert!(st.mem_map.get(pfn).mapping.is_none());
-        delete_from_swap_cache(st, pfn);
-        release_page(st, pfn);
+        if st.mem_map.get(pfn).mapcount == 0
+            && !st.mem_map.get(pfn).test(super::page::flags::WRITEBACK)
+        {
+            delete_from_swap_cache(st, pfn);
+            release_page(st, pfn);
+        }
     }
 }
 
@@ -226,6 +339,11 @@ pub struct MmHandle {
 impl MmHandle {
     pub fn id(&self) -> usize {
         self.id
+    }
+
+    /// Takes ownership of registered address space `id` (fork's child).
+    pub(super) fn from_registered(id: usize) -> MmHandle {
+        MmHandle { id }
     }
 
     /// Resident anonymous pages.
@@ -287,6 +405,16 @@ pub fn new_anon_mm_vmas(name: &str, vmas: &[(u64, u64)]) -> Result<MmHandle, &'s
         mm.mmap_anon(start, len, VmFlags::ANON_RW)
             .map_err(|_| "bad VMA range")?;
     }
-    let id = with_mm_state(|st| st.register_mm(mm));
-    Ok(MmHandle { id })
+    Ok(register_new_mm(mm))
+}
+
+/// Registers a new address space as the first of a new fork family.
+pub fn register_new_mm(mm: MmStruct) -> MmHandle {
+    let id = with_mm_state(|st| {
+        let id = st.register_mm(mm);
+        let av = super::rmap::anon_vma_alloc(st, id);
+        st.mm_mut(id).set_anon_vma(av);
+        id
+    });
+    MmHandle { id }
 }

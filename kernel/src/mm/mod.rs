@@ -13,6 +13,7 @@
 //! | `ffff_fe00_0000_0000`–`ffff_ff7f_ffff_ffff` | bootloader's own mappings (gone after boot) |
 //! | `ffff_ffff_8000_0000`–        | kernel image (`__START_KERNEL_map`)       |
 
+pub mod cow;
 pub mod fault_latency;
 pub mod filemap;
 pub mod filemap_write;
@@ -30,6 +31,7 @@ pub mod page_io;
 pub mod page_writeback;
 pub mod pgtable;
 pub mod readahead;
+pub mod rmap;
 pub mod slab;
 pub mod state;
 pub mod swap;

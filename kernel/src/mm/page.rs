@@ -3,9 +3,10 @@
 //! `struct lruvec`, mm/swap.c).
 //!
 //! One descriptor per physical frame (`mem_map`). Simplifications: every
-//! folio is one 4 KiB page; an anonymous page has at most one mapping
-//! (there is no fork), so the reverse map is a single (mm, address) pair
-//! instead of an `anon_vma` tree; a file page (page cache, see
+//! folio is one 4 KiB page; an anonymous page's reverse map is its fork
+//! family's `anon_vma` and its address (see [`super::rmap`]), and its
+//! reference count is implied (its mappings plus the swap cache); a file
+//! page (page cache, see
 //! [`super::filemap`]) is never mapped into an address space (files are
 //! read with `read()`, not `mmap`), so it has no reverse map at all.
 
@@ -56,12 +57,20 @@ pub mod flags {
     /// back as soon as its write is done (`PG_reclaim`): the write's
     /// completion moves it to the inactive tail (`folio_rotate_reclaimable`).
     pub const RECLAIM: u16 = 1 << 14;
+    /// Mapped by exactly one PTE that may be made writable without a copy
+    /// (Linux `PageAnonExclusive`): set when a page is mapped exclusively,
+    /// cleared by fork (both sides now share it) and when reclaim turns
+    /// its PTE into a swap entry (the swap PTE then carries exclusivity).
+    pub const ANON_EXCLUSIVE: u16 = 1 << 15;
 }
 
-/// Reverse map of an anonymous page: which address space maps it where.
+/// Reverse map of an anonymous page (Linux `folio->mapping` pointing at
+/// an `anon_vma`, plus `folio->index`): the fork family whose address
+/// spaces may map it, and the address it is mapped at in each of them
+/// (fork keeps addresses; we have no mremap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rmap {
-    pub mm: u16,
+    pub anon_vma: u16,
     pub va: u64,
 }
 
@@ -71,8 +80,11 @@ pub struct Page {
     pub flags: u16,
     /// The swap slot, valid while `SWAPCACHE` is set (`folio->swap`).
     pub swap_offset: u32,
-    /// Where it is mapped, if it is (`folio->mapping` + rmap walk).
+    /// Where it is mapped, while it is (`folio->mapping` + rmap walk).
     pub mapping: Option<Rmap>,
+    /// PTEs that map it (Linux `folio_mapcount`); 0 for file pages and
+    /// unmapped swap-cache pages; never counted for the zero page.
+    pub mapcount: u16,
     /// A file page's file (its id in the page cache) and page index in
     /// it (`folio->mapping`, `folio->index`); valid while `FILE` is set.
     pub file: u16,
@@ -86,6 +98,7 @@ impl Page {
         flags: 0,
         swap_offset: 0,
         mapping: None,
+        mapcount: 0,
         file: 0,
         index: 0,
         lru_prev: NIL,

@@ -323,6 +323,16 @@ impl PageTable {
         freed
     }
 
+    /// The leaf entries that are not none in `[start, end)` of the lower
+    /// half, in address order (Linux walks `pte_offset_map` per table in
+    /// `zap_pte_range` and `copy_pte_range`). Missing tables are skipped
+    /// whole, so a sparse range costs what it holds.
+    pub fn leaves_in(&self, start: u64, end: u64) -> alloc::vec::Vec<(u64, Pte)> {
+        let mut out = alloc::vec::Vec::new();
+        collect_leaves(self.pgd_pa, 4, 0, start, end.min(1 << 47), &mut out);
+        out
+    }
+
     /// Frees the pgd page itself. The tree must hold no user tables any more.
     pub fn free_pgd(self) {
         debug_assert_eq!(self.nr_table_pages, 0, "user tables still allocated");
@@ -350,8 +360,52 @@ fn free_subtree(table_pa: u64, level: u32, base: u64, leaf: &mut impl FnMut(u64,
     freed + 1
 }
 
-/// Default leaf flags for a private anonymous page.
+/// Recursive helper of `leaves_in`: the table at `table_pa` (of `level`)
+/// covers addresses from `base`.
+fn collect_leaves(
+    table_pa: u64,
+    level: u32,
+    base: u64,
+    start: u64,
+    end: u64,
+    out: &mut alloc::vec::Vec<(u64, Pte)>,
+) {
+    let span = PAGE_SIZE << (9 * (level - 1));
+    for i in 0..PTRS_PER_TABLE {
+        let va = base + i as u64 * span;
+        if va >= end {
+            break;
+        }
+        if va + span <= start {
+            continue;
+        }
+        let e = read_entry(table_pa, i);
+        if e.is_none() {
+            continue;
+        }
+        if level == 1 || e.is_huge() || !e.is_present() {
+            out.push((va, e));
+        } else {
+            collect_leaves(e.pa(), level - 1, va, start, end, out);
+        }
+    }
+}
+
+/// Default leaf flags for a private anonymous page: user-accessible
+/// (ring 3 programs use it; ring-0 workloads can too, SMAP is off),
+/// never executable.
 pub const fn anon_pte_flags(is_writable: bool) -> u64 {
     let rw = if is_writable { _PAGE_RW } else { 0 };
-    _PAGE_PRESENT | rw | _PAGE_NX
+    _PAGE_PRESENT | _PAGE_USER | rw | _PAGE_NX
+}
+
+/// Leaf flags for a page of a VMA with these permissions (Linux
+/// `vm_get_page_prot`): executable pages drop NX.
+pub const fn vma_pte_flags(is_writable: bool, is_exec: bool) -> u64 {
+    let flags = anon_pte_flags(is_writable);
+    if is_exec {
+        flags & !_PAGE_NX
+    } else {
+        flags
+    }
 }

@@ -82,6 +82,8 @@ pub struct MmState {
     pub page_cache: super::filemap::PageCache,
     /// `vm.swappiness` (Linux `memcg->swappiness` of our one group).
     pub swappiness: u64,
+    /// Fork families: the reverse map's roots (see [`super::rmap`]).
+    pub anon_vmas: Vec<Option<super::rmap::AnonVma>>,
     mms: Vec<Option<MmStruct>>,
 }
 
@@ -116,6 +118,7 @@ pub fn init(nr_frames: usize) {
         nonresident_age: 0,
         page_cache: super::filemap::PageCache::new(),
         swappiness: 60,
+        anon_vmas: Vec::new(),
         mms: Vec::new(),
     });
 }
@@ -171,6 +174,10 @@ impl MmState {
             self.mms.pop();
         }
         self.mms.shrink_to_fit();
+        while matches!(self.anon_vmas.last(), Some(None)) {
+            self.anon_vmas.pop();
+        }
+        self.anon_vmas.shrink_to_fit();
         if self.ra_batch.is_empty() {
             self.ra_batch = Vec::new();
         }

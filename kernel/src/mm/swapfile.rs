@@ -8,8 +8,8 @@
 //! current cluster is used up we take a free cluster, then a partly used
 //! one. Every step is O(1) amortised: no scan over the whole area.
 //!
-//! Per slot we keep the swap count (how many PTEs hold the entry; without
-//! fork it is 0 or 1) and the swap cache (the frame holding the page, if
+//! Per slot we keep the swap count (how many PTEs hold the entry: above 1
+//! once fork shared it) and the swap cache (the frame holding the page, if
 //! any). This is the 2026 "swap table" shape: one word per slot holding the
 //! cache state, plus the count. A slot is free when its count is 0 and it
 //! has no swap-cache page.
@@ -110,6 +110,9 @@ pub struct SwapInfo {
     shadows: Vec<u32>,
     /// Most slots in use at once since the last [`Self::reset_stats`].
     pub peak_used: u32,
+    /// Highest swap count any slot reached (above 1 only when fork shared
+    /// swap entries) since the last [`Self::reset_stats`].
+    pub peak_count: u8,
     /// Time (sched_clock cycles) spent with more than half of the slots in
     /// use (`vm_swap_full`), and since when it is so now.
     full_cycles: u64,
@@ -234,6 +237,7 @@ impl SwapInfo {
             nr_used: 0,
             shadows: alloc::vec![0; nr_slots as usize],
             peak_used: 0,
+            peak_count: 0,
             full_cycles: 0,
             full_since: None,
         }
@@ -242,6 +246,7 @@ impl SwapInfo {
     /// Starts the swap-size figures afresh (the measured part of a run).
     pub fn reset_stats(&mut self) {
         self.peak_used = self.nr_used;
+        self.peak_count = 0;
         self.full_cycles = 0;
         self.full_since = self.vm_swap_full().then(sched_clock);
     }
@@ -424,9 +429,12 @@ impl SwapInfo {
     }
 
     /// Linux `folio_dup_swap` / `swap_duplicate`: one more PTE holds it.
+    /// Counts up to 255 in a byte (Linux: `SWAP_MAP_MAX`, 62, then
+    /// continuation pages); the process limit keeps fork below that.
     pub fn swap_duplicate(&mut self, entry: SwapEntry) {
         let c = &mut self.swap_map[entry.offset as usize];
         *c = c.checked_add(1).expect("swap count overflow");
+        self.peak_count = self.peak_count.max(*c);
     }
 
     /// Linux `folio_put_swap` / `swap_free`: one PTE less; frees the slot

@@ -38,13 +38,12 @@ use super::page::{flags, pfn_to_pa, Pfn};
 use super::page_alloc::free_page;
 use super::page_io::{plug, poll_completions, swap_writeout, wait_on_page_writeback, Writeout};
 use super::page_writeback::wakeup_flusher_threads;
-use super::pgtable::Pte;
+use super::rmap::{folio_referenced, try_to_unmap};
 use super::state::MmState;
-use super::swap::{swp_entry_to_pte, SwapEntry};
+use super::swap::SwapEntry;
 use super::vmstat::{count_vm_event, count_vm_events, read, VmEvent};
 use super::workingset::{workingset_age_nonresident, workingset_eviction};
 use super::zswap::zswap_shrinker_scan;
-use crate::arch::paging::{_PAGE_ACCESSED, _PAGE_DIRTY};
 
 /// Linux `DEF_PRIORITY`: the first pass scans `lru_size >> 12`.
 const DEF_PRIORITY: u32 = 12;
@@ -364,26 +363,6 @@ fn shrink_inactive_list(st: &mut MmState, nr: usize, file: bool) -> usize {
     stat.reclaimed
 }
 
-/// Linux `folio_referenced` (one mapping): test-and-clear the accessed bit
-/// of the PTE that maps `pfn`. Returns how many PTEs were young (0 or 1).
-fn folio_referenced(st: &mut MmState, pfn: Pfn) -> usize {
-    let Some(rmap) = st.mem_map.get(pfn).mapping else {
-        return 0;
-    };
-    let pt = st.mm_mut(rmap.mm as usize).pgtable_mut();
-    let Some(pte) = pt.get_pte(rmap.va).filter(|p| p.is_present()) else {
-        return 0;
-    };
-    if !pte.is_young() {
-        return 0;
-    }
-    pt.set_pte(rmap.va, Pte::from_raw(pte.raw() & !_PAGE_ACCESSED))
-        .expect("table exists");
-    // Used since it was mapped: not a wasted map-around.
-    st.mem_map.get_mut(pfn).clear(flags::MAPAROUND);
-    1
-}
-
 /// What reclaim decides for a page (Linux `enum folio_references`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FolioReferences {
@@ -464,7 +443,7 @@ fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> ReclaimStat {
             FolioReferences::Reclaim => {}
         }
         if is_file {
-            debug_assert!(page.mapping.is_none(), "file pages are never mapped");
+            debug_assert!(page.mapcount == 0, "file pages are never mapped");
             if page.test(flags::DIRTY) {
                 activate_for_immediate_reclaim(st, pfn);
                 continue;
@@ -478,7 +457,7 @@ fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> ReclaimStat {
             putback(st, pfn, true);
             continue;
         }
-        if st.mem_map.get(pfn).mapping.is_some() {
+        if st.mem_map.get(pfn).mapcount > 0 {
             try_to_unmap(st, pfn);
         }
         if st.mem_map.get(pfn).test(flags::DIRTY) {
@@ -529,33 +508,6 @@ fn add_to_swap(st: &mut MmState, pfn: Pfn) -> bool {
     page.set(flags::SWAPCACHE | flags::DIRTY);
     page.swap_offset = entry.offset;
     true
-}
-
-/// Linux `try_to_unmap_one`: the PTE becomes an (exclusive) swap entry,
-/// its dirty bit moves to the page, the swap count goes up by one.
-fn try_to_unmap(st: &mut MmState, pfn: Pfn) {
-    let page = st.mem_map.get_mut(pfn);
-    let rmap = page.mapping.take().expect("mapped");
-    let entry = SwapEntry::new(page.swap_offset);
-    let mm = st.mm_mut(rmap.mm as usize);
-    let old = mm
-        .pgtable_mut()
-        .clear_pte(rmap.va)
-        .expect("mapped page has a PTE");
-    debug_assert!(old.is_present() && old.pa() == pfn_to_pa(pfn));
-    // No fork: an anonymous page is always exclusive to its one mapping.
-    mm.pgtable_mut()
-        .set_pte(rmap.va, swp_entry_to_pte(entry, true))
-        .expect("table exists");
-    mm.rss_anon -= 1;
-    if old.raw() & _PAGE_DIRTY != 0 {
-        st.mem_map.get_mut(pfn).set(flags::DIRTY);
-    }
-    let never_used = !old.is_young() && st.mem_map.get_mut(pfn).test_and_clear(flags::MAPAROUND);
-    if never_used {
-        count_vm_event(VmEvent::SwapMapAroundWasted);
-    }
-    st.swap.as_mut().expect("swap").swap_duplicate(entry);
 }
 
 /// Linux `pageout` for a batch: zero pages, zswap and zram are done on the

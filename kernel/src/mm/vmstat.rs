@@ -66,8 +66,9 @@ pub enum VmEvent {
     /// Read faults on never-written anonymous memory that mapped the
     /// shared zero page (not in Linux's vmstat; a minor fault there).
     PgFaultZeroPage,
-    /// Write faults that replaced the zero page with a private page
-    /// (`do_wp_page` → `wp_page_copy`; not in Linux's vmstat).
+    /// Write faults that copied a page they could not write in place: the
+    /// zero page, or a page fork shared (`do_wp_page` → `wp_page_copy`;
+    /// not in Linux's vmstat).
     PgFaultWpCopy,
     /// Page-cache reads whose mapping held a workingset shadow.
     WorkingsetRefaultFile,
@@ -110,6 +111,14 @@ pub enum VmEvent {
     /// dirty in memory (`Write-error on swap-device`, `__end_swap_bio_write`);
     /// zswap writebacks included.
     SwapWriteErrors,
+    /// Not in Linux's vmstat: write faults on a page fork shared that
+    /// found it no longer shared and wrote it in place (`do_wp_page` →
+    /// `wp_can_reuse_anon_folio` → `wp_page_reuse`).
+    PgFaultWpReuse,
+    /// Not in Linux's vmstat: swap-ins of a non-exclusive swap PTE (one
+    /// fork duplicated), mapped read-only (`do_swap_page` without
+    /// `RMAP_EXCLUSIVE`).
+    SwapinNonExclusive,
 }
 
 /// Names in /proc/vmstat, indexed by [`VmEvent`].
@@ -154,9 +163,11 @@ pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = [
     "pgrotated",
     "swap_read_errors",
     "swap_write_errors",
+    "pgfault_wp_reuse",
+    "swapin_nonexclusive",
 ];
 
-pub const NR_VM_EVENTS: usize = 40;
+pub const NR_VM_EVENTS: usize = 42;
 
 static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 
