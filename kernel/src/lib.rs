@@ -28,6 +28,7 @@ pub mod drivers;
 pub mod fs;
 pub mod knobs;
 pub mod mm;
+pub mod proc;
 pub mod report;
 pub mod sched;
 pub mod testing;

@@ -4,7 +4,7 @@
 //! FAULTLINE-RESULT {"status":"ok","config":{...},"vmstat":{...},
 //!   "elapsed_cycles":N,"integrity":{"checked_pages":N,"corrupt_pages":0,
 //!   "leaks":{"frames":0,...},"killed_tasks":[{"task":..,"signal":"SIGBUS","address":N,"slot":N}]},
-//!   "meminfo":{...},"files":{...}|null,"trace":{...}|null,"memcg":{...},"swap":{...},"fault_latency":{...},
+//!   "meminfo":{...},"files":{...}|null,"trace":{...}|null,"user":{...}|null,"memcg":{...},"swap":{...},"fault_latency":{...},
 //!   "calibration":{...},"sched":{...}}
 //! ```
 //!
@@ -172,6 +172,7 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
     )?;
     render_files(result, out)?;
     render_trace(result, out)?;
+    render_user(result, out)?;
     render_mm(m, out)?;
     let c = &result.calibration;
     out.write_str(",\"calibration\":")?;
@@ -208,6 +209,66 @@ pub fn render(config: &Config, result: &WorkloadResult, out: &mut impl Write) ->
         ],
     )?;
     out.write_char('}')
+}
+
+/// `"user"`: the ring-3 programs (one line per program, `pass` or
+/// `fail`), the processes they made, the kills, and the highest swap
+/// count (`null` for kernel workloads).
+fn render_user(result: &WorkloadResult, out: &mut impl Write) -> fmt::Result {
+    let Some(u) = &result.user else {
+        return out.write_str(",\"user\":null");
+    };
+    out.write_str(",\"user\":{\"programs\":[")?;
+    for (i, f) in u.programs.iter().flatten().enumerate() {
+        if i > 0 {
+            out.write_char(',')?;
+        }
+        let (code, signal) = match f.status {
+            crate::proc::ExitStatus::Exited(c) => (Some(c), None),
+            crate::proc::ExitStatus::Killed(s) => (None, Some(crate::proc::signal_name(s))),
+        };
+        write!(
+            out,
+            "{{\"name\":{},\"pid\":{},\"result\":{},\"exit_code\":",
+            JsonStr(f.name),
+            f.pid,
+            JsonStr(if crate::workload::user::passed(f) {
+                "pass"
+            } else {
+                "fail"
+            })
+        )?;
+        match code {
+            Some(c) => write!(out, "{c}")?,
+            None => out.write_str("null")?,
+        }
+        out.write_str(",\"signal\":")?;
+        match signal {
+            Some(s) => write!(out, "{}", JsonStr(s))?,
+            None => out.write_str("null")?,
+        }
+        out.write_char('}')?;
+    }
+    write!(
+        out,
+        "],\"nr_programs\":{},\"nr_failed\":{},\"forks\":{},\"max_processes\":{},\"peak_swap_count\":{},\"nr_killed\":{},\"killed\":[",
+        u.nr_programs, u.nr_failed, u.procs.forks, u.procs.max_alive, u.peak_swap_count, u.procs.nr_kills
+    )?;
+    for (i, k) in u.procs.kills.iter().flatten().enumerate() {
+        if i > 0 {
+            out.write_char(',')?;
+        }
+        write!(
+            out,
+            "{{\"name\":{},\"pid\":{},\"signal\":{},\"address\":{},\"rip\":{}}}",
+            JsonStr(k.name),
+            k.pid,
+            JsonStr(crate::proc::signal_name(k.signal)),
+            k.address,
+            k.rip
+        )?;
+    }
+    out.write_str("]}")
 }
 
 /// The memory cgroup, swap, zswap and fault-latency parts of the result.

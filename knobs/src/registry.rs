@@ -5,6 +5,8 @@
 
 use super::{KnobKind, KnobSpec, GIB, KIB};
 
+include!(concat!(env!("OUT_DIR"), "/user_programs.rs"));
+
 /// A knob that is off (`0`) or on (`1`).
 const BOOL: KnobKind = KnobKind::Enum(&["0", "1"]);
 
@@ -12,9 +14,9 @@ const BOOL: KnobKind = KnobKind::Enum(&["0", "1"]);
 pub static KNOBS: &[KnobSpec] = &[
     KnobSpec {
         name: "workload",
-        kind: KnobKind::Enum(&["smoke", "thrash", "trace", "compile"]),
+        kind: KnobKind::Enum(&["smoke", "thrash", "trace", "compile", "user", "usertests"]),
         default: "smoke",
-        help: "what to run; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read; trace: replay the traces passed with faultline run --trace, one task each, workload.passes times; compile: workload.jobs slots (make -j) run workload.jobs x workload.passes compile-like jobs (read sources and headers, load, parse, optimize, codegen, debug info, write the object file, exit), then a link that reads every object back",
+        help: "what to run; user: the ring-3 program user.program (user/src/bin/NAME.rs), which may fork; usertests: every usertests program (user/src/bin/ut_*.rs), one after another, each a pass or a fail; smoke: touch workload.size bytes once, write and verify; thrash: workload.tasks address spaces access workload.size bytes in workload.pattern order, verifying every read; trace: replay the traces passed with faultline run --trace, one task each, workload.passes times; compile: workload.jobs slots (make -j) run workload.jobs x workload.passes compile-like jobs (read sources and headers, load, parse, optimize, codegen, debug info, write the object file, exit), then a link that reads every object back",
     },
     KnobSpec {
         name: "workload.size",
@@ -123,6 +125,18 @@ pub static KNOBS: &[KnobSpec] = &[
         kind: KnobKind::U64 { min: 1, max: 100 },
         default: "20",
         help: "thrash, pattern hot: size of the hot set in percent of each task's pages",
+    },
+    KnobSpec {
+        name: "user.program",
+        kind: KnobKind::Enum(USER_PROGRAMS),
+        default: "hello",
+        help: "workload=user: the program to run (user/src/bin/NAME.rs, embedded in the kernel)",
+    },
+    KnobSpec {
+        name: "user.max_procs",
+        kind: KnobKind::U64 { min: 1, max: 128 },
+        default: "64",
+        help: "user processes alive at once (Linux: the cgroup's pids.max); fork fails with EAGAIN beyond it",
     },
     KnobSpec {
         name: "memcg.max",

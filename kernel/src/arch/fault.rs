@@ -3,10 +3,14 @@
 //! address space, and call the architecture-independent
 //! [`crate::mm::memory::handle_mm_fault`].
 //!
-//! Simplification: workloads run in ring 0 in their own address space, so a
-//! "user" address is any lower-half address while a workload's address
-//! space is current; a fault there is resolved exactly as Linux resolves a
-//! user fault. A fault anywhere else is a kernel bug and is fatal.
+//! A fault from ring 3 (error-code bit U) is a user program's: resolved,
+//! or fatal to that process only (SIGSEGV for a bad address or access,
+//! SIGBUS for a swap read error, the memcg OOM kill), never to the run.
+//! Kernel workloads run in ring 0 in their own address space, so a
+//! "user" address is also any lower-half address while an address space
+//! is current (the kernel touching a program's memory in a system call
+//! is one); a fault there is resolved exactly as Linux resolves a user
+//! fault. A fault anywhere else is a kernel bug and is fatal.
 
 use core::fmt;
 
@@ -88,7 +92,17 @@ pub fn set_segv_hook(hook: SegvHook) {
 pub fn do_page_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode) {
     let address = super::cpu::read_cr2();
     let rip = frame.instruction_pointer.as_u64();
+    let from_ring3 = code.contains(PageFaultErrorCode::USER_MODE);
     let is_user = address < USER_SPACE_END && current_mm_id().is_some();
+    if from_ring3 && !is_user {
+        // A program touched a kernel address: Linux `bad_area_nosemaphore`.
+        crate::proc::force_sig(
+            crate::proc::SIGSEGV,
+            address,
+            rip,
+            format_args!("{}, kernel address", ErrorCodeText(code.bits())),
+        );
+    }
     if !is_user {
         kernel_fault(frame, code, address);
     }
@@ -98,8 +112,15 @@ pub fn do_page_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode) {
         is_instruction_fetch: code.contains(PageFaultErrorCode::INSTRUCTION_FETCH),
     };
     let Err(reason) = handle_mm_fault(address, flags) else {
+        if from_ring3 {
+            // The way back to ring 3 is a preemption point.
+            crate::sched::cond_resched();
+        }
         return;
     };
+    if crate::proc::in_process() {
+        user_fault_fatal(code, address, rip, reason);
+    }
     if let FaultError::SwapReadError(slot) = reason {
         // Linux `do_sigbus`: only this task dies, if it can (see
         // `sched::signal`); this frame owns nothing yet.
@@ -113,6 +134,21 @@ pub fn do_page_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode) {
         task: mm_types::current_task_name(),
     };
     bad_area(&report)
+}
+
+/// A fault a process's access cannot survive (in its own code or in a
+/// system call copying its memory): the process dies of the signal Linux
+/// would send (`bad_area` → SIGSEGV, `do_sigbus` → SIGBUS), or of the
+/// memcg OOM killer's SIGKILL (Linux picks the biggest task by
+/// `oom_badness`; we kill the one whose fault could not be served).
+fn user_fault_fatal(code: PageFaultErrorCode, address: u64, rip: u64, reason: FaultError) -> ! {
+    let text = ErrorCodeText(code.bits());
+    let signal = match reason {
+        FaultError::SwapReadError(_) => crate::proc::SIGBUS,
+        FaultError::OutOfMemory => crate::proc::SIGKILL,
+        _ => crate::proc::SIGSEGV,
+    };
+    crate::proc::force_sig(signal, address, rip, format_args!("{text}: {reason}"))
 }
 
 /// Linux `bad_area` (and the OOM path, and SIGBUS outside a killable

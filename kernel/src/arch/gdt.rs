@@ -1,10 +1,17 @@
 //! Global descriptor table and task-state segment.
 //!
-//! Long mode barely uses segmentation, but the CPU still needs a code
-//! segment, and the TSS is how an exception gets a *known-good stack*: the
-//! double-fault handler runs on its own interrupt stack (IST entry 0), so a
-//! kernel stack overflow (a fault on the guard page) ends in a readable
-//! report instead of a triple fault.
+//! Long mode barely uses segmentation, but the CPU still needs code and
+//! data segments for ring 0 and ring 3 (their DPL is what makes user mode
+//! user mode), and the TSS is how the CPU finds a *known-good stack*:
+//! - RSP0: the kernel stack an interrupt, exception or `int 0x80` from
+//!   ring 3 switches to. It is the running task's own, set at every
+//!   context switch ([`set_kernel_stack`]), as Linux sets
+//!   `cpu_tss_rw.x86_tss.sp0` in `__switch_to`.
+//! - IST 0: the double-fault handler's own stack, so a kernel stack
+//!   overflow (a fault on the guard page) ends in a readable report
+//!   instead of a triple fault.
+
+use core::cell::UnsafeCell;
 
 use spin::Lazy;
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
@@ -24,18 +31,26 @@ const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 4096;
 struct IstStack(#[allow(dead_code)] [u8; DOUBLE_FAULT_STACK_SIZE]);
 static mut DOUBLE_FAULT_STACK: IstStack = IstStack([0; DOUBLE_FAULT_STACK_SIZE]);
 
-static TSS: Lazy<TaskStateSegment> = Lazy::new(|| {
+/// The TSS, written by [`set_kernel_stack`] while the CPU reads it.
+struct Tss(UnsafeCell<TaskStateSegment>);
+// SAFETY: one CPU; RSP0 is written only with interrupts off (in the
+// scheduler), and the CPU reads it only on a ring 3 → ring 0 entry.
+unsafe impl Sync for Tss {}
+
+static TSS: Lazy<Tss> = Lazy::new(|| {
     let mut tss = TaskStateSegment::new();
     // Only the address is taken; the CPU alone uses the memory, as a stack.
     let start = VirtAddr::from_ptr(core::ptr::addr_of!(DOUBLE_FAULT_STACK));
     tss.interrupt_stack_table[DOUBLE_FAULT_IST_INDEX as usize] =
         start + DOUBLE_FAULT_STACK_SIZE as u64;
-    tss
+    Tss(UnsafeCell::new(tss))
 });
 
 struct Selectors {
     code: SegmentSelector,
     data: SegmentSelector,
+    user_code: SegmentSelector,
+    user_data: SegmentSelector,
     tss: SegmentSelector,
 }
 
@@ -43,9 +58,32 @@ static GDT: Lazy<(GlobalDescriptorTable, Selectors)> = Lazy::new(|| {
     let mut gdt = GlobalDescriptorTable::new();
     let code = gdt.append(Descriptor::kernel_code_segment());
     let data = gdt.append(Descriptor::kernel_data_segment());
-    let tss = gdt.append(Descriptor::tss_segment(&TSS));
-    (gdt, Selectors { code, data, tss })
+    // Data before code, the order `sysret` would need (Linux's GDT has it
+    // too), though we enter with `int 0x80` and leave with `iretq`.
+    let user_data = gdt.append(Descriptor::user_data_segment());
+    let user_code = gdt.append(Descriptor::user_code_segment());
+    // SAFETY: the TSS is 'static and lives in the UnsafeCell for good.
+    let tss = gdt.append(unsafe { Descriptor::tss_segment_unchecked(TSS.0.get()) });
+    let sel = Selectors {
+        code,
+        data,
+        user_code,
+        user_data,
+        tss,
+    };
+    (gdt, sel)
 });
+
+/// The ring-3 code and data (stack) selectors, RPL 3, for `iretq`.
+pub fn user_selectors() -> (u16, u16) {
+    (GDT.1.user_code.0, GDT.1.user_data.0)
+}
+
+/// Sets RSP0: where the CPU puts the stack on the next entry from ring 3.
+pub fn set_kernel_stack(top: u64) {
+    // SAFETY: see `Tss`; a plain store to a field the CPU reads later.
+    unsafe { (*TSS.0.get()).privilege_stack_table[0] = VirtAddr::new(top) };
+}
 
 /// Loads the GDT, reloads the segment registers and loads the TSS.
 pub fn init() {

@@ -77,10 +77,27 @@ fn report(
     }
 }
 
+/// An exception raised by a user program kills the program with Linux's
+/// signal for it (`do_trap`, `exc_general_protection`, `exc_invalid_op`);
+/// the same exception in the kernel is fatal to the run.
+fn user_exception(frame: &InterruptStackFrame, vector: u8, name: &'static str) {
+    if frame.code_segment.rpl() != x86_64::PrivilegeLevel::Ring3 {
+        return;
+    }
+    let signal = match vector {
+        0 | 16 | 19 => crate::proc::SIGFPE,
+        6 => crate::proc::SIGILL,
+        _ => crate::proc::SIGSEGV,
+    };
+    let rip = frame.instruction_pointer.as_u64();
+    crate::proc::force_sig(signal, rip, rip, format_args!("{name}"));
+}
+
 /// Generates a handler for an exception without an error code.
 macro_rules! fatal_handler {
     ($fn_name:ident, $vector:expr, $name:expr) => {
         extern "x86-interrupt" fn $fn_name(frame: InterruptStackFrame) {
+            user_exception(&frame, $vector, $name);
             fatal_exception(&report($vector, $name, &frame, None));
         }
     };
@@ -90,6 +107,7 @@ macro_rules! fatal_handler {
 macro_rules! fatal_handler_err {
     ($fn_name:ident, $vector:expr, $name:expr) => {
         extern "x86-interrupt" fn $fn_name(frame: InterruptStackFrame, code: u64) {
+            user_exception(&frame, $vector, $name);
             fatal_exception(&report($vector, $name, &frame, Some(code)));
         }
     };
@@ -138,10 +156,17 @@ extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFault
 }
 
 /// Generates the stub for one PIC line: vector `PIC_VECTOR_BASE + line`.
+/// An interrupt that came from ring 3 ends with a preemption point (Linux
+/// `irqentry_exit_to_user_mode` → `schedule` when `TIF_NEED_RESCHED`): it
+/// is how the timer tick takes the CPU from a user program, which never
+/// calls `cond_resched` itself. The EOI was sent before.
 macro_rules! irq_stub {
     ($fn_name:ident, $line:expr) => {
-        extern "x86-interrupt" fn $fn_name(_frame: InterruptStackFrame) {
+        extern "x86-interrupt" fn $fn_name(frame: InterruptStackFrame) {
             super::pic::handle_irq($line);
+            if frame.code_segment.rpl() == x86_64::PrivilegeLevel::Ring3 {
+                crate::sched::cond_resched();
+            }
         }
     };
 }
@@ -206,8 +231,19 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
     idt.vmm_communication_exception
         .set_handler_fn(vmm_communication);
     idt.security_exception.set_handler_fn(security);
+    // SAFETY: the stub saves every register, calls the system-call
+    // dispatcher and returns with `iretq`; DPL 3 lets ring 3 raise it.
+    unsafe {
+        let entry = super::entry::faultline_syscall_entry as *const () as u64;
+        idt[SYSCALL_VECTOR]
+            .set_handler_addr(x86_64::VirtAddr::new(entry))
+            .set_privilege_level(x86_64::PrivilegeLevel::Ring3);
+    }
     idt
 });
+
+/// The system-call vector (`int 0x80`, see [`super::entry`]).
+pub const SYSCALL_VECTOR: u8 = 0x80;
 
 /// Loads the IDT. Call after [`super::gdt::init`].
 pub fn init() {

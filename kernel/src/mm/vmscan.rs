@@ -352,7 +352,7 @@ fn shrink_inactive_list(st: &mut MmState, nr: usize, file: bool) -> usize {
         VmEvent::PgScanAnon
     };
     count_vm_events(by_type, scanned);
-    let stat = shrink_folio_list(st, &batch);
+    let stat = shrink_folio_list(st, &batch, false);
     lru_note_cost(st, file, stat.nr_pageout, scanned - stat.reclaimed as u64);
     // Every page taken was dirty and not queued for writing: the flushers
     // are behind; wake them (Linux does not wait for them here under
@@ -405,7 +405,8 @@ struct ReclaimStat {
 /// marked `PG_reclaim` and activated, to be freed once written (reclaim
 /// never writes file pages: see page_writeback.rs); an anonymous page
 /// goes to swap.
-fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> ReclaimStat {
+/// `ignore_references`: reclaim even referenced pages (`MADV_PAGEOUT`).
+fn shrink_folio_list(st: &mut MmState, batch: &[Pfn], ignore_references: bool) -> ReclaimStat {
     let mut stat = ReclaimStat::default();
     let mut to_write = Vec::new();
     for &pfn in batch {
@@ -430,7 +431,12 @@ fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> ReclaimStat {
             }
             continue;
         }
-        match folio_check_references(st, pfn) {
+        let references = if ignore_references {
+            FolioReferences::Reclaim
+        } else {
+            folio_check_references(st, pfn)
+        };
+        match references {
             FolioReferences::Activate => {
                 putback(st, pfn, true);
                 count_vm_event(VmEvent::PgActivate);
@@ -471,6 +477,15 @@ fn shrink_folio_list(st: &mut MmState, batch: &[Pfn]) -> ReclaimStat {
     stat.reclaimed += freed;
     stat.nr_pageout = written;
     stat
+}
+
+/// Linux `reclaim_pages` (for `MADV_PAGEOUT`): reclaim exactly these
+/// pages, which the caller took off the LRU, whether referenced or not;
+/// those that cannot go (swap full, a failed write) go back to the LRU.
+/// Returns the pages freed.
+pub fn reclaim_pages(st: &mut MmState, pages: &[Pfn]) -> usize {
+    poll_completions(st);
+    shrink_folio_list(st, pages, true).reclaimed
 }
 
 /// A file page reclaim cannot free before its write is done: "Immediately

@@ -53,6 +53,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
 
+use crate::arch::entry::{return_to_user, TrapFrame};
 use crate::mm::mm_types::load_mm;
 use crate::mm::page::{flags, Pfn};
 use crate::mm::page_io::{poll_completions, wait_for_io};
@@ -79,6 +80,8 @@ enum State {
     /// Waiting for the read into this page to finish.
     /// Until the page's `flags` bit (`LOCKED` or `WRITEBACK`) clears.
     Sleeping(Pfn, u16),
+    /// Waiting for [`wake_pid`] (a process in `wait` for its children).
+    Blocked,
     Dead,
 }
 
@@ -98,6 +101,11 @@ struct Task {
     /// none): see [`signal`].
     kill_point: usize,
     entry: Option<Box<dyn FnOnce() + Send>>,
+    /// The user process this task runs (0: a kernel task), see
+    /// [`crate::proc`].
+    pid: u32,
+    /// A user task's first ring-3 context, taken by [`user_task_entry`].
+    user_frame: Option<TrapFrame>,
 }
 
 /// Linux `struct rq`, reduced: all tasks, the runnable ones in FIFO order.
@@ -340,6 +348,10 @@ fn schedule() {
         rq.current = next;
         let prev_rsp = &mut rq.tasks[prev].as_mut().expect("prev").rsp as *mut u64;
         let next_task = rq.tasks[next].as_ref().expect("next task");
+        if let Some(top) = stack_top(&next_task.stack) {
+            // An entry from ring 3 lands on the next task's own stack.
+            crate::arch::gdt::set_kernel_stack(top);
+        }
         (prev_rsp, next_task.rsp, next_task.mm, next != IDLE)
     };
     load_mm(next_mm);
@@ -369,8 +381,27 @@ extern "C" fn task_entry() -> ! {
     exit_current()
 }
 
+/// The 16-byte aligned top of a task stack (`None` for the idle task).
+fn stack_top(stack: &[u64]) -> Option<u64> {
+    let end = stack.as_ptr_range().end as u64;
+    (!stack.is_empty()).then_some(end & !15)
+}
+
+/// First code of a user task: enter ring 3 with its first context.
+extern "C" fn user_task_entry() -> ! {
+    let frame = {
+        let mut guard = RQ.lock();
+        let rq = guard.as_mut().expect("task outside run_tasks");
+        let task = rq.tasks[rq.current].as_mut().expect("current");
+        task.user_frame.take().expect("a user task's first context")
+    };
+    // SAFETY: `spawn_user`'s caller built the frame for this task's
+    // address space, which the scheduler loaded; this frame owns nothing.
+    unsafe { return_to_user(&frame) }
+}
+
 /// Linux `do_exit`: the task is done; the idle task frees its stack.
-fn exit_current() -> ! {
+pub fn exit_current() -> ! {
     {
         let mut guard = RQ.lock();
         let rq = guard.as_mut().expect("exit outside run_tasks");
@@ -382,10 +413,45 @@ fn exit_current() -> ! {
 
 /// Adds a task that will run `entry` (Linux `kernel_thread`).
 fn spawn(rq: &mut RunQueue, name: String, entry: Box<dyn FnOnce() + Send>) {
+    push_task(rq, name, task_entry, |t| t.entry = Some(entry));
+}
+
+/// What a user task starts with: its process, address space and first
+/// ring-3 context (see [`crate::proc`]).
+pub struct UserStart {
+    pub name: String,
+    pub pid: u32,
+    pub mm: usize,
+    pub frame: TrapFrame,
+}
+
+/// Adds a task that enters ring 3 with `start.frame` in address space
+/// `start.mm` (Linux: `copy_thread` sets a new task's return to user
+/// mode via `ret_from_fork`).
+fn spawn_user_in(rq: &mut RunQueue, start: UserStart) {
+    push_task(rq, start.name, user_task_entry, |t| {
+        t.mm = Some(start.mm);
+        t.pid = start.pid;
+        t.user_frame = Some(start.frame);
+    });
+}
+
+/// Adds a user task while tasks run (fork's child).
+pub fn spawn_user(start: UserStart) {
+    let mut guard = RQ.lock();
+    spawn_user_in(guard.as_mut().expect("fork outside run_tasks"), start);
+}
+
+fn push_task(
+    rq: &mut RunQueue,
+    name: String,
+    entry: extern "C" fn() -> !,
+    init: impl FnOnce(&mut Task),
+) {
     let mut stack = alloc::vec![0u64; STACK_BYTES / 8];
     stack[0] = STACK_CANARY;
-    let rsp = switch::prepare_stack(&mut stack, task_entry);
-    rq.tasks.push(Some(Box::new(Task {
+    let rsp = switch::prepare_stack(&mut stack, entry);
+    let mut task = Box::new(Task {
         name,
         state: State::Runnable,
         rsp,
@@ -393,9 +459,55 @@ fn spawn(rq: &mut RunQueue, name: String, entry: Box<dyn FnOnce() + Send>) {
         mm: None,
         woken_at: 0,
         kill_point: 0,
-        entry: Some(entry),
-    })));
+        entry: None,
+        pid: 0,
+        user_frame: None,
+    });
+    init(&mut task);
+    rq.tasks.push(Some(task));
     rq.queue.push_back(rq.tasks.len() - 1);
+}
+
+/// The user process the running task is (0: a kernel task, or none).
+pub fn current_pid() -> u32 {
+    RQ.lock()
+        .as_ref()
+        .and_then(|rq| rq.tasks[rq.current].as_ref().map(|t| t.pid))
+        .unwrap_or(0)
+}
+
+/// Linux `sched_yield`: to the back of the run queue.
+pub fn yield_now() {
+    if in_task() {
+        schedule();
+    }
+}
+
+/// Sleeps until [`wake_pid`] names this task's process. The caller
+/// checked its condition with nothing in between that could switch.
+pub fn block_current() {
+    {
+        let mut guard = RQ.lock();
+        let rq = guard.as_mut().expect("block outside run_tasks");
+        rq.tasks[rq.current].as_mut().expect("current").state = State::Blocked;
+    }
+    schedule();
+}
+
+/// Makes the task of process `pid` runnable if it is blocked.
+pub fn wake_pid(pid: u32) {
+    let mut guard = RQ.lock();
+    let Some(rq) = guard.as_mut() else {
+        return;
+    };
+    let found = rq.tasks.iter().position(|t| {
+        t.as_ref()
+            .is_some_and(|t| t.pid == pid && t.state == State::Blocked)
+    });
+    if let Some(i) = found {
+        rq.tasks[i].as_mut().expect("task").state = State::Runnable;
+        rq.queue.push_back(i);
+    }
 }
 
 /// Frees dead tasks; returns how many are still alive (idle excluded).
@@ -417,6 +529,40 @@ pub type TaskBody<T> = Box<dyn FnOnce() -> T + Send>;
 pub fn run_tasks<T: Send + 'static>(bodies: Vec<(String, TaskBody<T>)>) -> Vec<T> {
     let n = bodies.len();
     let results: Arc<Mutex<Vec<Option<T>>>> = Arc::new(Mutex::new((0..n).map(|_| None).collect()));
+    let out = results.clone();
+    run_queue(n, move |rq| {
+        for (i, (name, body)) in bodies.into_iter().enumerate() {
+            let out = out.clone();
+            spawn(
+                rq,
+                name,
+                Box::new(move || {
+                    let r = body();
+                    out.lock()[i] = Some(r);
+                }),
+            );
+        }
+    });
+    let mut results = results.lock();
+    results
+        .iter_mut()
+        .map(|r| r.take().expect("every task stored its result"))
+        .collect()
+}
+
+/// Runs user tasks (and every task they fork) until all have exited.
+pub fn run_user_tasks(starts: Vec<UserStart>) {
+    let n = starts.len();
+    run_queue(n, move |rq| {
+        for start in starts {
+            spawn_user_in(rq, start);
+        }
+    });
+}
+
+/// Sets up a run queue with `spawn_all`, runs it to the end as the idle
+/// task, and takes it down.
+fn run_queue(n: usize, spawn_all: impl FnOnce(&mut RunQueue)) {
     {
         let mut guard = RQ.lock();
         assert!(guard.is_none(), "run_tasks is not reentrant");
@@ -429,23 +575,15 @@ pub fn run_tasks<T: Send + 'static>(bodies: Vec<(String, TaskBody<T>)>) -> Vec<T
             woken_at: 0,
             kill_point: 0,
             entry: None,
+            pid: 0,
+            user_frame: None,
         });
         let mut rq = RunQueue {
             tasks: alloc::vec![Some(idle)],
             queue: VecDeque::new(),
             current: IDLE,
         };
-        for (i, (name, body)) in bodies.into_iter().enumerate() {
-            let out = results.clone();
-            spawn(
-                &mut rq,
-                name,
-                Box::new(move || {
-                    let r = body();
-                    out.lock()[i] = Some(r);
-                }),
-            );
-        }
+        spawn_all(&mut rq);
         *guard = Some(rq);
     }
     for c in [&SWITCHES, &PREEMPTIONS, &IO_SLEEPS, &IDLE_CYCLES] {
@@ -455,11 +593,6 @@ pub fn run_tasks<T: Send + 'static>(bodies: Vec<(String, TaskBody<T>)>) -> Vec<T
     idle_loop();
     let rq = RQ.lock().take().expect("run queue");
     load_mm(rq.tasks[IDLE].as_ref().expect("idle").mm);
-    let mut results = results.lock();
-    results
-        .iter_mut()
-        .map(|r| r.take().expect("every task stored its result"))
-        .collect()
 }
 
 /// Linux `do_idle`: run tasks; when every live task sleeps, wait for the

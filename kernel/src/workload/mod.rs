@@ -11,6 +11,7 @@ pub mod thrash;
 pub mod trace;
 pub mod trace_disk;
 pub mod trace_file;
+pub mod user;
 
 use crate::report::ErrorKind;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +51,8 @@ pub struct WorkloadResult {
     pub files: Option<crate::fs::FilesSummary>,
     /// What `workload=trace` replayed.
     pub trace: Option<trace::TraceSummary>,
+    /// What the ring-3 programs of `workload=user`/`usertests` did.
+    pub user: Option<user::UserSummary>,
 }
 
 impl Default for WorkloadResult {
@@ -68,6 +71,7 @@ impl Default for WorkloadResult {
             measured: None,
             files: None,
             trace: None,
+            user: None,
         }
     }
 }
@@ -77,7 +81,8 @@ impl WorkloadResult {
         self.status() == "ok"
     }
 
-    /// `corrupt` before `leak` before `killed`: the worst thing first.
+    /// `corrupt` before `leak` before `killed` before `failed` (a user
+    /// program did not exit with 0): the worst thing first.
     pub fn status(&self) -> &'static str {
         if self.corrupt_pages != 0 {
             "corrupt"
@@ -85,6 +90,8 @@ impl WorkloadResult {
             "leak"
         } else if self.nr_killed != 0 {
             "killed"
+        } else if self.user.is_some_and(|u| u.nr_failed != 0) {
+            "failed"
         } else {
             "ok"
         }
@@ -167,6 +174,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
         "thrash" => thrash::run(config)?,
         "compile" => compile::run(config)?,
         "trace" => trace::run(config)?,
+        "user" | "usertests" => user::run(config)?,
         other => unreachable!("knob registry admitted unknown workload {other}"),
     };
     result.totalram_pages = page_alloc::totalram_pages() as u64;

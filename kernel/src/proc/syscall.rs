@@ -1,0 +1,245 @@
+//! System calls (Linux arch/x86/entry/syscall_64.c `do_syscall_64` and
+//! the `sys_*` functions it reaches).
+//!
+//! The numbers and the register convention are Linux x86_64's, so a
+//! program's `write(1, buf, n)` is what it would be on Linux. Three calls
+//! of our own (numbers from 1000) let a program look at the mm it runs
+//! on, as Linux's selftests read /proc/vmstat and /proc/self/pagemap:
+//! `faultline_vmstat(name)`, `faultline_pte(addr)` and
+//! `faultline_report(checked, corrupt)` (pages a program verified).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::errno::{EFAULT, EINVAL, ENOMEM, ENOSYS};
+use super::uaccess::{copy_from_user, copy_to_user};
+use super::{current, do_exit, do_fork, do_wait, heap_bounds, set_brk, ExitStatus};
+use crate::arch::entry::TrapFrame;
+use crate::mm::madvise::{madvise_dontneed, madvise_pageout, MADV_DONTNEED, MADV_PAGEOUT};
+use crate::mm::mm_types::VmFlags;
+use crate::mm::mmap::{do_brk, do_mmap_anon, do_munmap, user_range, MmapErrno};
+use crate::mm::state::with_mm_state;
+
+pub const SYS_WRITE: u64 = 1;
+pub const SYS_MMAP: u64 = 9;
+pub const SYS_MUNMAP: u64 = 11;
+pub const SYS_BRK: u64 = 12;
+pub const SYS_SCHED_YIELD: u64 = 24;
+pub const SYS_MADVISE: u64 = 28;
+pub const SYS_GETPID: u64 = 39;
+pub const SYS_FORK: u64 = 57;
+pub const SYS_EXIT: u64 = 60;
+pub const SYS_WAIT4: u64 = 61;
+pub const SYS_EXIT_GROUP: u64 = 231;
+pub const SYS_FAULTLINE_VMSTAT: u64 = 1000;
+pub const SYS_FAULTLINE_PTE: u64 = 1001;
+pub const SYS_FAULTLINE_REPORT: u64 = 1002;
+
+const PROT_READ: u64 = 1;
+const PROT_WRITE: u64 = 2;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_ANONYMOUS: u64 = 0x20;
+const EBADF: i64 = 9;
+
+/// Pages user programs verified, and found wrong (`faultline_report`).
+static USER_CHECKED: AtomicU64 = AtomicU64::new(0);
+static USER_CORRUPT: AtomicU64 = AtomicU64::new(0);
+
+/// The pages programs reported since the last call: (checked, corrupt).
+pub fn take_user_tally() -> (u64, u64) {
+    (
+        USER_CHECKED.swap(0, Ordering::Relaxed),
+        USER_CORRUPT.swap(0, Ordering::Relaxed),
+    )
+}
+
+/// Entered from `int 0x80` with the caller's registers; leaves the result
+/// in `rax`. The way back to ring 3 is a preemption point (Linux
+/// `exit_to_user_mode_loop`).
+pub fn do_syscall(frame: &mut TrapFrame) {
+    let ret = dispatch(frame);
+    frame.rax = ret as u64;
+    crate::sched::cond_resched();
+}
+
+fn dispatch(frame: &TrapFrame) -> i64 {
+    let a = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
+    match frame.rax {
+        SYS_WRITE => sys_write(a[0], a[1], a[2]),
+        SYS_MMAP => sys_mmap(a[1], a[2], a[3], a[4]),
+        SYS_MUNMAP => errno_of(with_mm_state(|st| do_munmap(st, current().1, a[0], a[1]))),
+        SYS_BRK => sys_brk(a[0]),
+        SYS_SCHED_YIELD => {
+            crate::sched::yield_now();
+            0
+        }
+        SYS_MADVISE => sys_madvise(a[0], a[1], a[2]),
+        SYS_GETPID => current().0 as i64,
+        SYS_FORK => do_fork(frame),
+        SYS_EXIT | SYS_EXIT_GROUP => do_exit(ExitStatus::Exited(a[0] as u8)),
+        SYS_WAIT4 => sys_wait4(a[0] as i64, a[1]),
+        SYS_FAULTLINE_VMSTAT => sys_vmstat(a[0], a[1]),
+        SYS_FAULTLINE_PTE => sys_pte(a[0]),
+        SYS_FAULTLINE_REPORT => {
+            USER_CHECKED.fetch_add(a[0], Ordering::Relaxed);
+            USER_CORRUPT.fetch_add(a[1], Ordering::Relaxed);
+            0
+        }
+        _ => -ENOSYS,
+    }
+}
+
+fn errno_of(r: Result<(), MmapErrno>) -> i64 {
+    match r {
+        Ok(()) => 0,
+        Err(MmapErrno::Inval) => -EINVAL,
+        Err(MmapErrno::NoMem) => -ENOMEM,
+    }
+}
+
+/// Linux `write` to the console (fds 1 and 2 only), copied in chunks.
+fn sys_write(fd: u64, buf: u64, len: u64) -> i64 {
+    if fd != 1 && fd != 2 {
+        return -EBADF;
+    }
+    let mm = current().1;
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len() as u64) as usize;
+        if copy_from_user(mm, &mut chunk[..n], buf + done).is_err() {
+            return if done > 0 { done as i64 } else { -EFAULT };
+        }
+        for piece in chunk[..n].utf8_chunks() {
+            crate::print!("{}", piece.valid());
+            if !piece.invalid().is_empty() {
+                crate::print!("\u{fffd}");
+            }
+        }
+        done += n as u64;
+    }
+    len as i64
+}
+
+/// Linux `mmap` for `MAP_PRIVATE | MAP_ANONYMOUS` with `PROT_READ` and
+/// maybe `PROT_WRITE`; the address hint is ignored and `MAP_FIXED`,
+/// files, `PROT_NONE` and `PROT_EXEC` are refused (`-EINVAL`).
+fn sys_mmap(len: u64, prot: u64, flags: u64, fd: u64) -> i64 {
+    let anon = flags & (MAP_PRIVATE | MAP_ANONYMOUS) == MAP_PRIVATE | MAP_ANONYMOUS;
+    let known = flags & !(MAP_PRIVATE | MAP_ANONYMOUS) == 0;
+    if !anon || !known || fd as i64 != -1 || prot & PROT_READ == 0 || prot & !3 != 0 {
+        return -EINVAL;
+    }
+    let vm_flags = if prot & PROT_WRITE != 0 {
+        VmFlags::ANON_RW
+    } else {
+        VmFlags::VM_READ
+    };
+    match with_mm_state(|st| do_mmap_anon(st, current().1, len, vm_flags)) {
+        Ok(addr) => addr as i64,
+        Err(e) => errno_of(Err(e)),
+    }
+}
+
+/// Linux `brk`: returns the new end of the heap (the old one on failure).
+fn sys_brk(want: u64) -> i64 {
+    let (start, cur) = heap_bounds();
+    if want == 0 {
+        return cur as i64;
+    }
+    let mm = current().1;
+    let new = with_mm_state(|st| do_brk(st, mm, start, cur, want));
+    set_brk(new);
+    new as i64
+}
+
+fn sys_madvise(addr: u64, len: u64, advice: u64) -> i64 {
+    let end = match user_range(addr, len) {
+        Ok(end) => end,
+        Err(e) => return errno_of(Err(e)),
+    };
+    let mm = current().1;
+    match advice {
+        MADV_DONTNEED => with_mm_state(|st| madvise_dontneed(st, mm, addr, end)),
+        MADV_PAGEOUT => {
+            with_mm_state(|st| madvise_pageout(st, mm, addr, end));
+        }
+        _ => return -EINVAL,
+    }
+    0
+}
+
+/// Linux `wait4(-1, &status, 0, NULL)`; other pids and options `-EINVAL`.
+fn sys_wait4(pid: i64, status_ptr: u64) -> i64 {
+    if pid != -1 {
+        return -EINVAL;
+    }
+    match do_wait() {
+        Ok((child, status)) => {
+            if status_ptr != 0
+                && copy_to_user(current().1, status_ptr, &status.to_le_bytes()).is_err()
+            {
+                return -EFAULT;
+            }
+            child as i64
+        }
+        Err(e) => e,
+    }
+}
+
+/// `faultline_vmstat(name, len)`: a vmstat counter by its /proc/vmstat
+/// name, or one of `memcg_usage`, `memcg_max`, `memcg_peak` (pages) and
+/// `swap_peak_count`. `-EINVAL` for an unknown name.
+fn sys_vmstat(name: u64, len: u64) -> i64 {
+    let mut buf = [0u8; 64];
+    if len > buf.len() as u64 {
+        return -EINVAL;
+    }
+    let buf = &mut buf[..len as usize];
+    if copy_from_user(current().1, buf, name).is_err() {
+        return -EFAULT;
+    }
+    let Ok(name) = core::str::from_utf8(buf) else {
+        return -EINVAL;
+    };
+    let special = with_mm_state(|st| match name {
+        "memcg_usage" => Some(crate::mm::memcontrol::memcg_usage(st)),
+        "memcg_max" => Some(st.memcg.max_pages),
+        "memcg_peak" => Some(st.memcg.peak_pages),
+        "swap_peak_count" => Some(st.swap.as_ref().map_or(0, |s| s.peak_count as u64)),
+        _ => None,
+    });
+    if let Some(v) = special {
+        return v.min(i64::MAX as u64) as i64;
+    }
+    crate::mm::vmstat::snapshot()
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(-EINVAL, |(_, v)| *v as i64)
+}
+
+/// `faultline_pte(addr)`: what the calling process's PTE for `addr`
+/// holds. Bits 0-1: 0 none, 1 present, 2 swap entry; bit 2: writable
+/// (present) or exclusive (swap); bits 8-15: the page's map count
+/// (present) or the slot's swap count (swap); bits 20 and up: the frame
+/// (present) or the slot (swap).
+fn sys_pte(addr: u64) -> i64 {
+    let mm = current().1;
+    with_mm_state(|st| {
+        let pte = st.mm(mm).pgtable().get_pte(addr & !0xfff);
+        let Some(pte) = pte.filter(|p| !p.is_none()) else {
+            return 0;
+        };
+        if pte.is_present() {
+            let pfn = crate::mm::page::pa_to_pfn(pte.pa());
+            let mapcount = st.mem_map.get(pfn).mapcount.min(255) as i64;
+            return 1 | (pte.is_writable() as i64) << 2 | mapcount << 8 | (pfn as i64) << 20;
+        }
+        match crate::mm::swap::pte_to_swp_entry(pte) {
+            Some((entry, excl)) => {
+                let count = st.swap.as_ref().map_or(0, |s| s.swap_count(entry)) as i64;
+                2 | (excl as i64) << 2 | count << 8 | (entry.offset as i64) << 20
+            }
+            None => 3,
+        }
+    })
+}
