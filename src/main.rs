@@ -145,8 +145,12 @@ fn run(a: cli::RunArgs) -> Result<(), Fail> {
             .as_array()
             .map_or(0, Vec::len);
         let status = result["status"].as_str().unwrap_or("?");
+        let programs = match result["user"]["nr_failed"].as_u64() {
+            Some(n) => format!("{n} user program(s) failed, "),
+            None => String::new(),
+        };
         return Err(failed(format!(
-            "run failed: status {status}, {killed} task(s) killed; {}",
+            "run failed: status {status}, {programs}{killed} task(s) killed; {}",
             report.outcome.describe()
         )));
     }

@@ -63,6 +63,41 @@ fn show(key: &str, v: &Value) -> String {
     }
 }
 
+/// The ring-3 programs of `workload=user`/`usertests`: one line each,
+/// the process figures, and every kill.
+fn render_user(user: &Value, out: &mut String) {
+    let Some(programs) = user["programs"].as_array() else {
+        return;
+    };
+    out.push_str("user programs\n");
+    for p in programs {
+        let how = match (p["exit_code"].as_u64(), p["signal"].as_str()) {
+            (Some(code), _) => format!("exit {code}"),
+            (None, Some(sig)) => format!("killed by {sig}"),
+            _ => "?".into(),
+        };
+        out.push_str(&format!(
+            "  {:<29} {:<4} {how} (pid {})\n",
+            show("", &p["name"]),
+            show("", &p["result"]),
+            p["pid"]
+        ));
+    }
+    out.push_str(&format!(
+        "user            forks={} max_processes={} peak_swap_count={} nr_killed={}\n",
+        user["forks"], user["max_processes"], user["peak_swap_count"], user["nr_killed"]
+    ));
+    for k in user["killed"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  killed        {} (pid {}) by {} at {:#x}\n",
+            show("", &k["name"]),
+            k["pid"],
+            show("", &k["signal"]),
+            k["address"].as_u64().unwrap_or(0)
+        ));
+    }
+}
+
 /// A readable table of a result.
 pub fn render_table(result: &Value) -> String {
     let mut out = String::new();
@@ -88,6 +123,7 @@ pub fn render_table(result: &Value) -> String {
         "integrity       {} pages checked, {} corrupt\n",
         integ["checked_pages"], integ["corrupt_pages"]
     ));
+    render_user(&result["user"], &mut out);
     for section in [
         "meminfo",
         "files",

@@ -107,6 +107,50 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     exit(101)
 }
 
+/// Checks a condition; if it is false, prints where and why and counts a
+/// failure (see [`failures`]). The program goes on.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            $crate::println!(
+                "pid {}: FAIL at {}:{}: {}",
+                $crate::getpid(),
+                file!(),
+                line!(),
+                format_args!($($arg)*)
+            );
+            $crate::note_failure();
+        }
+    };
+}
+
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+
+#[doc(hidden)]
+pub fn note_failure() {
+    FAILURES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Failures so far in this process, as an exit status (0: none).
+pub fn failures() -> i32 {
+    FAILURES.load(Ordering::Relaxed).min(100) as i32
+}
+
+/// Waits for every child; one that did not exit with 0 is a failure.
+/// Returns how many children there were.
+pub fn wait_all() -> usize {
+    let mut n = 0;
+    while let Ok((pid, status)) = wait() {
+        n += 1;
+        ensure!(
+            exit_code(status) == Some(0),
+            "child {pid} ended with status {status:#x}"
+        );
+    }
+    n
+}
+
 /// Pages checked and found wrong by this process (each process has its
 /// own copy: fork copies them with the rest of memory).
 static CHECKED: AtomicU64 = AtomicU64::new(0);

@@ -50,7 +50,11 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
             n.starts_with("ut_")
         }
     };
-    for name in programs::names().filter(wanted) {
+    let names: alloc::vec::Vec<&'static str> = programs::names().filter(wanted).collect();
+    if names.is_empty() {
+        return Err(WorkloadError::input("no user program to run"));
+    }
+    for name in names {
         let start = proc::spawn_program(name).map_err(WorkloadError::input)?;
         crate::println!("faultline: running user program {name} (pid {})", start.pid);
         crate::sched::run_user_tasks(alloc::vec![start]);

@@ -1,0 +1,104 @@
+//! User processes in ring 3 (`workload=user`, `workload=usertests`): the
+//! usertests suite passes under a 16M limit with shared swap entries
+//! (swap counts above one, non-exclusive swap-ins) and nothing corrupt or
+//! leaked; a segfault kills only its process and is reported; a failing
+//! program fails the run; an unknown program is refused before boot.
+
+mod common;
+
+use common::stderr;
+use serde_json::Value;
+
+fn run_user(sets: &[&str]) -> (std::process::Output, Value) {
+    let mut args = vec!["run", "--json"];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let out = common::faultline(&args);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON result ({e}): {}", stderr(&out)));
+    (out, v)
+}
+
+fn assert_clean(v: &Value) {
+    assert_eq!(v["integrity"]["corrupt_pages"], 0);
+    assert!(v["integrity"]["checked_pages"].as_u64().unwrap() > 0);
+    let leaks = v["integrity"]["leaks"].as_object().expect("leaks");
+    for (name, n) in leaks {
+        assert_eq!(n, 0, "leak of {name}: {leaks:?}");
+    }
+}
+
+#[test]
+fn usertests_pass_under_a_16m_limit_with_shared_swap_entries() {
+    let (out, v) = run_user(&["workload=usertests", "memcg.max=16M"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(v["status"], "ok");
+    assert_clean(&v);
+    let user = &v["user"];
+    let programs = user["programs"].as_array().expect("programs");
+    assert!(programs.len() >= 7, "{programs:?}");
+    for p in programs {
+        assert!(p["name"].as_str().unwrap().starts_with("ut_"), "{p}");
+        assert_eq!(p["result"], "pass", "{p}");
+    }
+    assert_eq!(user["nr_failed"], 0);
+    assert!(user["peak_swap_count"].as_u64().unwrap() >= 2, "{user}");
+    assert!(v["vmstat"]["swapin_nonexclusive"].as_u64().unwrap() > 0);
+    assert!(v["vmstat"]["pgfault_wp_copy"].as_u64().unwrap() > 0);
+    assert!(v["vmstat"]["pgfault_wp_reuse"].as_u64().unwrap() > 0);
+    assert!(
+        v["vmstat"]["pswpin"].as_u64().unwrap() > 0,
+        "nothing swapped"
+    );
+    // The fork bomb met the process limit.
+    assert_eq!(user["max_processes"], v["config"]["user.max_procs"]);
+    // ut_segv's three children and ut_madvise's one, each by SIGSEGV.
+    let killed = user["killed"].as_array().unwrap();
+    assert_eq!(killed.len(), 4, "{killed:?}");
+    assert!(killed.iter().all(|k| k["signal"] == "SIGSEGV"));
+}
+
+#[test]
+fn a_segfault_kills_only_its_process_and_is_reported() {
+    let (out, v) = run_user(&["workload=user", "user.program=segv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_clean(&v);
+    let user = &v["user"];
+    assert_eq!(user["programs"][0]["name"], "segv");
+    assert_eq!(user["programs"][0]["result"], "pass", "the parent saw it");
+    assert_eq!(user["nr_killed"], 1);
+    assert_eq!(user["killed"][0]["signal"], "SIGSEGV");
+    assert_eq!(user["killed"][0]["address"], 0x1000);
+    assert_eq!(user["forks"], 2, "the worker and the crasher");
+    let serial = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        serial.contains("killed by SIGSEGV at 0x1000"),
+        "no report line: {serial}"
+    );
+}
+
+#[test]
+fn a_failing_program_fails_the_run() {
+    let (out, v) = run_user(&["workload=user", "user.program=must_fail"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["user"]["programs"][0]["result"], "fail");
+    assert_eq!(v["user"]["programs"][0]["exit_code"], 1);
+    assert_eq!(v["user"]["nr_failed"], 1);
+}
+
+#[test]
+fn an_unknown_program_is_refused_before_boot() {
+    let out = common::faultline(&[
+        "run",
+        "--set",
+        "workload=user",
+        "--set",
+        "user.program=nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("user.program"), "{err}");
+    assert!(err.contains("hello"), "the error lists the programs: {err}");
+}
