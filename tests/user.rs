@@ -79,6 +79,17 @@ fn a_segfault_kills_only_its_process_and_is_reported() {
 }
 
 #[test]
+fn the_readme_example_runs_and_shares_swap_entries() {
+    let (out, v) = run_user(&["workload=user", "user.program=example"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_clean(&v);
+    assert_eq!(v["user"]["programs"][0]["result"], "pass");
+    assert_eq!(v["user"]["peak_swap_count"], 2);
+    assert_eq!(v["integrity"]["checked_pages"], 256);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("peak swap count 2"));
+}
+
+#[test]
 fn a_failing_program_fails_the_run() {
     let (out, v) = run_user(&["workload=user", "user.program=must_fail"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

@@ -8,10 +8,14 @@
 //! [`fs`] (a read-only ext2 reader; a run surveys the files disk with it,
 //! no workload reads files yet).
 //!
-//! Simplifications against Linux that hold everywhere: one CPU, no user mode
-//! (workloads run in ring 0 inside their own address space, as [`sched`]
-//! tasks preempted only between two memory accesses), interrupts off in the
-//! kernel proper, 4 KiB pages only for anonymous memory (no large folios).
+//! User programs run in ring 3 as [`proc`] processes (system calls, fork,
+//! copy-on-write); the measured workloads run in ring 0 inside their own
+//! address space, as [`sched`] tasks preempted only between two memory
+//! accesses.
+//!
+//! Simplifications against Linux that hold everywhere: one CPU,
+//! interrupts off in the kernel proper, 4 KiB pages only for anonymous
+//! memory (no large folios).
 
 #![no_std]
 #![cfg_attr(test, no_main)]

@@ -5,7 +5,7 @@
 //!
 //! | range                         | what                                     |
 //! |-------------------------------|------------------------------------------|
-//! | `0000_0000_0000_0000`–`0000_7fff_ffff_ffff` | workload address spaces (per [`mm_types::MmStruct`]) |
+//! | `0000_0000_0000_0000`–`0000_7fff_ffff_ffff` | workload address spaces (per [`mm_types::MmStruct`]); a user program's text at `0x40_0000`, its `mmap`s from [`mmap::MMAP_BASE`], its stack below [`mmap::STACK_TOP`] |
 //! | `ffff_8880_0000_0000`–        | direct map of all RAM ([`PAGE_OFFSET`])   |
 //! | `ffff_c900_0000_0000`–        | kernel heap ([`KERNEL_HEAP_START`], [`kernel_heap_size`]) |
 //! | `ffff_c900_8000_0000`–        | kernel stack, guard page below it         |

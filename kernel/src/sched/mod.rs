@@ -4,7 +4,12 @@
 //! A task is a kernel thread with its own stack and, usually, its own
 //! address space (its `mm`, loaded into CR3 when it runs). The workloads
 //! run as tasks through [`run_tasks`]; while they run, the boot context is
-//! the idle task.
+//! the idle task. A user process ([`crate::proc`]) is a task that enters
+//! ring 3 from its first context ([`run_user_tasks`], [`spawn_user`]);
+//! its kernel stack is where the CPU lands on a system call or fault
+//! (the TSS's RSP0, set at each switch). The timer tick preempts it on
+//! the way back to ring 3; a process waiting for a child is `Blocked`
+//! until [`wake_pid`].
 //!
 //! A task stops running for one of three reasons:
 //! - **Its time slice ended.** The timer tick ([`scheduler_tick`], from the
