@@ -66,15 +66,31 @@ pub fn markdown() -> String {
          | knob | default | values | what it does |\n|---|---|---|---|\n",
     );
     for k in knobs::KNOBS {
+        // The programs change whenever someone adds one: the reference
+        // says where they are rather than list them (`faultline knobs`
+        // lists them), so adding a program needs no regeneration.
+        let values = if std::ptr::eq(k, user_program_knob()) {
+            "a program in user/src/bin/ (`faultline knobs` lists them)".to_string()
+        } else {
+            values(k.kind).replace('|', "\\|")
+        };
         s += &format!(
             "| `{}` | `{}` | {} | {} |\n",
             k.name,
             k.default,
-            values(k.kind).replace('|', "\\|"),
+            values,
             k.help.replace('|', "\\|")
         );
     }
     s
+}
+
+/// The `user.program` knob, whose values are the user programs.
+fn user_program_knob() -> &'static knobs::KnobSpec {
+    knobs::KNOBS
+        .iter()
+        .find(|k| k.name == "user.program")
+        .expect("the registry has user.program")
 }
 
 #[cfg(test)]

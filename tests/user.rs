@@ -37,7 +37,7 @@ fn usertests_pass_under_a_16m_limit_with_shared_swap_entries() {
     assert_clean(&v);
     let user = &v["user"];
     let programs = user["programs"].as_array().expect("programs");
-    assert!(programs.len() >= 7, "{programs:?}");
+    assert!(programs.len() >= 8, "{programs:?}");
     for p in programs {
         assert!(p["name"].as_str().unwrap().starts_with("ut_"), "{p}");
         assert_eq!(p["result"], "pass", "{p}");
@@ -56,7 +56,43 @@ fn usertests_pass_under_a_16m_limit_with_shared_swap_entries() {
     // ut_segv's three children and ut_madvise's one, each by SIGSEGV.
     let killed = user["killed"].as_array().unwrap();
     assert_eq!(killed.len(), 4, "{killed:?}");
+    assert_eq!(user["nr_killed"], 4);
     assert!(killed.iter().all(|k| k["signal"] == "SIGSEGV"));
+}
+
+/// Sharing must not break a policy: readahead in both modes, zswap with
+/// the seed's bypass, map-around (which skips non-exclusive entries) and
+/// zram (whose swap-ins always free the slot).
+#[test]
+fn usertests_pass_under_every_swap_policy() {
+    let policies: [&[&str]; 5] = [
+        &["swap.readahead=cluster"],
+        &[
+            "zswap.enabled=1",
+            "zswap.compressor=zstd",
+            "swap.zswap_bypass=1",
+        ],
+        &["swap.map_around=cached"],
+        &["zswap.enabled=1", "swap.map_around=io-complete"],
+        &["swap.device=zram"],
+    ];
+    for policy in policies {
+        let mut sets = vec!["workload=usertests", "memcg.max=16M"];
+        sets.extend_from_slice(policy);
+        let (out, v) = run_user(&sets);
+        assert_eq!(out.status.code(), Some(0), "{policy:?}: {}", stderr(&out));
+        assert_eq!(v["status"], "ok", "{policy:?}");
+        assert_clean(&v);
+        assert_eq!(v["user"]["nr_failed"], 0, "{policy:?}");
+        assert!(
+            v["user"]["peak_swap_count"].as_u64().unwrap() >= 2,
+            "{policy:?}"
+        );
+        assert!(
+            v["vmstat"]["swapin_nonexclusive"].as_u64().unwrap() > 0,
+            "{policy:?}"
+        );
+    }
 }
 
 #[test]

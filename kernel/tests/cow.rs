@@ -185,3 +185,36 @@ fn fork_and_exit_leave_nothing_behind() {
     let leaks = integrity::Leaks::between(&before, &after);
     assert!(leaks.is_clean(), "leaks: {:?}", leaks.0);
 }
+
+#[test_case]
+fn map_around_leaves_shared_entries_to_their_own_faults() {
+    // The PoC maps a neighbour only if its swap PTE is exclusive: after
+    // fork none is, so a swap-in maps the faulting page alone.
+    virtio_swap(SwapPolicy {
+        map_around: kernel::mm::map_around::MapAroundMode::Cached,
+        ..SwapPolicy::default()
+    });
+    let parent = TestMm::swapped_out("p5", BASE, PAGES);
+    let child = TestMm {
+        mm: dup_mm(parent.id(), "child").expect("fork"),
+        base: BASE,
+        pages: PAGES,
+    };
+    switch_mm(Some(&parent));
+    let mapped = vmstat::read(VmEvent::SwapMapAround);
+    assert!(parent.holds(8, 8));
+    // Readahead brought the neighbours into the swap cache ...
+    assert!(parent.is_cached(9), "readahead did not run");
+    // ... but map-around left them to their own faults.
+    assert_eq!(vmstat::read(VmEvent::SwapMapAround), mapped);
+    assert!(pte_to_swp_entry(parent.pte(9)).is_some());
+    for p in 0..PAGES {
+        assert!(parent.holds(p, p));
+    }
+    switch_mm(Some(&child));
+    for p in 0..PAGES {
+        assert!(child.holds(p, p));
+    }
+    switch_mm(Some(&parent));
+    drop(child);
+}

@@ -67,6 +67,10 @@ global_asm!(
     "    push r13",
     "    push r14",
     "    push r15",
+    // The ABI wants the direction flag clear in Rust code (`rep movs` and
+    // `rep stos` count up); ring 3 may have set it. Its RFLAGS are saved
+    // in the frame and come back with `iretq`.
+    "    cld",
     "    mov rdi, rsp",
     "    call {trap}",
     "    mov rdi, rax",

@@ -17,7 +17,7 @@ use super::memory::{
 };
 use super::mm_types::{MmHandle, MmStruct, Vma, TASK_SIZE};
 use super::page::{flags, pa_to_pfn, pfn_to_pa, Pfn};
-use super::pgtable::Pte;
+use super::pgtable::{walk_leaves, Pte};
 use super::rmap::{anon_vma_fork, page_remove_rmap, put_unmapped_anon};
 use super::state::{with_mm_state, MmState};
 use super::swap::{pte_to_swp_entry, swp_entry_to_pte};
@@ -53,15 +53,14 @@ pub fn dup_mm(parent: usize, name: &str) -> Result<MmHandle, OutOfMemory> {
 
 /// Linux `copy_page_range` over the whole lower half.
 fn copy_page_range(st: &mut MmState, src: usize, dst: usize) -> Result<(), OutOfMemory> {
-    let leaves = st.mm(src).pgtable().leaves_in(0, TASK_SIZE);
-    for (va, pte) in leaves {
+    let pgd = st.mm(src).pgtable().pgd_pa();
+    walk_leaves(pgd, 0, TASK_SIZE, &mut |va, pte| {
         if pte.is_present() {
-            copy_present_pte(st, src, dst, va, pte)?;
+            copy_present_pte(st, src, dst, va, pte)
         } else {
-            copy_nonpresent_pte(st, src, dst, va, pte)?;
+            copy_nonpresent_pte(st, src, dst, va, pte)
         }
-    }
-    Ok(())
+    })
 }
 
 /// Linux `copy_present_pte`: the child maps the same page, old

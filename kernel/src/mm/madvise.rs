@@ -4,14 +4,15 @@
 //!   (`zap_page_range_single`); the next access reads zeros.
 //! - `MADV_PAGEOUT`: the range's resident pages are reclaimed now, whether
 //!   referenced or not (`madvise_pageout` → `reclaim_pages`), as Linux's
-//!   mm selftests use it to force swap-out. As in Linux, a page mapped by
-//!   more than one process is left alone (`folio_maybe_mapped_shared`):
-//!   one process may not push out another's memory.
+//!   mm selftests use it to force swap-out. As in Linux, a page mapped
+//!   more than once is left alone (`folio_mapcount != 1` for a small
+//!   folio): a process may not push out memory another also maps.
 
 use alloc::vec::Vec;
 
 use super::mm_types::zap_page_range;
 use super::page::{flags, pa_to_pfn};
+use super::pgtable::walk_leaves;
 use super::state::MmState;
 use super::vmscan::reclaim_pages;
 
@@ -29,17 +30,21 @@ pub fn madvise_dontneed(st: &mut MmState, mm: usize, start: u64, end: u64) {
 /// `pageout = true`: isolate every resident, exclusively mapped page of
 /// the range and reclaim them. Returns the pages freed.
 pub fn madvise_pageout(st: &mut MmState, mm: usize, start: u64, end: u64) -> usize {
-    let leaves = st.mm(mm).pgtable().leaves_in(start, end);
+    let pgd = st.mm(mm).pgtable().pgd_pa();
+    // At most the range's resident pages, which the memory limit bounds.
     let mut isolated = Vec::new();
-    for (_, pte) in leaves.into_iter().filter(|(_, p)| p.is_present()) {
+    let _ = walk_leaves(pgd, start, end, &mut |_, pte| {
         let pfn = pa_to_pfn(pte.pa());
-        let page = st.mem_map.get(pfn);
-        if pfn == st.zero_pfn || page.mapcount != 1 || !page.test(flags::LRU) {
-            continue;
+        let skip = !pte.is_present()
+            || pfn == st.zero_pfn
+            || st.mem_map.get(pfn).mapcount != 1
+            || !st.mem_map.get(pfn).test(flags::LRU);
+        if !skip {
+            let super::state::MmState { lru, mem_map, .. } = &mut *st;
+            lru.del(mem_map, pfn);
+            isolated.push(pfn);
         }
-        let super::state::MmState { lru, mem_map, .. } = st;
-        lru.del(mem_map, pfn);
-        isolated.push(pfn);
-    }
+        Ok::<(), ()>(())
+    });
     reclaim_pages(st, &isolated)
 }

@@ -438,7 +438,12 @@ pub(super) struct MapHow {
 /// Exclusivity (Linux step 13): only an exclusive swap PTE is mapped
 /// writable at once. Linux also allows it when `folio_ref_count == 1`,
 /// i.e. the page is in no cache and unmapped; ours always comes from the
-/// swap cache, so that never holds here. A shared entry (fork duplicated
+/// swap cache, so that never holds here. (This is mainline since Dec 2025,
+/// 7.0, which frees the slot *after* mapping; 6.18 ran
+/// `should_try_to_free_swap` first, so there a write fault on a shared
+/// entry whose other holders had all gone could map writable at once
+/// instead of going through `do_wp_page`'s reuse. Same outcome, one
+/// counter apart: `pgfault_wp_reuse`.) A shared entry (fork duplicated
 /// it) is mapped read-only and counted in `swapin_nonexclusive`; a write
 /// to it goes through `do_wp_page`, which reuses the page if the others
 /// have let go of it by then and copies it otherwise.

@@ -15,7 +15,7 @@ use core::fmt;
 
 use super::page::pa_to_pfn;
 use super::page_io::drain_io;
-use super::pgtable::{PageTable, Pte};
+use super::pgtable::{walk_leaves, PageTable, Pte};
 use super::rmap::{page_remove_rmap, put_unmapped_anon};
 use super::state::{current_mm_id, set_current_mm_id, with_mm_state, MmState};
 use super::swap::{pte_to_swp_entry, SwapEntry};
@@ -134,6 +134,11 @@ impl MmStruct {
     /// `dup_mmap` → `vm_area_dup`).
     pub(super) fn copy_vmas_from(&mut self, other: &MmStruct) {
         self.vmas = other.vmas.clone();
+    }
+
+    /// How many VMAs it has (Linux `mm->map_count`).
+    pub fn map_count(&self) -> usize {
+        self.vmas.len()
     }
 
     /// Its VMAs, in address order.
@@ -266,12 +271,10 @@ fn exit_mmap(st: &mut MmState, id: usize) {
     drain_io(st);
     let mut mm = st.unregister_mm(id);
     super::rmap::unlink_anon_vma(st, mm.anon_vma, id);
-    let mut leaves = Vec::new();
-    mm.pgtable
-        .free_user_tables(|va, pte| leaves.push((va, pte)));
-    for (_, pte) in leaves {
-        zap_pte(st, &mut mm.rss_anon, pte);
-    }
+    let MmStruct {
+        pgtable, rss_anon, ..
+    } = &mut mm;
+    pgtable.free_user_tables(|_, pte| zap_pte(st, rss_anon, pte));
     debug_assert_eq!(mm.rss_anon, 0);
 }
 
@@ -302,12 +305,13 @@ pub(super) fn zap_pte(st: &mut MmState, rss_anon: &mut u64, pte: Pte) {
 /// frees them in `free_pgtables` when the VMA goes; we free them at exit).
 pub fn zap_page_range(st: &mut MmState, id: usize, start: u64, end: u64) {
     drain_io(st);
-    let leaves = st.mm(id).pgtable().leaves_in(start, end);
+    let pgd = st.mm(id).pgtable().pgd_pa();
     let mut rss = st.mm(id).rss_anon;
-    for (va, _) in leaves {
+    let _ = walk_leaves(pgd, start, end, &mut |va, _| {
         let pte = st.mm_mut(id).pgtable_mut().clear_pte(va).expect("leaf");
         zap_pte(st, &mut rss, pte);
-    }
+        Ok::<(), ()>(())
+    });
     st.mm_mut(id).rss_anon = rss;
 }
 

@@ -16,6 +16,12 @@ pub const STACK_SIZE: u64 = 256 << 10;
 /// Where `mmap` stops looking: below the stack.
 const MMAP_END: u64 = STACK_TOP - STACK_SIZE;
 
+/// Most VMAs an address space may have (Linux `DEFAULT_MAX_MAP_COUNT`,
+/// `vm.max_map_count`): `mmap` and a splitting `munmap` fail with
+/// `ENOMEM` beyond it, so a program cannot grow the kernel heap without
+/// bound.
+pub const MAX_MAP_COUNT: usize = 65530;
+
 /// Why a mapping call failed, as the `errno` it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MmapErrno {
@@ -38,6 +44,9 @@ pub fn do_mmap_anon(
     }
     let len = page_align_up(len);
     let mm = st.mm_mut(mm);
+    if mm.map_count() >= MAX_MAP_COUNT {
+        return Err(MmapErrno::NoMem);
+    }
     let addr = mm
         .get_unmapped_area(MMAP_BASE, len, MMAP_END)
         .ok_or(MmapErrno::NoMem)?;
@@ -50,6 +59,10 @@ pub fn do_mmap_anon(
 /// edges. Unmapping a hole is not an error.
 pub fn do_munmap(st: &mut MmState, mm: usize, start: u64, len: u64) -> Result<(), MmapErrno> {
     let end = user_range(start, len)?;
+    // A hole inside one VMA splits it in two: one more VMA.
+    if st.mm(mm).map_count() >= MAX_MAP_COUNT {
+        return Err(MmapErrno::NoMem);
+    }
     zap_page_range(st, mm, start, end);
     st.mm_mut(mm).remove_vma_range(start, end);
     Ok(())
@@ -72,12 +85,21 @@ pub fn user_range(start: u64, len: u64) -> Result<u64, MmapErrno> {
 /// first page after the program's data) and now ends at `cur`. Growing
 /// adds or extends the heap VMA if nothing is in the way; shrinking drops
 /// the pages above the new end. Returns the new end; on failure the old
-/// one, as Linux's `brk` does.
+/// one, as Linux's `brk` does. If the program unmapped part of its heap,
+/// `brk` fails rather than guess (Linux checks the VMA it finds too).
 pub fn do_brk(st: &mut MmState, mm: usize, start: u64, cur: u64, want: u64) -> u64 {
     if want < start || want > MMAP_BASE {
         return cur;
     }
     let (old_end, new_end) = (page_align_up(cur), page_align_up(want));
+    let heap_intact = old_end == start
+        || st
+            .mm(mm)
+            .find_vma(start)
+            .is_some_and(|v| v.vm_start == start && v.vm_end == old_end);
+    if !heap_intact {
+        return cur;
+    }
     if new_end < old_end {
         zap_page_range(st, mm, new_end, old_end);
         let m = st.mm_mut(mm);

@@ -323,16 +323,6 @@ impl PageTable {
         freed
     }
 
-    /// The leaf entries that are not none in `[start, end)` of the lower
-    /// half, in address order (Linux walks `pte_offset_map` per table in
-    /// `zap_pte_range` and `copy_pte_range`). Missing tables are skipped
-    /// whole, so a sparse range costs what it holds.
-    pub fn leaves_in(&self, start: u64, end: u64) -> alloc::vec::Vec<(u64, Pte)> {
-        let mut out = alloc::vec::Vec::new();
-        collect_leaves(self.pgd_pa, 4, 0, start, end.min(1 << 47), &mut out);
-        out
-    }
-
     /// Frees the pgd page itself. The tree must hold no user tables any more.
     pub fn free_pgd(self) {
         debug_assert_eq!(self.nr_table_pages, 0, "user tables still allocated");
@@ -360,16 +350,33 @@ fn free_subtree(table_pa: u64, level: u32, base: u64, leaf: &mut impl FnMut(u64,
     freed + 1
 }
 
-/// Recursive helper of `leaves_in`: the table at `table_pa` (of `level`)
-/// covers addresses from `base`.
-fn collect_leaves(
+/// Calls `f(va, pte)` for every leaf entry that is not none in
+/// `[start, end)` of the lower half of the tree rooted at `pgd_pa`, in
+/// address order, stopping at the first error (Linux walks
+/// `pte_offset_map` per table in `zap_pte_range` and `copy_pte_range`).
+/// Missing tables are skipped whole, so a sparse range costs what it
+/// holds, and nothing is collected: the walk needs no memory however
+/// large the range. It borrows no `PageTable`, so `f` may change the
+/// entries it is given (and other trees) but must not free table pages.
+pub fn walk_leaves<E>(
+    pgd_pa: u64,
+    start: u64,
+    end: u64,
+    f: &mut impl FnMut(u64, Pte) -> Result<(), E>,
+) -> Result<(), E> {
+    walk_table(pgd_pa, 4, 0, start, end.min(1 << 47), f)
+}
+
+/// Recursive helper of `walk_leaves`: the table at `table_pa` (of
+/// `level`) covers addresses from `base`.
+fn walk_table<E>(
     table_pa: u64,
     level: u32,
     base: u64,
     start: u64,
     end: u64,
-    out: &mut alloc::vec::Vec<(u64, Pte)>,
-) {
+    f: &mut impl FnMut(u64, Pte) -> Result<(), E>,
+) -> Result<(), E> {
     let span = PAGE_SIZE << (9 * (level - 1));
     for i in 0..PTRS_PER_TABLE {
         let va = base + i as u64 * span;
@@ -384,11 +391,12 @@ fn collect_leaves(
             continue;
         }
         if level == 1 || e.is_huge() || !e.is_present() {
-            out.push((va, e));
+            f(va, e)?;
         } else {
-            collect_leaves(e.pa(), level - 1, va, start, end, out);
+            walk_table(e.pa(), level - 1, va, start, end, f)?;
         }
     }
+    Ok(())
 }
 
 /// Default leaf flags for a private anonymous page: user-accessible

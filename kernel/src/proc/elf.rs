@@ -47,7 +47,16 @@ pub enum ElfError {
         index: usize,
     },
     NoSegments,
+    /// The entry point is not inside an executable segment.
+    BadEntry(u64),
+    /// The segments add up to more than [`MAX_IMAGE_BYTES`].
+    TooLarge(u64),
 }
+
+/// Most memory a program's segments may ask for (exec copies them in up
+/// front): 64 MiB, plenty for our programs, and refused before any page
+/// is allocated.
+pub const MAX_IMAGE_BYTES: u64 = 64 << 20;
 
 impl fmt::Display for ElfError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -65,6 +74,13 @@ impl fmt::Display for ElfError {
                 )
             }
             ElfError::NoSegments => write!(f, "no PT_LOAD segment"),
+            ElfError::BadEntry(e) => {
+                write!(f, "e_entry {e:#x} is not inside an executable segment")
+            }
+            ElfError::TooLarge(n) => write!(
+                f,
+                "segments of {n} bytes in all, more than the {MAX_IMAGE_BYTES} a program may have"
+            ),
         }
     }
 }
@@ -155,6 +171,15 @@ pub fn parse(file: &[u8]) -> Result<Program, ElfError> {
     if segments.is_empty() {
         return Err(ElfError::NoSegments);
     }
+    // Each mem_size is below 2^47 (checked above), so the sum cannot wrap.
+    let total: u64 = segments.iter().map(|s| s.mem_size).sum();
+    if total > MAX_IMAGE_BYTES {
+        return Err(ElfError::TooLarge(total));
+    }
+    let runs = |s: &&Segment| s.executable && s.vaddr <= entry && entry - s.vaddr < s.mem_size;
+    if !segments.iter().any(|s| runs(&s)) {
+        return Err(ElfError::BadEntry(entry));
+    }
     Ok(Program { entry, segments })
 }
 
@@ -216,5 +241,11 @@ mod tests {
         let mut f = tiny(16);
         f[56] = 200; // more program headers than the file holds
         assert!(matches!(parse(&f), Err(ElfError::Truncated { .. })));
+        let mut f = tiny(16);
+        f[24..32].copy_from_slice(&0xdead_0000u64.to_le_bytes());
+        assert_eq!(parse(&f), Err(ElfError::BadEntry(0xdead_0000)));
+        let mut f = tiny(16);
+        f[64 + 40..64 + 48].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert_eq!(parse(&f), Err(ElfError::TooLarge(1 << 40)));
     }
 }

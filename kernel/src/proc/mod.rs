@@ -142,15 +142,16 @@ fn alloc_pid() -> u32 {
     NEXT_PID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Adds a process to the table; `Err` at the process limit.
+/// Adds a process to the table; `Err` at the process limit, which counts
+/// zombies too (as `pids.max` does until they are reaped), so a parent
+/// that never waits cannot grow the table without bound.
 fn add(p: Process) -> Result<(), Process> {
     let mut t = TABLE.lock();
-    let alive = t.procs.iter().filter(|p| p.status.is_none()).count();
-    if alive >= MAX_PROCS.load(Ordering::Relaxed) as usize {
+    if t.procs.len() >= MAX_PROCS.load(Ordering::Relaxed) as usize {
         return Err(p);
     }
     t.procs.push(p);
-    t.max_alive = t.max_alive.max(alive + 1);
+    t.max_alive = t.max_alive.max(t.procs.len());
     Ok(())
 }
 
@@ -371,6 +372,7 @@ pub fn in_process() -> bool {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcStats {
     pub forks: u64,
+    /// Most processes in the table at once (zombies included).
     pub max_alive: usize,
     pub kills: [Option<KillReport>; MAX_KILL_REPORTS],
     pub nr_kills: usize,

@@ -96,7 +96,10 @@ fn errno_of(r: Result<(), MmapErrno>) -> i64 {
     }
 }
 
-/// Linux `write` to the console (fds 1 and 2 only), copied in chunks.
+/// Linux `write` to the console (fds 1 and 2 only), copied in chunks of
+/// 256 bytes: a chunk that is not all readable ends the write, which
+/// returns what it wrote before, or `-EFAULT` if that is nothing (as a
+/// tty's write does on Linux).
 fn sys_write(fd: u64, buf: u64, len: u64) -> i64 {
     if fd != 1 && fd != 2 {
         return -EBADF;
@@ -221,8 +224,11 @@ fn sys_vmstat(name: u64, len: u64) -> i64 {
 /// holds. Bits 0-1: 0 none, 1 present, 2 swap entry; bit 2: writable
 /// (present) or exclusive (swap); bits 8-15: the page's map count
 /// (present) or the slot's swap count (swap); bits 20 and up: the frame
-/// (present) or the slot (swap).
+/// (present) or the slot (swap). `-EINVAL` for a kernel address.
 fn sys_pte(addr: u64) -> i64 {
+    if addr >= crate::mm::mm_types::TASK_SIZE {
+        return -EINVAL;
+    }
     let mm = current().1;
     with_mm_state(|st| {
         let pte = st.mm(mm).pgtable().get_pte(addr & !0xfff);
