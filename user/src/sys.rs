@@ -1,27 +1,14 @@
-//! System calls: Linux x86_64 numbers and registers, entered with
-//! `int 0x80` (see the kernel's arch/entry.rs for why not `syscall`).
+//! System calls: Linux x86_64 numbers and registers (the `uapi` crate,
+//! shared with the kernel), entered with `int 0x80` (see the kernel's
+//! arch/entry.rs for why not `syscall`).
 
 use core::arch::asm;
 
-pub const SYS_WRITE: u64 = 1;
-pub const SYS_MMAP: u64 = 9;
-pub const SYS_MUNMAP: u64 = 11;
-pub const SYS_BRK: u64 = 12;
-pub const SYS_SCHED_YIELD: u64 = 24;
-pub const SYS_MADVISE: u64 = 28;
-pub const SYS_GETPID: u64 = 39;
-pub const SYS_FORK: u64 = 57;
-pub const SYS_EXIT: u64 = 60;
-pub const SYS_WAIT4: u64 = 61;
-pub const SYS_FAULTLINE_VMSTAT: u64 = 1000;
-pub const SYS_FAULTLINE_PTE: u64 = 1001;
-pub const SYS_FAULTLINE_REPORT: u64 = 1002;
-
-pub const MADV_DONTNEED: u64 = 4;
-pub const MADV_PAGEOUT: u64 = 21;
-pub const EAGAIN: i64 = 11;
-pub const ENOMEM: i64 = 12;
-pub const ECHILD: i64 = 10;
+pub use uapi::errno::{EAGAIN, ECHILD, ENOMEM};
+pub use uapi::mman::{MADV_DONTNEED, MADV_PAGEOUT};
+pub use uapi::nr;
+pub use uapi::pte::Pte;
+pub use uapi::wait::{exit_code, term_signal};
 
 /// Raw system call with up to five arguments; returns `rax`.
 ///
@@ -53,22 +40,22 @@ fn call(n: u64, a1: u64, a2: u64, a3: u64) -> i64 {
 
 /// `write(fd, buf)`: bytes written or `-errno`.
 pub fn write(fd: u64, buf: &[u8]) -> i64 {
-    call(SYS_WRITE, fd, buf.as_ptr() as u64, buf.len() as u64)
+    call(nr::WRITE, fd, buf.as_ptr() as u64, buf.len() as u64)
 }
 
 /// `_exit(code)` without the page report (use [`crate::exit`]).
 pub fn exit_raw(code: i32) -> ! {
-    call(SYS_EXIT, code as u64, 0, 0);
+    call(nr::EXIT, code as u64, 0, 0);
     unreachable!("exit returned")
 }
 
 pub fn getpid() -> i64 {
-    call(SYS_GETPID, 0, 0, 0)
+    call(nr::GETPID, 0, 0, 0)
 }
 
 /// `fork()`: the child's pid in the parent, 0 in the child, `-errno`.
 pub fn fork() -> i64 {
-    call(SYS_FORK, 0, 0, 0)
+    call(nr::FORK, 0, 0, 0)
 }
 
 /// `wait(&status)`: (pid, status) of a child that exited, or `-errno`.
@@ -77,7 +64,7 @@ pub fn wait() -> Result<(i64, i32), i64> {
     // SAFETY: `status` is a valid i32 for the kernel to write.
     let r = unsafe {
         syscall5(
-            SYS_WAIT4,
+            nr::WAIT4,
             -1i64 as u64,
             &mut status as *mut i32 as u64,
             0,
@@ -92,24 +79,16 @@ pub fn wait() -> Result<(i64, i32), i64> {
     }
 }
 
-/// Linux `WIFEXITED`/`WEXITSTATUS`: the exit code, if it exited.
-pub fn exit_code(status: i32) -> Option<i32> {
-    (status & 0x7f == 0).then_some((status >> 8) & 0xff)
-}
-
-/// Linux `WIFSIGNALED`/`WTERMSIG`: the signal that killed it, if one did.
-pub fn term_signal(status: i32) -> Option<i32> {
-    (status & 0x7f != 0).then_some(status & 0x7f)
-}
-
 pub fn sched_yield() {
-    call(SYS_SCHED_YIELD, 0, 0, 0);
+    call(nr::SCHED_YIELD, 0, 0, 0);
 }
 
 /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)`.
 pub fn mmap_anon(len: usize) -> Result<u64, i64> {
+    use uapi::mman::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+    let (prot, flags) = (PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     // SAFETY: no pointer is passed.
-    let r = unsafe { syscall5(SYS_MMAP, 0, len as u64, 3, 0x22, -1i64 as u64) };
+    let r = unsafe { syscall5(nr::MMAP, 0, len as u64, prot, flags, -1i64 as u64) };
     if r < 0 {
         Err(r)
     } else {
@@ -118,23 +97,23 @@ pub fn mmap_anon(len: usize) -> Result<u64, i64> {
 }
 
 pub fn munmap(addr: u64, len: usize) -> i64 {
-    call(SYS_MUNMAP, addr, len as u64, 0)
+    call(nr::MUNMAP, addr, len as u64, 0)
 }
 
 /// `brk(addr)`: the new end of the heap (`brk(0)` asks for it).
 pub fn brk(addr: u64) -> u64 {
-    call(SYS_BRK, addr, 0, 0) as u64
+    call(nr::BRK, addr, 0, 0) as u64
 }
 
 pub fn madvise(addr: u64, len: usize, advice: u64) -> i64 {
-    call(SYS_MADVISE, addr, len as u64, advice)
+    call(nr::MADVISE, addr, len as u64, advice)
 }
 
 /// `faultline_vmstat(name)`: a /proc/vmstat counter by name, or
 /// `memcg_usage`, `memcg_max`, `memcg_peak`, `swap_peak_count`.
 pub fn vmstat(name: &str) -> u64 {
     let r = call(
-        SYS_FAULTLINE_VMSTAT,
+        nr::FAULTLINE_VMSTAT,
         name.as_ptr() as u64,
         name.len() as u64,
         0,
@@ -143,43 +122,12 @@ pub fn vmstat(name: &str) -> u64 {
     r as u64
 }
 
-/// What a PTE holds (`faultline_pte`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pte {
-    None,
-    Present {
-        writable: bool,
-        mapcount: u64,
-        pfn: u64,
-    },
-    Swap {
-        exclusive: bool,
-        swap_count: u64,
-        slot: u64,
-    },
-}
-
 /// The PTE of this process for `addr`.
 pub fn pte(addr: u64) -> Pte {
-    let r = call(SYS_FAULTLINE_PTE, addr, 0, 0) as u64;
-    let flag = r & 4 != 0;
-    let count = (r >> 8) & 0xff;
-    match r & 3 {
-        1 => Pte::Present {
-            writable: flag,
-            mapcount: count,
-            pfn: r >> 20,
-        },
-        2 => Pte::Swap {
-            exclusive: flag,
-            swap_count: count,
-            slot: r >> 20,
-        },
-        _ => Pte::None,
-    }
+    Pte::decode(call(nr::FAULTLINE_PTE, addr, 0, 0) as u64)
 }
 
 /// Adds pages checked (and found corrupt) to the run's figures.
 pub fn faultline_report(checked: u64, corrupt: u64) {
-    call(SYS_FAULTLINE_REPORT, checked, corrupt, 0);
+    call(nr::FAULTLINE_REPORT, checked, corrupt, 0);
 }

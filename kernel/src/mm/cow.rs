@@ -63,6 +63,15 @@ fn copy_page_range(st: &mut MmState, src: usize, dst: usize) -> Result<(), OutOf
     })
 }
 
+/// Writes the child's copy of a PTE. It comes first in each copy: if its
+/// page table cannot be had, nothing has changed yet.
+fn set_child_pte(st: &mut MmState, dst: usize, va: u64, pte: Pte) -> Result<(), OutOfMemory> {
+    st.mm_mut(dst)
+        .pgtable_mut()
+        .set_pte(va, pte)
+        .map_err(|_| OutOfMemory)
+}
+
 /// Linux `copy_present_pte`: the child maps the same page, old
 /// (`pte_mkold`), and both sides lose write permission so that the first
 /// write copies (`__copy_present_ptes`: `wrprotect_ptes` on the parent).
@@ -76,11 +85,7 @@ fn copy_present_pte(
     let pfn = pa_to_pfn(pte.pa());
     let shared = Pte::from_raw(pte.raw() & !_PAGE_RW);
     let child = Pte::from_raw(shared.raw() & !_PAGE_ACCESSED);
-    // The child's table first: if it cannot be had, nothing changed.
-    st.mm_mut(dst)
-        .pgtable_mut()
-        .set_pte(va, child)
-        .map_err(|_| OutOfMemory)?;
+    set_child_pte(st, dst, va, child)?;
     if pfn == st.zero_pfn {
         return Ok(()); // shared by everyone, never counted
     }
@@ -110,10 +115,7 @@ fn copy_nonpresent_pte(
 ) -> Result<(), OutOfMemory> {
     let (entry, was_exclusive) = pte_to_swp_entry(pte).expect("a swap entry");
     let shared = swp_entry_to_pte(entry, false);
-    st.mm_mut(dst)
-        .pgtable_mut()
-        .set_pte(va, shared)
-        .map_err(|_| OutOfMemory)?;
+    set_child_pte(st, dst, va, shared)?;
     st.swap.as_mut().expect("swap").swap_duplicate(entry);
     if was_exclusive {
         st.mm_mut(src)

@@ -16,11 +16,6 @@ use super::pgtable::walk_leaves;
 use super::state::MmState;
 use super::vmscan::reclaim_pages;
 
-/// Linux `MADV_DONTNEED`.
-pub const MADV_DONTNEED: u64 = 4;
-/// Linux `MADV_PAGEOUT`.
-pub const MADV_PAGEOUT: u64 = 21;
-
 /// Linux `madvise_dontneed_single_vma`.
 pub fn madvise_dontneed(st: &mut MmState, mm: usize, start: u64, end: u64) {
     zap_page_range(st, mm, start, end);

@@ -30,35 +30,8 @@ use crate::mm::cow::dup_mm;
 use crate::mm::mm_types::{switch_mm, MmHandle};
 use crate::sched::{self, UserStart};
 
-/// Linux errno values the system calls return (negated).
-pub mod errno {
-    pub const EPERM: i64 = 1;
-    pub const ECHILD: i64 = 10;
-    pub const EAGAIN: i64 = 11;
-    pub const ENOMEM: i64 = 12;
-    pub const EFAULT: i64 = 14;
-    pub const EINVAL: i64 = 22;
-    pub const ENOSYS: i64 = 38;
-}
-
-/// Signals a fault can raise (Linux numbers).
-pub const SIGILL: u8 = 4;
-pub const SIGBUS: u8 = 7;
-pub const SIGFPE: u8 = 8;
-pub const SIGKILL: u8 = 9;
-pub const SIGSEGV: u8 = 11;
-
-/// Linux's name of a signal number.
-pub fn signal_name(sig: u8) -> &'static str {
-    match sig {
-        SIGILL => "SIGILL",
-        SIGBUS => "SIGBUS",
-        SIGFPE => "SIGFPE",
-        SIGKILL => "SIGKILL",
-        SIGSEGV => "SIGSEGV",
-        _ => "signal",
-    }
-}
+pub use uapi::errno;
+pub use uapi::signal::{name as signal_name, SIGBUS, SIGFPE, SIGILL, SIGKILL, SIGSEGV};
 
 /// Linux's wait status: exit code in bits 8..16, or the signal in 0..7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +43,8 @@ pub enum ExitStatus {
 impl ExitStatus {
     pub fn wait_status(self) -> i32 {
         match self {
-            ExitStatus::Exited(code) => (code as i32) << 8,
-            ExitStatus::Killed(sig) => sig as i32,
+            ExitStatus::Exited(code) => uapi::wait::exited(code),
+            ExitStatus::Killed(sig) => uapi::wait::killed(sig),
         }
     }
 }
@@ -121,14 +94,20 @@ struct Table {
     max_alive: usize,
 }
 
-static TABLE: Mutex<Table> = Mutex::new(Table {
-    procs: Vec::new(),
-    finished: Vec::new(),
-    kills: [None; MAX_KILL_REPORTS],
-    nr_kills: 0,
-    forks: 0,
-    max_alive: 0,
-});
+impl Table {
+    const fn new() -> Table {
+        Table {
+            procs: Vec::new(),
+            finished: Vec::new(),
+            kills: [None; MAX_KILL_REPORTS],
+            nr_kills: 0,
+            forks: 0,
+            max_alive: 0,
+        }
+    }
+}
+
+static TABLE: Mutex<Table> = Mutex::new(Table::new());
 static NEXT_PID: AtomicU32 = AtomicU32::new(1);
 /// `user.max_procs`: processes alive at once (Linux cgroup `pids.max`).
 static MAX_PROCS: AtomicU32 = AtomicU32::new(64);
@@ -399,13 +378,6 @@ pub fn take_stats() -> ProcStats {
         kills: t.kills,
         nr_kills: t.nr_kills,
     };
-    *t = Table {
-        procs: Vec::new(),
-        finished: Vec::new(),
-        kills: [None; MAX_KILL_REPORTS],
-        nr_kills: 0,
-        forks: 0,
-        max_alive: 0,
-    };
+    *t = Table::new();
     stats
 }

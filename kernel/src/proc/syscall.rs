@@ -1,44 +1,28 @@
 //! System calls (Linux arch/x86/entry/syscall_64.c `do_syscall_64` and
 //! the `sys_*` functions it reaches).
 //!
-//! The numbers and the register convention are Linux x86_64's, so a
-//! program's `write(1, buf, n)` is what it would be on Linux. Three calls
-//! of our own (numbers from 1000) let a program look at the mm it runs
-//! on, as Linux's selftests read /proc/vmstat and /proc/self/pagemap:
+//! The numbers and the register convention are Linux x86_64's (the
+//! `uapi` crate holds them for both sides), so a program's `write(1, buf,
+//! n)` is what it would be on Linux. Three calls of our own (numbers from
+//! 1000) let a program look at the mm it runs on, as Linux's selftests
+//! read /proc/vmstat and /proc/self/pagemap:
 //! `faultline_vmstat(name)`, `faultline_pte(addr)` and
 //! `faultline_report(checked, corrupt)` (pages a program verified).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::errno::{EFAULT, EINVAL, ENOMEM, ENOSYS};
+use uapi::errno::{EBADF, EFAULT, EINVAL, ENOMEM, ENOSYS};
+use uapi::mman::{MADV_DONTNEED, MADV_PAGEOUT, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+use uapi::nr;
+use uapi::pte::Pte;
+
 use super::uaccess::{copy_from_user, copy_to_user};
 use super::{current, do_exit, do_fork, do_wait, heap_bounds, set_brk, ExitStatus};
 use crate::arch::entry::TrapFrame;
-use crate::mm::madvise::{madvise_dontneed, madvise_pageout, MADV_DONTNEED, MADV_PAGEOUT};
+use crate::mm::madvise::{madvise_dontneed, madvise_pageout};
 use crate::mm::mm_types::VmFlags;
 use crate::mm::mmap::{do_brk, do_mmap_anon, do_munmap, user_range, MmapErrno};
 use crate::mm::state::with_mm_state;
-
-pub const SYS_WRITE: u64 = 1;
-pub const SYS_MMAP: u64 = 9;
-pub const SYS_MUNMAP: u64 = 11;
-pub const SYS_BRK: u64 = 12;
-pub const SYS_SCHED_YIELD: u64 = 24;
-pub const SYS_MADVISE: u64 = 28;
-pub const SYS_GETPID: u64 = 39;
-pub const SYS_FORK: u64 = 57;
-pub const SYS_EXIT: u64 = 60;
-pub const SYS_WAIT4: u64 = 61;
-pub const SYS_EXIT_GROUP: u64 = 231;
-pub const SYS_FAULTLINE_VMSTAT: u64 = 1000;
-pub const SYS_FAULTLINE_PTE: u64 = 1001;
-pub const SYS_FAULTLINE_REPORT: u64 = 1002;
-
-const PROT_READ: u64 = 1;
-const PROT_WRITE: u64 = 2;
-const MAP_PRIVATE: u64 = 0x02;
-const MAP_ANONYMOUS: u64 = 0x20;
-const EBADF: i64 = 9;
 
 /// Pages user programs verified, and found wrong (`faultline_report`).
 static USER_CHECKED: AtomicU64 = AtomicU64::new(0);
@@ -64,22 +48,22 @@ pub fn do_syscall(frame: &mut TrapFrame) {
 fn dispatch(frame: &TrapFrame) -> i64 {
     let a = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8];
     match frame.rax {
-        SYS_WRITE => sys_write(a[0], a[1], a[2]),
-        SYS_MMAP => sys_mmap(a[1], a[2], a[3], a[4]),
-        SYS_MUNMAP => errno_of(with_mm_state(|st| do_munmap(st, current().1, a[0], a[1]))),
-        SYS_BRK => sys_brk(a[0]),
-        SYS_SCHED_YIELD => {
+        nr::WRITE => sys_write(a[0], a[1], a[2]),
+        nr::MMAP => sys_mmap(a[1], a[2], a[3], a[4]),
+        nr::MUNMAP => errno_of(with_mm_state(|st| do_munmap(st, current().1, a[0], a[1]))),
+        nr::BRK => sys_brk(a[0]),
+        nr::SCHED_YIELD => {
             crate::sched::yield_now();
             0
         }
-        SYS_MADVISE => sys_madvise(a[0], a[1], a[2]),
-        SYS_GETPID => current().0 as i64,
-        SYS_FORK => do_fork(frame),
-        SYS_EXIT | SYS_EXIT_GROUP => do_exit(ExitStatus::Exited(a[0] as u8)),
-        SYS_WAIT4 => sys_wait4(a[0] as i64, a[1]),
-        SYS_FAULTLINE_VMSTAT => sys_vmstat(a[0], a[1]),
-        SYS_FAULTLINE_PTE => sys_pte(a[0]),
-        SYS_FAULTLINE_REPORT => {
+        nr::MADVISE => sys_madvise(a[0], a[1], a[2]),
+        nr::GETPID => current().0 as i64,
+        nr::FORK => do_fork(frame),
+        nr::EXIT | nr::EXIT_GROUP => do_exit(ExitStatus::Exited(a[0] as u8)),
+        nr::WAIT4 => sys_wait4(a[0] as i64, a[1]),
+        nr::FAULTLINE_VMSTAT => sys_vmstat(a[0], a[1]),
+        nr::FAULTLINE_PTE => sys_pte(a[0]),
+        nr::FAULTLINE_REPORT => {
             USER_CHECKED.fetch_add(a[0], Ordering::Relaxed);
             USER_CORRUPT.fetch_add(a[1], Ordering::Relaxed);
             0
@@ -129,7 +113,8 @@ fn sys_write(fd: u64, buf: u64, len: u64) -> i64 {
 fn sys_mmap(len: u64, prot: u64, flags: u64, fd: u64) -> i64 {
     let anon = flags & (MAP_PRIVATE | MAP_ANONYMOUS) == MAP_PRIVATE | MAP_ANONYMOUS;
     let known = flags & !(MAP_PRIVATE | MAP_ANONYMOUS) == 0;
-    if !anon || !known || fd as i64 != -1 || prot & PROT_READ == 0 || prot & !3 != 0 {
+    let known_prot = PROT_READ | PROT_WRITE;
+    if !anon || !known || fd as i64 != -1 || prot & PROT_READ == 0 || prot & !known_prot != 0 {
         return -EINVAL;
     }
     let vm_flags = if prot & PROT_WRITE != 0 {
@@ -221,31 +206,33 @@ fn sys_vmstat(name: u64, len: u64) -> i64 {
 }
 
 /// `faultline_pte(addr)`: what the calling process's PTE for `addr`
-/// holds. Bits 0-1: 0 none, 1 present, 2 swap entry; bit 2: writable
-/// (present) or exclusive (swap); bits 8-15: the page's map count
-/// (present) or the slot's swap count (swap); bits 20 and up: the frame
-/// (present) or the slot (swap). `-EINVAL` for a kernel address.
+/// holds, packed as [`uapi::pte`] says; `-EINVAL` for a kernel address.
 fn sys_pte(addr: u64) -> i64 {
     if addr >= crate::mm::mm_types::TASK_SIZE {
         return -EINVAL;
     }
     let mm = current().1;
-    with_mm_state(|st| {
+    let pte = with_mm_state(|st| {
         let pte = st.mm(mm).pgtable().get_pte(addr & !0xfff);
         let Some(pte) = pte.filter(|p| !p.is_none()) else {
-            return 0;
+            return Pte::None;
         };
         if pte.is_present() {
             let pfn = crate::mm::page::pa_to_pfn(pte.pa());
-            let mapcount = st.mem_map.get(pfn).mapcount.min(255) as i64;
-            return 1 | (pte.is_writable() as i64) << 2 | mapcount << 8 | (pfn as i64) << 20;
+            return Pte::Present {
+                writable: pte.is_writable(),
+                mapcount: st.mem_map.get(pfn).mapcount as u64,
+                pfn: pfn as u64,
+            };
         }
         match crate::mm::swap::pte_to_swp_entry(pte) {
-            Some((entry, excl)) => {
-                let count = st.swap.as_ref().map_or(0, |s| s.swap_count(entry)) as i64;
-                2 | (excl as i64) << 2 | count << 8 | (entry.offset as i64) << 20
-            }
-            None => 3,
+            Some((entry, exclusive)) => Pte::Swap {
+                exclusive,
+                swap_count: st.swap.as_ref().map_or(0, |s| s.swap_count(entry)) as u64,
+                slot: entry.offset as u64,
+            },
+            None => Pte::None,
         }
-    })
+    });
+    pte.encode() as i64
 }

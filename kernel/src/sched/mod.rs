@@ -443,6 +443,7 @@ fn spawn_user_in(rq: &mut RunQueue, start: UserStart) {
 
 /// Adds a user task while tasks run (fork's child).
 pub fn spawn_user(start: UserStart) {
+    NR_TASKS.fetch_add(1, Ordering::Relaxed);
     let mut guard = RQ.lock();
     spawn_user_in(guard.as_mut().expect("fork outside run_tasks"), start);
 }
@@ -532,6 +533,7 @@ pub type TaskBody<T> = Box<dyn FnOnce() -> T + Send>;
 /// exited; returns their results in the same order. The caller becomes
 /// the idle task meanwhile.
 pub fn run_tasks<T: Send + 'static>(bodies: Vec<(String, TaskBody<T>)>) -> Vec<T> {
+    reset_stats();
     let n = bodies.len();
     let results: Arc<Mutex<Vec<Option<T>>>> = Arc::new(Mutex::new((0..n).map(|_| None).collect()));
     let out = results.clone();
@@ -555,7 +557,16 @@ pub fn run_tasks<T: Send + 'static>(bodies: Vec<(String, TaskBody<T>)>) -> Vec<T
         .collect()
 }
 
-/// Runs user tasks (and every task they fork) until all have exited.
+/// Starts the figures of [`stats`] afresh ([`run_tasks`] does it for
+/// every run; user programs run one after another and count together).
+pub fn reset_stats() {
+    for c in [&SWITCHES, &PREEMPTIONS, &IO_SLEEPS, &IDLE_CYCLES, &NR_TASKS] {
+        c.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Runs user tasks (and every task they fork) until all have exited. The
+/// figures of [`stats`] add up over calls (see [`reset_stats`]).
 pub fn run_user_tasks(starts: Vec<UserStart>) {
     let n = starts.len();
     run_queue(n, move |rq| {
@@ -591,10 +602,7 @@ fn run_queue(n: usize, spawn_all: impl FnOnce(&mut RunQueue)) {
         spawn_all(&mut rq);
         *guard = Some(rq);
     }
-    for c in [&SWITCHES, &PREEMPTIONS, &IO_SLEEPS, &IDLE_CYCLES] {
-        c.store(0, Ordering::Relaxed);
-    }
-    NR_TASKS.store(n as u64, Ordering::Relaxed);
+    NR_TASKS.fetch_add(n as u64, Ordering::Relaxed);
     idle_loop();
     let rq = RQ.lock().take().expect("run queue");
     load_mm(rq.tasks[IDLE].as_ref().expect("idle").mm);

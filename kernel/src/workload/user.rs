@@ -41,6 +41,7 @@ pub fn run(config: &Config) -> Result<WorkloadResult, WorkloadError> {
             s.peak_count = 0;
         }
     });
+    crate::sched::reset_stats();
     let start = sched_clock();
     let one = config.word("workload") == "user";
     let wanted = |n: &&str| {

@@ -9,9 +9,11 @@ use user::*;
 
 entry!(main);
 
-const EFAULT: i64 = 14;
-const EINVAL: i64 = 22;
-const EBADF: i64 = 9;
+use uapi::errno::{EBADF, EFAULT, EINVAL, ENOSYS};
+use uapi::mman::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
+
+const RW: u64 = PROT_READ | PROT_WRITE;
+const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
 
 fn main() -> i32 {
     // write() from a buffer that is swapped out: the kernel's copy
@@ -40,34 +42,34 @@ fn main() -> i32 {
     // SAFETY: the kernel checks the pointers; nothing here dereferences them.
     unsafe {
         ensure!(
-            syscall5(SYS_WRITE, 1, 0x1000, 8, 0, 0) == -EFAULT,
+            syscall5(nr::WRITE, 1, 0x1000, 8, 0, 0) == -EFAULT,
             "write from 0x1000"
         );
         ensure!(
-            syscall5(SYS_WRITE, 1, 0xffff_8880_0000_0000, 8, 0, 0) == -EFAULT,
+            syscall5(nr::WRITE, 1, 0xffff_8880_0000_0000, 8, 0, 0) == -EFAULT,
             "write from a kernel address"
         );
         // 8 bytes in the mapping, 8 beyond it: the kernel copies in
         // chunks and refuses a chunk it cannot read whole.
         let straddle = r.addr(3) + PAGE_SIZE as u64 - 8;
         ensure!(
-            syscall5(SYS_WRITE, 1, straddle, 16, 0, 0) == -EFAULT,
+            syscall5(nr::WRITE, 1, straddle, 16, 0, 0) == -EFAULT,
             "write running off the end of a mapping"
         );
         ensure!(
-            syscall5(SYS_WRITE, 1, u64::MAX - 3, 8, 0, 0) == -EFAULT,
+            syscall5(nr::WRITE, 1, u64::MAX - 3, 8, 0, 0) == -EFAULT,
             "write that wraps"
         );
         ensure!(
-            syscall5(SYS_WRITE, 7, r.addr(0), 1, 0, 0) == -EBADF,
+            syscall5(nr::WRITE, 7, r.addr(0), 1, 0, 0) == -EBADF,
             "write to fd 7"
         );
         ensure!(
-            syscall5(SYS_FAULTLINE_PTE, 0xffff_8880_0000_0000, 0, 0, 0, 0) == -EINVAL,
+            syscall5(nr::FAULTLINE_PTE, 0xffff_8880_0000_0000, 0, 0, 0, 0) == -EINVAL,
             "faultline_pte of a kernel address"
         );
         ensure!(
-            syscall5(9999, 0, 0, 0, 0, 0) == -38,
+            syscall5(9999, 0, 0, 0, 0, 0) == -ENOSYS,
             "an unknown system call: ENOSYS"
         );
     }
@@ -76,7 +78,7 @@ fn main() -> i32 {
         exit(0);
     }
     // SAFETY: as above.
-    let r4 = unsafe { syscall5(SYS_WAIT4, -1i64 as u64, 0x1000, 0, 0, 0) };
+    let r4 = unsafe { syscall5(nr::WAIT4, -1i64 as u64, 0x1000, 0, 0, 0) };
     ensure!(r4 == -EFAULT, "wait4 with a bad status pointer: {r4}");
     // The child was reaped (Linux reaps it too before the copy fails).
     ensure!(wait().err() == Some(-ECHILD), "no child left");
@@ -84,19 +86,19 @@ fn main() -> i32 {
     // SAFETY: as above.
     unsafe {
         ensure!(
-            syscall5(SYS_MMAP, 0, 4096, 3, 0x01, u64::MAX) == -EINVAL,
+            syscall5(nr::MMAP, 0, 4096, RW, 0x01, u64::MAX) == -EINVAL,
             "MAP_SHARED"
         );
         ensure!(
-            syscall5(SYS_MMAP, 0, 0, 3, 0x22, u64::MAX) == -EINVAL,
+            syscall5(nr::MMAP, 0, 0, RW, ANON, u64::MAX) == -EINVAL,
             "mmap of 0 bytes"
         );
         ensure!(
-            syscall5(SYS_MMAP, 0, 4096, 7, 0x22, u64::MAX) == -EINVAL,
+            syscall5(nr::MMAP, 0, 4096, RW | PROT_EXEC, ANON, u64::MAX) == -EINVAL,
             "PROT_EXEC"
         );
         ensure!(
-            syscall5(SYS_MMAP, 0, u64::MAX, 3, 0x22, u64::MAX) == -EINVAL,
+            syscall5(nr::MMAP, 0, u64::MAX, RW, ANON, u64::MAX) == -EINVAL,
             "huge mmap"
         );
     }
