@@ -149,3 +149,39 @@ fn an_unknown_program_is_refused_before_boot() {
     assert!(err.contains("user.program"), "{err}");
     assert!(err.contains("hello"), "the error lists the programs: {err}");
 }
+
+/// A swap read error in a program is a SIGBUS for the process that
+/// faults on the page (for every process that does, when fork shared
+/// it), never a kernel failure: the others go on, nothing leaks.
+/// Readahead off, so every failed read is a demand fault.
+#[test]
+fn swap_read_errors_kill_only_the_processes_that_fault_on_the_page() {
+    let mut args = vec!["run", "--json", "--fault", "read:every=300"];
+    for s in ["workload=usertests", "memcg.max=16M", "swap.readahead=off"] {
+        args.extend(["--set", s]);
+    }
+    let out = common::faultline(&args);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON result ({e}): {}", stderr(&out)));
+    assert_clean(&v);
+    let errors = v["integrity"]["swap_read_errors"].as_u64().unwrap();
+    assert!(errors >= 1, "no read error was injected");
+    let killed = v["user"]["killed"].as_array().unwrap();
+    let sigbus = killed.iter().filter(|k| k["signal"] == "SIGBUS").count();
+    assert!(
+        sigbus >= 1,
+        "{errors} read errors but no SIGBUS: {killed:?}"
+    );
+    assert!(killed
+        .iter()
+        .all(|k| k["signal"] == "SIGBUS" || k["signal"] == "SIGSEGV"));
+    // Every program ran to its end and has a result.
+    let programs = v["user"]["programs"].as_array().unwrap();
+    assert!(programs.len() >= 8);
+    let failed = programs.iter().filter(|p| p["result"] == "fail").count();
+    let status = v["status"].as_str().unwrap();
+    assert_eq!(status == "failed", failed > 0, "{status}");
+    assert_eq!(out.status.code(), Some(if failed > 0 { 1 } else { 0 }));
+    let serial = String::from_utf8_lossy(&out.stderr);
+    assert!(serial.contains("killed by SIGBUS"), "no report line");
+}
