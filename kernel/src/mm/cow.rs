@@ -56,9 +56,9 @@ fn copy_page_range(st: &mut MmState, src: usize, dst: usize) -> Result<(), OutOf
     let pgd = st.mm(src).pgtable().pgd_pa();
     walk_leaves(pgd, 0, TASK_SIZE, &mut |va, pte| {
         if pte.is_present() {
-            copy_present_pte(st, src, dst, va, pte)
+            copy_present_pte(st, dst, va, pte)
         } else {
-            copy_nonpresent_pte(st, src, dst, va, pte)
+            copy_nonpresent_pte(st, dst, va, pte)
         }
     })
 }
@@ -75,19 +75,19 @@ fn set_child_pte(st: &mut MmState, dst: usize, va: u64, pte: Pte) -> Result<(), 
 /// Linux `copy_present_pte`: the child maps the same page, old
 /// (`pte_mkold`), and both sides lose write permission so that the first
 /// write copies (`__copy_present_ptes`: `wrprotect_ptes` on the parent).
+/// Returns the parent's new PTE, if it changes.
 fn copy_present_pte(
     st: &mut MmState,
-    src: usize,
     dst: usize,
     va: u64,
     pte: Pte,
-) -> Result<(), OutOfMemory> {
+) -> Result<Option<Pte>, OutOfMemory> {
     let pfn = pa_to_pfn(pte.pa());
     let shared = Pte::from_raw(pte.raw() & !_PAGE_RW);
     let child = Pte::from_raw(shared.raw() & !_PAGE_ACCESSED);
     set_child_pte(st, dst, va, child)?;
     if pfn == st.zero_pfn {
-        return Ok(()); // shared by everyone, never counted
+        return Ok(None); // shared by everyone, never counted
     }
     // Linux `folio_try_dup_anon_rmap_pte`: one more mapping, no longer
     // exclusive to anyone.
@@ -95,35 +95,25 @@ fn copy_present_pte(
     page.mapcount = page.mapcount.checked_add(1).expect("mapcount overflow");
     page.clear(flags::ANON_EXCLUSIVE);
     st.mm_mut(dst).rss_anon += 1;
-    if pte.is_writable() {
-        st.mm_mut(src)
-            .pgtable_mut()
-            .set_pte(va, shared)
-            .expect("the parent's table exists");
-    }
-    Ok(())
+    // The walk writes the parent's PTE back write-protected.
+    Ok(pte.is_writable().then_some(shared))
 }
 
 /// Linux `copy_nonpresent_pte` for a swap PTE: one more reference to the
 /// slot (`swap_duplicate`), and neither side exclusive any more.
+/// Returns the parent's new PTE, if it changes.
 fn copy_nonpresent_pte(
     st: &mut MmState,
-    src: usize,
     dst: usize,
     va: u64,
     pte: Pte,
-) -> Result<(), OutOfMemory> {
+) -> Result<Option<Pte>, OutOfMemory> {
     let (entry, was_exclusive) = pte_to_swp_entry(pte).expect("a swap entry");
     let shared = swp_entry_to_pte(entry, false);
     set_child_pte(st, dst, va, shared)?;
     st.swap.as_mut().expect("swap").swap_duplicate(entry);
-    if was_exclusive {
-        st.mm_mut(src)
-            .pgtable_mut()
-            .set_pte(va, shared)
-            .expect("the parent's table exists");
-    }
-    Ok(())
+    // The walk writes the parent's PTE back without its exclusive bit.
+    Ok(was_exclusive.then_some(shared))
 }
 
 /// Linux `do_wp_page`: a write to a present, read-only PTE of a writable

@@ -28,7 +28,7 @@ pub fn madvise_pageout(st: &mut MmState, mm: usize, start: u64, end: u64) -> usi
     let pgd = st.mm(mm).pgtable().pgd_pa();
     // At most the range's resident pages, which the memory limit bounds.
     let mut isolated = Vec::new();
-    let _ = walk_leaves(pgd, start, end, &mut |_, pte| {
+    let walk = walk_leaves(pgd, start, end, &mut |_, pte| {
         let pfn = pa_to_pfn(pte.pa());
         let skip = !pte.is_present()
             || pfn == st.zero_pfn
@@ -39,7 +39,8 @@ pub fn madvise_pageout(st: &mut MmState, mm: usize, start: u64, end: u64) -> usi
             lru.del(mem_map, pfn);
             isolated.push(pfn);
         }
-        Ok::<(), ()>(())
+        Ok::<_, core::convert::Infallible>(None)
     });
+    let Ok(()) = walk;
     reclaim_pages(st, &isolated)
 }

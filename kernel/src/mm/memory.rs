@@ -234,11 +234,22 @@ pub(super) fn alloc_zeroed_charged_page(st: &mut MmState) -> Result<Pfn, FaultEr
     Ok(pfn)
 }
 
-/// Maps a new page at `address` of address space `mm` (inside `vma`)
-/// and fills it with `bytes` (zeros after them): how exec loads a
-/// program's segments. Linux maps an ELF file's pages from the page cache
-/// on demand; we have no file mappings, so a program is copied into
-/// private anonymous pages up front (they swap like any other).
+/// Linux `do_anonymous_page`, write fault: map a freshly zeroed, charged
+/// page and put it on the inactive LRU.
+fn do_anonymous_page(
+    st: &mut MmState,
+    mm: usize,
+    vma: &Vma,
+    address: u64,
+) -> Result<(), FaultError> {
+    install_anon_page(st, mm, vma, address, &[])
+}
+
+/// [`do_anonymous_page`] with content: the new page holds `bytes` (zeros
+/// after them). This is how exec loads a program's segments: Linux maps
+/// an ELF file's pages from the page cache on demand; we have no file
+/// mappings, so a program is copied into private anonymous pages up
+/// front (they swap like any other).
 pub fn install_anon_page(
     st: &mut MmState,
     mm: usize,
@@ -248,7 +259,8 @@ pub fn install_anon_page(
 ) -> Result<(), FaultError> {
     debug_assert!(bytes.len() <= PAGE_SIZE as usize);
     let pfn = alloc_zeroed_charged_page(st)?;
-    // SAFETY: the frame was just allocated for us and is in the direct map.
+    // SAFETY: the frame was just allocated for us and is in the direct
+    // map; `bytes` fits in it.
     unsafe {
         core::ptr::copy_nonoverlapping(
             bytes.as_ptr(),
@@ -256,31 +268,6 @@ pub fn install_anon_page(
             bytes.len(),
         )
     };
-    let flags = vma.pte_flags(vma.is_writable());
-    if let Err(e) = st
-        .mm_mut(mm)
-        .pgtable_mut()
-        .map_page(address, pfn_to_pa(pfn), flags)
-    {
-        super::vmscan::release_page(st, pfn);
-        return Err(match e {
-            MapError::OutOfMemory => FaultError::OutOfMemory,
-            _ => FaultError::AccessError,
-        });
-    }
-    add_new_anon_page(st, mm, pfn, address);
-    Ok(())
-}
-
-/// Linux `do_anonymous_page`, write fault: map a freshly zeroed, charged
-/// page and put it on the inactive LRU.
-fn do_anonymous_page(
-    st: &mut MmState,
-    mm: usize,
-    vma: &Vma,
-    address: u64,
-) -> Result<(), FaultError> {
-    let pfn = alloc_zeroed_charged_page(st)?;
     let flags = vma.pte_flags(vma.is_writable());
     if let Err(e) = st
         .mm_mut(mm)

@@ -20,7 +20,6 @@ use super::rmap::{page_remove_rmap, put_unmapped_anon};
 use super::state::{current_mm_id, set_current_mm_id, with_mm_state, MmState};
 use super::swap::{pte_to_swp_entry, SwapEntry};
 use super::swap_state::SwapRaInfo;
-use super::vmscan::{delete_from_swap_cache, release_page};
 use super::{OutOfMemory, PAGE_SIZE};
 use crate::arch::paging::{write_cr3, PTRS_PER_TABLE};
 
@@ -307,11 +306,12 @@ pub fn zap_page_range(st: &mut MmState, id: usize, start: u64, end: u64) {
     drain_io(st);
     let pgd = st.mm(id).pgtable().pgd_pa();
     let mut rss = st.mm(id).rss_anon;
-    let _ = walk_leaves(pgd, start, end, &mut |va, _| {
-        let pte = st.mm_mut(id).pgtable_mut().clear_pte(va).expect("leaf");
+    let walk = walk_leaves(pgd, start, end, &mut |_, pte| {
         zap_pte(st, &mut rss, pte);
-        Ok::<(), ()>(())
+        // The walk clears the entry (and flushes the TLB) in the same step.
+        Ok::<_, core::convert::Infallible>(Some(Pte::NONE))
     });
+    let Ok(()) = walk;
     st.mm_mut(id).rss_anon = rss;
 }
 
@@ -325,12 +325,7 @@ fn free_swap_and_cache(st: &mut MmState, entry: SwapEntry) {
         return;
     }
     if let Some(pfn) = swap.cache_lookup(entry) {
-        if st.mem_map.get(pfn).mapcount == 0
-            && !st.mem_map.get(pfn).test(super::page::flags::WRITEBACK)
-        {
-            delete_from_swap_cache(st, pfn);
-            release_page(st, pfn);
-        }
+        put_unmapped_anon(st, pfn);
     }
 }
 

@@ -309,16 +309,11 @@ impl PageTable {
     /// frees every table page below the pgd. Returns the number of table
     /// pages freed. The caller frees the frames `leaf` is told about.
     pub fn free_user_tables(&mut self, mut leaf: impl FnMut(u64, Pte)) -> usize {
-        let mut freed = 0;
-        for pgd_i in 0..PTRS_PER_TABLE / 2 {
-            let pgd_e = read_entry(self.pgd_pa, pgd_i);
-            if !pgd_e.is_present() {
-                continue;
-            }
-            let base = (pgd_i as u64) << 39;
-            freed += free_subtree(pgd_e.pa(), 3, base, &mut leaf);
-            write_entry(self.pgd_pa, pgd_i, Pte::NONE);
-        }
+        let walk = walk_table(self.pgd_pa, 4, 0, 0, USER_END, true, &mut |va, pte| {
+            leaf(va, pte);
+            Ok::<_, core::convert::Infallible>(None)
+        });
+        let Ok(freed) = walk;
         self.nr_table_pages -= freed;
         freed
     }
@@ -330,54 +325,44 @@ impl PageTable {
     }
 }
 
-/// Recursive helper of `free_user_tables`: frees the table at `table_pa`
-/// (of `level`) and everything below it; returns table pages freed.
-fn free_subtree(table_pa: u64, level: u32, base: u64, leaf: &mut impl FnMut(u64, Pte)) -> usize {
-    let mut freed = 0;
-    for i in 0..PTRS_PER_TABLE {
-        let e = read_entry(table_pa, i);
-        if e.is_none() {
-            continue;
-        }
-        let va = base | ((i as u64) << (12 + 9 * (level - 1)));
-        if level == 1 || e.is_huge() || !e.is_present() {
-            leaf(va, e);
-        } else {
-            freed += free_subtree(e.pa(), level - 1, va, leaf);
-        }
-    }
-    free_page(table_pa);
-    freed + 1
-}
+/// End of the lower half, the user addresses every walk stays below.
+const USER_END: u64 = 1 << 47;
 
 /// Calls `f(va, pte)` for every leaf entry that is not none in
 /// `[start, end)` of the lower half of the tree rooted at `pgd_pa`, in
 /// address order, stopping at the first error (Linux walks
 /// `pte_offset_map` per table in `zap_pte_range` and `copy_pte_range`).
-/// Missing tables are skipped whole, so a sparse range costs what it
-/// holds, and nothing is collected: the walk needs no memory however
-/// large the range. It borrows no `PageTable`, so `f` may change the
-/// entries it is given (and other trees) but must not free table pages.
+/// When `f` returns `Some(new)`, the entry becomes `new` (with a TLB
+/// flush if it was present), in the same walk. Missing tables are skipped
+/// whole, so a sparse range costs what it holds, and nothing is
+/// collected: the walk needs no memory however large the range. It
+/// borrows no `PageTable`, so `f` may change other trees, but must not
+/// free table pages.
 pub fn walk_leaves<E>(
     pgd_pa: u64,
     start: u64,
     end: u64,
-    f: &mut impl FnMut(u64, Pte) -> Result<(), E>,
+    f: &mut impl FnMut(u64, Pte) -> Result<Option<Pte>, E>,
 ) -> Result<(), E> {
-    walk_table(pgd_pa, 4, 0, start, end.min(1 << 47), f)
+    walk_table(pgd_pa, 4, 0, start, end.min(USER_END), false, f).map(|_| ())
 }
 
-/// Recursive helper of `walk_leaves`: the table at `table_pa` (of
-/// `level`) covers addresses from `base`.
+/// The walk behind [`walk_leaves`] and [`PageTable::free_user_tables`]:
+/// the table at `table_pa` (of `level`) covers addresses from `base`.
+/// With `free`, every table below it is freed once visited (and its
+/// entry cleared); only for the whole lower half. Returns the table pages
+/// freed.
 fn walk_table<E>(
     table_pa: u64,
     level: u32,
     base: u64,
     start: u64,
     end: u64,
-    f: &mut impl FnMut(u64, Pte) -> Result<(), E>,
-) -> Result<(), E> {
+    free: bool,
+    f: &mut impl FnMut(u64, Pte) -> Result<Option<Pte>, E>,
+) -> Result<usize, E> {
     let span = PAGE_SIZE << (9 * (level - 1));
+    let mut freed = 0;
     for i in 0..PTRS_PER_TABLE {
         let va = base + i as u64 * span;
         if va >= end {
@@ -391,29 +376,30 @@ fn walk_table<E>(
             continue;
         }
         if level == 1 || e.is_huge() || !e.is_present() {
-            f(va, e)?;
+            if let Some(new) = f(va, e)? {
+                write_entry(table_pa, i, new);
+                if e.is_present() {
+                    flush_tlb_page(va);
+                }
+            }
         } else {
-            walk_table(e.pa(), level - 1, va, start, end, f)?;
+            freed += walk_table(e.pa(), level - 1, va, start, end, free, f)?;
+            if free {
+                free_page(e.pa());
+                write_entry(table_pa, i, Pte::NONE);
+                freed += 1;
+            }
         }
     }
-    Ok(())
+    Ok(freed)
 }
 
-/// Default leaf flags for a private anonymous page: user-accessible
-/// (ring 3 programs use it; ring-0 workloads can too, SMAP is off),
-/// never executable.
-pub const fn anon_pte_flags(is_writable: bool) -> u64 {
-    let rw = if is_writable { _PAGE_RW } else { 0 };
-    _PAGE_PRESENT | _PAGE_USER | rw | _PAGE_NX
-}
-
-/// Leaf flags for a page of a VMA with these permissions (Linux
-/// `vm_get_page_prot`): executable pages drop NX.
+/// Leaf flags for a private anonymous page of a VMA with these
+/// permissions (Linux `vm_get_page_prot`): user-accessible (ring 3
+/// programs use it; ring-0 workloads can too, SMAP is off), executable
+/// only in a program's text.
 pub const fn vma_pte_flags(is_writable: bool, is_exec: bool) -> u64 {
-    let flags = anon_pte_flags(is_writable);
-    if is_exec {
-        flags & !_PAGE_NX
-    } else {
-        flags
-    }
+    let rw = if is_writable { _PAGE_RW } else { 0 };
+    let nx = if is_exec { 0 } else { _PAGE_NX };
+    _PAGE_PRESENT | _PAGE_USER | rw | nx
 }

@@ -20,12 +20,13 @@
 
 use alloc::vec::Vec;
 
+use super::memory::folio_free_swap;
 use super::page::{flags, pfn_to_pa, Pfn, Rmap};
 use super::pgtable::Pte;
 use super::state::MmState;
 use super::swap::{swp_entry_to_pte, SwapEntry};
 use super::vmstat::{count_vm_event, VmEvent};
-use crate::arch::paging::{_PAGE_ACCESSED, _PAGE_DIRTY};
+use crate::arch::paging::_PAGE_ACCESSED;
 
 /// Linux `struct anon_vma`, one per fork family: its address spaces.
 #[derive(Debug, Default)]
@@ -126,23 +127,20 @@ pub fn page_remove_rmap(st: &mut MmState, pfn: Pfn) -> u16 {
     page.mapcount
 }
 
-/// The page lost its last mapping (munmap, exit, a copy-on-write): Linux
+/// The page may have lost its last mapping (munmap, exit, a
+/// copy-on-write, the last swap reference dropped): Linux
 /// `free_swap_cache` + `folio_put` in the TLB batch free. A page in the
-/// swap cache leaves it if no swap PTE still refers to its slot (else it
-/// stays cached, unmapped, for those PTEs' faults, until reclaim takes
-/// it); a page in no cache is freed.
+/// swap cache leaves it if no swap PTE still refers to its slot and no
+/// write is in flight (`folio_free_swap`); else it stays cached,
+/// unmapped, for those PTEs' faults, until reclaim takes it. A page in no
+/// cache is freed.
 pub fn put_unmapped_anon(st: &mut MmState, pfn: Pfn) {
     let page = *st.mem_map.get(pfn);
     if page.mapcount != 0 {
         return;
     }
-    if page.test(flags::SWAPCACHE) {
-        let entry = SwapEntry::new(page.swap_offset);
-        let shared = st.swap.as_ref().expect("swap").swap_count(entry) != 0;
-        if shared || page.test(flags::WRITEBACK) {
-            return;
-        }
-        super::vmscan::delete_from_swap_cache(st, pfn);
+    if page.test(flags::SWAPCACHE) && !folio_free_swap(st, pfn) {
+        return;
     }
     super::vmscan::release_page(st, pfn);
 }
@@ -178,17 +176,14 @@ pub fn try_to_unmap(st: &mut MmState, pfn: Pfn) {
     let exclusive = page.test(flags::ANON_EXCLUSIVE);
     let mut dirty = false;
     let mut young = false;
-    rmap_walk(st, pfn, |st, id, va, _| {
+    rmap_walk(st, pfn, |st, id, va, old| {
         let mm = st.mm_mut(id);
-        let old = mm
-            .pgtable_mut()
-            .clear_pte(va)
-            .expect("mapped page has a PTE");
+        // One write replaces the PTE (and flushes it from the TLB).
         mm.pgtable_mut()
             .set_pte(va, swp_entry_to_pte(entry, exclusive))
             .expect("table exists");
         mm.rss_anon -= 1;
-        dirty |= old.raw() & _PAGE_DIRTY != 0;
+        dirty |= old.is_dirty();
         young |= old.is_young();
         page_remove_rmap(st, pfn);
         st.swap.as_mut().expect("swap").swap_duplicate(entry);

@@ -170,11 +170,6 @@ fn with_current<R>(f: impl FnOnce(&mut Process) -> R) -> R {
     f(p)
 }
 
-/// The calling process's pid and address-space id.
-pub fn current() -> (u32, usize) {
-    with_current(|p| (p.pid, p.mm.as_ref().expect("a live process").id()))
-}
-
 /// The calling process's heap bounds `(brk_start, brk)`.
 pub fn heap_bounds() -> (u64, u64) {
     with_current(|p| (p.brk_start, p.brk))

@@ -17,7 +17,7 @@ use uapi::nr;
 use uapi::pte::Pte;
 
 use super::uaccess::{copy_from_user, copy_to_user};
-use super::{current, do_exit, do_fork, do_wait, heap_bounds, set_brk, ExitStatus};
+use super::{do_exit, do_fork, do_wait, heap_bounds, set_brk, ExitStatus};
 use crate::arch::entry::TrapFrame;
 use crate::mm::madvise::{madvise_dontneed, madvise_pageout};
 use crate::mm::mm_types::VmFlags;
@@ -50,14 +50,14 @@ fn dispatch(frame: &TrapFrame) -> i64 {
     match frame.rax {
         nr::WRITE => sys_write(a[0], a[1], a[2]),
         nr::MMAP => sys_mmap(a[1], a[2], a[3], a[4]),
-        nr::MUNMAP => errno_of(with_mm_state(|st| do_munmap(st, current().1, a[0], a[1]))),
+        nr::MUNMAP => errno_of(with_mm_state(|st| do_munmap(st, user_mm(), a[0], a[1]))),
         nr::BRK => sys_brk(a[0]),
         nr::SCHED_YIELD => {
             crate::sched::yield_now();
             0
         }
         nr::MADVISE => sys_madvise(a[0], a[1], a[2]),
-        nr::GETPID => current().0 as i64,
+        nr::GETPID => crate::sched::current_pid() as i64,
         nr::FORK => do_fork(frame),
         nr::EXIT | nr::EXIT_GROUP => do_exit(ExitStatus::Exited(a[0] as u8)),
         nr::WAIT4 => sys_wait4(a[0] as i64, a[1]),
@@ -70,6 +70,11 @@ fn dispatch(frame: &TrapFrame) -> i64 {
         }
         _ => -ENOSYS,
     }
+}
+
+/// The calling process's address space: a system call runs in it.
+fn user_mm() -> usize {
+    crate::mm::state::current_mm_id().expect("a system call runs in its process's address space")
 }
 
 fn errno_of(r: Result<(), MmapErrno>) -> i64 {
@@ -88,7 +93,7 @@ fn sys_write(fd: u64, buf: u64, len: u64) -> i64 {
     if fd != 1 && fd != 2 {
         return -EBADF;
     }
-    let mm = current().1;
+    let mm = user_mm();
     let mut chunk = [0u8; 256];
     let mut done = 0;
     while done < len {
@@ -122,7 +127,7 @@ fn sys_mmap(len: u64, prot: u64, flags: u64, fd: u64) -> i64 {
     } else {
         VmFlags::VM_READ
     };
-    match with_mm_state(|st| do_mmap_anon(st, current().1, len, vm_flags)) {
+    match with_mm_state(|st| do_mmap_anon(st, user_mm(), len, vm_flags)) {
         Ok(addr) => addr as i64,
         Err(e) => errno_of(Err(e)),
     }
@@ -134,7 +139,7 @@ fn sys_brk(want: u64) -> i64 {
     if want == 0 {
         return cur as i64;
     }
-    let mm = current().1;
+    let mm = user_mm();
     let new = with_mm_state(|st| do_brk(st, mm, start, cur, want));
     set_brk(new);
     new as i64
@@ -145,7 +150,7 @@ fn sys_madvise(addr: u64, len: u64, advice: u64) -> i64 {
         Ok(end) => end,
         Err(e) => return errno_of(Err(e)),
     };
-    let mm = current().1;
+    let mm = user_mm();
     match advice {
         MADV_DONTNEED => with_mm_state(|st| madvise_dontneed(st, mm, addr, end)),
         MADV_PAGEOUT => {
@@ -164,7 +169,7 @@ fn sys_wait4(pid: i64, status_ptr: u64) -> i64 {
     match do_wait() {
         Ok((child, status)) => {
             if status_ptr != 0
-                && copy_to_user(current().1, status_ptr, &status.to_le_bytes()).is_err()
+                && copy_to_user(user_mm(), status_ptr, &status.to_le_bytes()).is_err()
             {
                 return -EFAULT;
             }
@@ -183,7 +188,7 @@ fn sys_vmstat(name: u64, len: u64) -> i64 {
         return -EINVAL;
     }
     let buf = &mut buf[..len as usize];
-    if copy_from_user(current().1, buf, name).is_err() {
+    if copy_from_user(user_mm(), buf, name).is_err() {
         return -EFAULT;
     }
     let Ok(name) = core::str::from_utf8(buf) else {
@@ -211,7 +216,7 @@ fn sys_pte(addr: u64) -> i64 {
     if addr >= crate::mm::mm_types::TASK_SIZE {
         return -EINVAL;
     }
-    let mm = current().1;
+    let mm = user_mm();
     let pte = with_mm_state(|st| {
         let pte = st.mm(mm).pgtable().get_pte(addr & !0xfff);
         let Some(pte) = pte.filter(|p| !p.is_none()) else {

@@ -49,11 +49,13 @@ pub fn copy_from_user(mm: usize, dst: &mut [u8], src: u64) -> Result<(), Efault>
     if !access_ok(mm, src, dst.len() as u64, false) {
         return Err(Efault);
     }
-    for (i, b) in dst.iter_mut().enumerate() {
-        // SAFETY: the range is inside readable VMAs of the current
-        // address space; a missing page faults in (see the module).
-        *b = unsafe { ((src + i as u64) as *const u8).read_volatile() };
+    if dst.is_empty() {
+        return Ok(()); // a user pointer may be null when nothing is copied
     }
+    // SAFETY: the range is inside readable VMAs of the current address
+    // space (a missing page faults in, see the module) and cannot overlap
+    // the kernel buffer `dst`.
+    unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
     Ok(())
 }
 
@@ -63,9 +65,10 @@ pub fn copy_to_user(mm: usize, dst: u64, src: &[u8]) -> Result<(), Efault> {
     if !access_ok(mm, dst, src.len() as u64, true) {
         return Err(Efault);
     }
-    for (i, b) in src.iter().enumerate() {
-        // SAFETY: as in `copy_from_user`, with writable VMAs.
-        unsafe { ((dst + i as u64) as *mut u8).write_volatile(*b) };
+    if src.is_empty() {
+        return Ok(());
     }
+    // SAFETY: as in `copy_from_user`, with writable VMAs.
+    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
     Ok(())
 }
