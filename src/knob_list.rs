@@ -69,7 +69,7 @@ pub fn markdown() -> String {
         // The programs change whenever someone adds one: the reference
         // says where they are rather than list them (`faultline knobs`
         // lists them), so adding a program needs no regeneration.
-        let values = if std::ptr::eq(k, user_program_knob()) {
+        let values = if matches!(k.kind, knobs::KnobKind::Enum(w) if w == knobs::USER_PROGRAMS) {
             "a program in user/src/bin/ (`faultline knobs` lists them)".to_string()
         } else {
             values(k.kind).replace('|', "\\|")
@@ -83,14 +83,6 @@ pub fn markdown() -> String {
         );
     }
     s
-}
-
-/// The `user.program` knob, whose values are the user programs.
-fn user_program_knob() -> &'static knobs::KnobSpec {
-    knobs::KNOBS
-        .iter()
-        .find(|k| k.name == "user.program")
-        .expect("the registry has user.program")
 }
 
 #[cfg(test)]

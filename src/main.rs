@@ -102,14 +102,12 @@ fn run(a: cli::RunArgs) -> Result<(), Fail> {
     let report = run_elf(&opts, &elf).map_err(environment)?;
     if let Some(err) = &report.error {
         let kind = report.partial.as_ref().and_then(|p| p["status"].as_str());
-        if let (true, Some(partial)) = (a.json, &report.partial) {
+        if let Some(partial) = report.partial.as_ref().filter(|_| a.json) {
             // Still exactly one JSON object: the kind of failure and the
             // counters the run reached, for a script to keep.
             let mut partial = partial.clone();
             partial["error"] = err.as_str().into();
-            partial["provenance"] = faultline::provenance::get().clone();
-            partial["wall_s"] = report.wall_time.as_secs_f64().into();
-            partial["accel"] = if kvm { "kvm" } else { "tcg" }.into();
+            stamp(&mut partial, &report, kvm);
             println!("{partial}");
         }
         return Err(Fail::new(kernel_error_status(kind), err.clone()));
@@ -133,9 +131,7 @@ fn run(a: cli::RunArgs) -> Result<(), Fail> {
         write_timeline(&report.serial, &a.out, &result)?;
     }
     if a.json {
-        result["provenance"] = faultline::provenance::get().clone();
-        result["wall_s"] = report.wall_time.as_secs_f64().into();
-        result["accel"] = if kvm { "kvm" } else { "tcg" }.into();
+        stamp(&mut result, &report, kvm);
         println!("{result}");
     } else {
         print!("{}", faultline::result::render_table(&result));
@@ -155,6 +151,14 @@ fn run(a: cli::RunArgs) -> Result<(), Fail> {
         )));
     }
     Ok(())
+}
+
+/// What `run --json` adds to the kernel's (partial) result: provenance,
+/// wall time and the accelerator.
+fn stamp(v: &mut serde_json::Value, report: &faultline::run::RunReport, kvm: bool) {
+    v["provenance"] = faultline::provenance::get().clone();
+    v["wall_s"] = report.wall_time.as_secs_f64().into();
+    v["accel"] = if kvm { "kvm" } else { "tcg" }.into();
 }
 
 /// `run --timeline`: the samples as timeline.csv and timeline.svg.

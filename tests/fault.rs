@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::stderr;
+use common::{assert_no_leaks, stderr};
 use serde_json::Value;
 
 /// A thrash run that swaps (4 tasks, 48M through 16M), with `fault`.
@@ -29,15 +29,6 @@ fn thrash_with(fault: &str, extra: &[&str]) -> (std::process::Output, Option<Val
     let out = common::faultline(&args);
     let v = serde_json::from_slice(&out.stdout).ok();
     (out, v)
-}
-
-/// Every leak figure is zero.
-fn assert_no_leaks(v: &Value) {
-    let leaks = v["integrity"]["leaks"].as_object().expect("leaks");
-    assert!(leaks.len() >= 8, "{leaks:?}");
-    for (name, n) in leaks {
-        assert_eq!(n, 0, "leak of {name}: {leaks:?}");
-    }
 }
 
 #[test]

@@ -47,7 +47,7 @@ pub struct KnobSpec {
 
 mod registry;
 
-pub use registry::KNOBS;
+pub use registry::{KNOBS, USER_PROGRAMS};
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;

@@ -52,3 +52,12 @@ pub fn counter(v: &Value, name: &str) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("no counter {name}"))
 }
+
+/// Every leak figure of a result is zero (and all eight are there).
+pub fn assert_no_leaks(v: &Value) {
+    let leaks = v["integrity"]["leaks"].as_object().expect("leaks");
+    assert!(leaks.len() >= 8, "{leaks:?}");
+    for (name, n) in leaks {
+        assert_eq!(n, 0, "leak of {name}: {leaks:?}");
+    }
+}
