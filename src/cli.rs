@@ -46,6 +46,10 @@ pub enum Command {
     Fault(FaultArgs),
     /// Run workloads under injected swap faults for N minutes, checking every run
     Soak(SoakArgs),
+    /// OS-course labs: make a student tree of a lab, or check every lab (teachers)
+    Course(CourseArgs),
+    /// Grade a lab in this tree: build its tests, boot them deterministically, print points and `Score: N/M`
+    Grade(GradeArgs),
     /// Print a shell completion script (e.g. `faultline completions bash > /etc/bash_completion.d/faultline`)
     Completions {
         /// The shell
@@ -246,6 +250,56 @@ pub struct LabArgs {
     /// Build the tables and files from the per-run JSON files a --plan wrote into DIR (the runs' settings are the plan's)
     #[arg(long, value_name = "DIR", conflicts_with_all = ["knobs", "jobs", "timeout", "swap", "files", "trace", "policies", "reps"])]
     pub collect: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CourseArgs {
+    #[command(subcommand)]
+    pub command: CourseCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CourseCommand {
+    /// Write a fresh repository for students of lab N: lab N's code cut to todo!(), earlier labs solved, later labs stand-ins, no teacher material
+    Student {
+        /// The lab (2 or lab2)
+        #[arg(long, value_parser = crate::course::parse_lab)]
+        lab: u32,
+        /// A new or empty directory
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// For each lab: full marks twice with identical JSON, the student tree builds and scores 0 and passes the earlier labs, regions match the handout
+    Check {
+        /// Only this lab (CI checks one per run)
+        #[arg(long, value_parser = crate::course::parse_lab)]
+        lab: Option<u32>,
+        /// Write the solution's instruction counts into labs/labN.json (reference_instr)
+        #[arg(long)]
+        record: bool,
+        /// Show cargo's output and every boot
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GradeArgs {
+    /// The lab: lab2 or 2
+    #[arg(value_parser = crate::course::parse_lab)]
+    pub lab: u32,
+    /// Print the result as JSON (score, max_score, tests with name, score, max_score, visibility, output)
+    #[arg(long)]
+    pub json: bool,
+    /// A secret seed for the tests' inputs (teachers; tests use the handout's seed without it)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// A solution tree whose hidden tests (kernel/tests/*_hidden.rs) are added for this grading (teachers)
+    #[arg(long, value_name = "DIR")]
+    pub teacher: Option<PathBuf>,
+    /// Show cargo's output and every boot
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ pub mod cargo;
 pub mod chart;
 pub mod cli;
 pub mod compressors;
+pub mod course;
 pub mod exit;
 pub mod fault;
 pub mod knob_list;

@@ -27,6 +27,17 @@ fn main() {
         }
         Command::Fault(a) => fault_matrix(a),
         Command::Soak(a) => soak(a),
+        Command::Course(a) => course(a.command),
+        Command::Grade(a) => faultline::course::grade_command(
+            a.lab,
+            a.json,
+            &faultline::course::grade::GradeOptions {
+                seed: a.seed,
+                teacher: a.teacher,
+                target_dir: None,
+                verbose: a.verbose,
+            },
+        ),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "faultline", &mut std::io::stdout());
@@ -301,6 +312,50 @@ fn image(a: cli::ImageArgs) -> Result<(), Fail> {
         .map_err(|e| usage(format!("image: {e}")))?;
     eprintln!("image: {summary}");
     Ok(())
+}
+
+/// `faultline course student|check`.
+fn course(c: cli::CourseCommand) -> Result<(), Fail> {
+    use faultline::course;
+    match c {
+        cli::CourseCommand::Student { lab, out } => course::student_command(lab, &out),
+        cli::CourseCommand::Check {
+            lab,
+            record,
+            verbose,
+        } => {
+            boot::find_qemu().map_err(environment)?;
+            let root = course::current_tree()?;
+            let labs = match lab {
+                Some(l) => vec![l],
+                None => course::manifest::labs_in(&root),
+            };
+            let start = std::time::Instant::now();
+            let problems =
+                course::check::check(&root, &labs, record, verbose).map_err(environment)?;
+            for p in &problems {
+                eprintln!("course check: {p}");
+            }
+            eprintln!(
+                "course check: {} lab(s) in {:.0} s: {}",
+                labs.len(),
+                start.elapsed().as_secs_f64(),
+                if problems.is_empty() {
+                    "passed"
+                } else {
+                    "FAILED"
+                }
+            );
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(failed(format!(
+                    "course check: {} problem(s)",
+                    problems.len()
+                )))
+            }
+        }
+    }
 }
 
 /// `faultline fault`: the fault matrix (see `src/fault/matrix.rs`).

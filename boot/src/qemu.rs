@@ -105,6 +105,11 @@ pub struct QemuConfig {
     pub kvm: bool,
     /// A fault injected under the swap disk (`faultline run --fault`).
     pub swap_fault: SwapFault,
+    /// A file that receives what the guest writes to the debug console
+    /// (`isa-debugcon` at port 0xe9): the lab-test protocol
+    /// (`kernel/src/testing/lab.rs`), kept apart from COM1 so that no
+    /// print of the code under test can break or fake a verdict.
+    pub protocol_file: Option<PathBuf>,
     /// Extra raw QEMU arguments.
     pub extra_args: Vec<String>,
 }
@@ -155,6 +160,7 @@ impl QemuConfig {
             icount: false,
             kvm: false,
             swap_fault: SwapFault::None,
+            protocol_file: None,
             extra_args: Vec::new(),
         }
     }
@@ -252,6 +258,12 @@ impl QemuConfig {
             args.push(format!(
                 "virtio-blk-pci,drive={id},serial=faultline-{id}{legacy}{device}"
             ));
+        }
+        if let Some(file) = &self.protocol_file {
+            args.push("-chardev".into());
+            args.push(format!("file,id=protocol,path={}", file.display()));
+            args.push("-device".into());
+            args.push("isa-debugcon,iobase=0xe9,chardev=protocol".into());
         }
         if self.icount {
             args.push("-icount".into());

@@ -24,6 +24,8 @@ static JIFFIES: AtomicU64 = AtomicU64::new(0);
 fn tick() {
     JIFFIES.fetch_add(1, Ordering::Relaxed);
     crate::sched::scheduler_tick();
+    // A graded lab test over its instruction limit ends here.
+    crate::testing::lab::tick();
 }
 
 /// Ticks since boot. They advance only while interrupts are taken: in a

@@ -10,6 +10,7 @@
 //! so the tests after a failing one do not run; the summary says so.
 
 pub mod fixtures;
+pub mod lab;
 
 use core::any::type_name;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,8 +29,21 @@ pub trait Testable {
 
 impl<T: Fn()> Testable for T {
     fn run(&self) {
+        let name = lab::short_name(type_name::<T>());
+        if lab::should_skip(name) {
+            // Reported in an earlier boot of the grader's (`lab.rs`).
+            println!("{}... skipped (reported earlier)", type_name::<T>());
+            PASSED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         crate::print!("{}... ", type_name::<T>());
+        if lab::is_active() {
+            lab::begin(name);
+        }
         self();
+        if lab::is_active() {
+            lab::end(name);
+        }
         println!("[ok]");
         PASSED.fetch_add(1, Ordering::Relaxed);
     }
@@ -39,9 +53,13 @@ impl<T: Fn()> Testable for T {
 pub fn test_runner(tests: &[&dyn Testable]) {
     TESTING.store(true, Ordering::Relaxed);
     TOTAL.store(tests.len(), Ordering::Relaxed);
+    lab::init();
     println!("running {} tests", tests.len());
     for test in tests {
         test.run();
+    }
+    if lab::is_active() {
+        lab::all_done();
     }
     println!("test result: ok. {} passed; 0 failed", tests.len());
 }
@@ -72,6 +90,7 @@ pub fn fail_run() -> ! {
 /// The panic handler's body: print the message and location, then fail.
 pub fn on_panic(info: &core::panic::PanicInfo) -> ! {
     println!("kernel panic: {info}");
+    lab::on_panic(info);
     fail_run()
 }
 
