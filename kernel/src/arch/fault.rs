@@ -111,6 +111,18 @@ pub fn do_page_fault(frame: &InterruptStackFrame, code: PageFaultErrorCode) {
         is_present: code.contains(PageFaultErrorCode::PROTECTION_VIOLATION),
         is_instruction_fetch: code.contains(PageFaultErrorCode::INSTRUCTION_FETCH),
     };
+    // Linux `do_user_addr_fault` lets interrupts in again when the
+    // faulting context had them on (`regs->flags & X86_EFLAGS_IF`). We do
+    // it only under the lab grader, whose per-test instruction limit is
+    // checked from the timer tick (`testing::lab`): a student's endless
+    // loop inside the fault path is then caught. Measured runs keep the
+    // handler's interrupts off, as they always had them.
+    let had_interrupts = frame
+        .cpu_flags
+        .contains(x86_64::registers::rflags::RFlags::INTERRUPT_FLAG);
+    if had_interrupts && crate::testing::lab::is_active() {
+        x86_64::instructions::interrupts::enable();
+    }
     let Err(reason) = handle_mm_fault(address, flags) else {
         if from_ring3 {
             // The way back to ring 3 is a preemption point.

@@ -329,6 +329,8 @@ fn do_swap_page(
             }
         }
         None => {
+            // LAB 2 BEGIN do_swap_page_miss
+            // LAB 2 STANDIN: unreachable!("lab 2 stand-in: no swap entries exist before lab 2")
             let is_zswap = zswap_present_test(st, entry);
             let pfn = if use_swapin_sync(st, is_zswap) {
                 swapin_sync(st, entry)
@@ -343,6 +345,7 @@ fn do_swap_page(
                 FaultKind::Major
             };
             (pfn, kind)
+            // LAB 2 END do_swap_page_miss
         }
     };
     if st.mem_map.get(pfn).test(flags::LOCKED) && crate::sched::in_task() {
@@ -479,6 +482,9 @@ pub(super) fn map_swap_page(
 /// backing device's flags, not zswap's). No mlock here. Freeing still
 /// fails while another PTE holds the entry (`folio_free_swap`).
 fn should_try_to_free_swap(st: &MmState, pfn: Pfn, is_write: bool) -> bool {
+    // LAB 2 BEGIN should_try_to_free_swap
+    // LAB 2 STANDIN: let _ = (st, pfn, is_write);
+    // LAB 2 STANDIN: false
     let page = st.mem_map.get(pfn);
     if !page.test(flags::SWAPCACHE) {
         return false;
@@ -488,6 +494,7 @@ fn should_try_to_free_swap(st: &MmState, pfn: Pfn, is_write: bool) -> bool {
         return true;
     }
     is_write && page.mapcount == 1
+    // LAB 2 END should_try_to_free_swap
 }
 
 /// Linux `folio_free_swap`: if no PTE refers to the slot any more and no

@@ -171,6 +171,9 @@ pub fn folio_referenced(st: &mut MmState, pfn: Pfn) -> usize {
 /// `PageAnonExclusive`), its dirty bit moves to the page, and the slot's
 /// swap count goes up by one per PTE (`folio_dup_swap`).
 pub fn try_to_unmap(st: &mut MmState, pfn: Pfn) {
+    // LAB 2 BEGIN try_to_unmap
+    // LAB 2 STANDIN: let _ = (st, pfn);
+    // LAB 2 STANDIN: unreachable!("lab 2 stand-in: add_to_swap never succeeds before lab 2")
     let page = *st.mem_map.get(pfn);
     let entry = SwapEntry::new(page.swap_offset);
     let exclusive = page.test(flags::ANON_EXCLUSIVE);
@@ -200,4 +203,5 @@ pub fn try_to_unmap(st: &mut MmState, pfn: Pfn) {
     if never_used {
         count_vm_event(VmEvent::SwapMapAroundWasted);
     }
+    // LAB 2 END try_to_unmap
 }

@@ -39,6 +39,9 @@ impl SwapEntry {
 
 /// Linux `swp_entry_to_pte` (+ `pte_swp_mkexclusive`).
 pub fn swp_entry_to_pte(entry: SwapEntry, is_exclusive: bool) -> Pte {
+    // LAB 2 BEGIN swp_entry_to_pte
+    // LAB 2 STANDIN: let _ = (entry, is_exclusive);
+    // LAB 2 STANDIN: unreachable!("lab 2 stand-in: nothing is swapped out before lab 2")
     debug_assert!(entry.offset != 0, "slot 0 is the swap header");
     let mut raw = ((entry.swap_type as u64) & ((1 << SWP_TYPE_BITS) - 1)) << SWP_TYPE_FIRST_BIT;
     raw |= (entry.offset as u64) << SWP_OFFSET_FIRST_BIT;
@@ -46,11 +49,16 @@ pub fn swp_entry_to_pte(entry: SwapEntry, is_exclusive: bool) -> Pte {
         raw |= _PAGE_SWP_EXCLUSIVE;
     }
     Pte::from_raw(raw)
+    // LAB 2 END swp_entry_to_pte
 }
 
 /// Linux `pte_to_swp_entry` + `pte_swp_exclusive`; `None` if the PTE is
 /// none or present.
 pub fn pte_to_swp_entry(pte: Pte) -> Option<(SwapEntry, bool)> {
+    // LAB 2 BEGIN pte_to_swp_entry
+    // LAB 2 STANDIN: // Nothing is swapped out before lab 2: no PTE holds a swap entry.
+    // LAB 2 STANDIN: let _ = pte;
+    // LAB 2 STANDIN: None
     if !pte.is_software() {
         return None;
     }
@@ -61,6 +69,7 @@ pub fn pte_to_swp_entry(pte: Pte) -> Option<(SwapEntry, bool)> {
         SwapEntry { swap_type, offset },
         raw & _PAGE_SWP_EXCLUSIVE != 0,
     ))
+    // LAB 2 END pte_to_swp_entry
 }
 
 #[cfg(test)]

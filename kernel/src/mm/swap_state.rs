@@ -78,6 +78,10 @@ pub fn __swapin_nr_pages(
     max_pages: u32,
     prev_win: u32,
 ) -> u32 {
+    // LAB 4 BEGIN __swapin_nr_pages
+    // LAB 4 STANDIN: // Before lab 4: readahead of one page (the faulting one).
+    // LAB 4 STANDIN: let _ = (prev_offset, offset, hits, max_pages, prev_win);
+    // LAB 4 STANDIN: 1
     let mut pages = hits + 2;
     if pages == 2 {
         // No hits since last time: read a second page only if this fault
@@ -94,10 +98,14 @@ pub fn __swapin_nr_pages(
     pages = pages.min(max_pages);
     // Don't shrink readahead too fast.
     pages.max(prev_win / 2)
+    // LAB 4 END __swapin_nr_pages
 }
 
 /// Linux `swapin_nr_pages` (cluster mode): consumes the hits.
 pub fn swapin_nr_pages(ra: &mut SwapRaState, offset: u32, page_cluster: u32) -> u32 {
+    // LAB 4 BEGIN swapin_nr_pages
+    // LAB 4 STANDIN: let _ = (ra, offset, page_cluster);
+    // LAB 4 STANDIN: 1
     let max_pages = 1u32.checked_shl(page_cluster).unwrap_or(u32::MAX);
     if max_pages <= 1 {
         return 1;
@@ -115,15 +123,20 @@ pub fn swapin_nr_pages(ra: &mut SwapRaState, offset: u32, page_cluster: u32) -> 
     }
     ra.last_readahead_pages = pages;
     pages
+    // LAB 4 END swapin_nr_pages
 }
 
 /// The aligned cluster window `[start, end]` (inclusive) around `offset`,
 /// skipping slot 0 (the header) and clamped to the area (`max` slots).
 pub fn cluster_ra_window(offset: u32, pages: u32, max: u32) -> (u32, u32) {
+    // LAB 4 BEGIN cluster_ra_window
+    // LAB 4 STANDIN: let _ = (pages, max);
+    // LAB 4 STANDIN: (offset, offset)
     let mask = pages - 1;
     let start = (offset & !mask).max(1);
     let end = (offset | mask).min(max - 1);
     (start, end)
+    // LAB 4 END cluster_ra_window
 }
 
 /// Linux `vma->swap_readahead_info`: last fault address, last window and
@@ -173,6 +186,10 @@ pub fn swap_vma_ra_win(
     vm_end: u64,
     page_cluster: u32,
 ) -> (u64, u64) {
+    // LAB 4 BEGIN swap_vma_ra_win
+    // LAB 4 STANDIN: let _ = (info, vm_start, vm_end, page_cluster);
+    // LAB 4 STANDIN: let faddr = page_align_down(faddr);
+    // LAB 4 STANDIN: (faddr, faddr + PAGE_SIZE)
     let faddr = page_align_down(faddr);
     let max_win = 1u32 << page_cluster.min(SWAP_RA_ORDER_CEILING);
     if max_win == 1 {
@@ -204,6 +221,7 @@ pub fn swap_vma_ra_win(
     let start = left.max(vm_start).max(pmd_start);
     let end = right.min(vm_end).min(pmd_start + PMD_SIZE);
     (start, end)
+    // LAB 4 END swap_vma_ra_win
 }
 
 /// Linux `swap_cache_get_folio`: the page of `entry` if it is cached.
@@ -215,6 +233,9 @@ pub fn swap_cache_get_folio(st: &MmState, entry: SwapEntry) -> Option<Pfn> {
 /// prefetched page scores one hit (test-and-clear), which feeds the
 /// adaptive window; in VMA mode every hit also records the fault address.
 pub fn swap_update_readahead(st: &mut MmState, pfn: Pfn, mm: usize, addr: u64) {
+    // LAB 4 BEGIN swap_update_readahead
+    // LAB 4 STANDIN: // Before lab 4 nothing is read ahead, so there is no hit to score.
+    // LAB 4 STANDIN: let _ = (st, pfn, mm, addr);
     let was_readahead = st.mem_map.get_mut(pfn).test_and_clear(flags::READAHEAD);
     if st.policy.readahead == ReadaheadMode::Vma {
         if let Some(info) = st.mm_mut(mm).vma_ra_info_mut(addr) {
@@ -229,6 +250,7 @@ pub fn swap_update_readahead(st: &mut MmState, pfn: Pfn, mm: usize, addr: u64) {
             st.ra.hits += 1;
         }
     }
+    // LAB 4 END swap_update_readahead
 }
 
 /// Linux `swap_cache_read_folio`: make sure `entry` is in the swap cache,
@@ -325,6 +347,9 @@ fn read_neighbour(st: &mut MmState, entry: SwapEntry, is_readahead: bool) -> Opt
 
 /// Linux `swap_cluster_readahead`: the aligned window of swap offsets.
 fn swap_cluster_readahead(st: &mut MmState, target: SwapEntry) -> Result<(), ChargeFailed> {
+    // LAB 4 BEGIN swap_cluster_readahead
+    // LAB 4 STANDIN: let _ = (st, target);
+    // LAB 4 STANDIN: Ok(())
     let pages = swapin_nr_pages(&mut st.ra, target.offset, st.policy.page_cluster);
     if pages <= 1 {
         return Ok(());
@@ -337,11 +362,15 @@ fn swap_cluster_readahead(st: &mut MmState, target: SwapEntry) -> Result<(), Cha
     }
     plug(st, false);
     Ok(())
+    // LAB 4 END swap_cluster_readahead
 }
 
 /// Linux `swap_vma_readahead`: the window of virtual addresses, reading
 /// only PTEs that hold swap entries.
 fn swap_vma_readahead(st: &mut MmState, mm: usize, faddr: u64) -> Result<(), ChargeFailed> {
+    // LAB 4 BEGIN swap_vma_readahead
+    // LAB 4 STANDIN: let _ = (st, mm, faddr);
+    // LAB 4 STANDIN: Ok(())
     let page_cluster = st.policy.page_cluster;
     let Some(vma) = st.find_vma(mm, faddr) else {
         return Ok(());
@@ -376,6 +405,7 @@ fn swap_vma_readahead(st: &mut MmState, mm: usize, faddr: u64) -> Result<(), Cha
     }
     plug(st, false);
     Ok(())
+    // LAB 4 END swap_vma_readahead
 }
 
 #[cfg(test)]

@@ -320,6 +320,10 @@ impl SwapInfo {
     /// the current cluster) and puts `pfn` in its swap cache, in one step
     /// as Linux does since the swap table. `None` when the area is full.
     pub fn folio_alloc_swap(&mut self, pfn: Pfn) -> Option<SwapEntry> {
+        // LAB 2 BEGIN folio_alloc_swap
+        // LAB 2 STANDIN: // Before lab 2 the swap area reads as full.
+        // LAB 2 STANDIN: let _ = pfn;
+        // LAB 2 STANDIN: None
         loop {
             if let Some((c, next)) = self.current {
                 let end = ((c + 1) * SWAPFILE_CLUSTER).min(self.nr_slots);
@@ -344,6 +348,7 @@ impl SwapInfo {
             self.clusters[c as usize].state = ClusterState::Current;
             self.current = Some((c, c * SWAPFILE_CLUSTER));
         }
+        // LAB 2 END folio_alloc_swap
     }
 
     /// Drops the cluster lists' stale and repeated entries and the
@@ -440,9 +445,13 @@ impl SwapInfo {
     /// Linux `folio_put_swap` / `swap_free`: one PTE less; frees the slot
     /// when nothing refers to it any more.
     pub fn swap_free(&mut self, entry: SwapEntry) {
+        // LAB 2 BEGIN swap_free
+        // LAB 2 STANDIN: let _ = entry;
+        // LAB 2 STANDIN: unreachable!("lab 2 stand-in: no slot is allocated before lab 2")
         let c = &mut self.swap_map[entry.offset as usize];
         *c = c.checked_sub(1).expect("swap count underflow");
         self.maybe_free_slot(entry.offset);
+        // LAB 2 END swap_free
     }
 
     /// The swap-cache page of `entry`, if any (Linux `swap_cache_get_folio`).

@@ -513,6 +513,10 @@ fn putback(st: &mut MmState, pfn: Pfn, activate: bool) {
 /// Linux `folio_alloc_swap` + `folio_mark_dirty`: give the page a slot and
 /// a swap-cache entry. Returns false when no slot is free.
 fn add_to_swap(st: &mut MmState, pfn: Pfn) -> bool {
+    // LAB 2 BEGIN add_to_swap
+    // LAB 2 STANDIN: // No swap before lab 2: anonymous pages stay in memory.
+    // LAB 2 STANDIN: let _ = (st, pfn);
+    // LAB 2 STANDIN: false
     let Some(swap) = st.swap.as_mut() else {
         return false;
     };
@@ -523,6 +527,7 @@ fn add_to_swap(st: &mut MmState, pfn: Pfn) -> bool {
     page.set(flags::SWAPCACHE | flags::DIRTY);
     page.swap_offset = entry.offset;
     true
+    // LAB 2 END add_to_swap
 }
 
 /// Linux `pageout` for a batch: zero pages, zswap and zram are done on the
