@@ -277,6 +277,9 @@ pub enum CourseCommand {
         /// Write the solution's instruction counts into labs/labN.json (reference_instr)
         #[arg(long)]
         record: bool,
+        /// Also run each lab's experiment (faultline lab labN, one seed) and compare it with the figures in labs/teacher/answers-labN.md (minutes per lab)
+        #[arg(long)]
+        experiments: bool,
         /// Show cargo's output and every boot
         #[arg(long)]
         verbose: bool,

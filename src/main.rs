@@ -322,6 +322,7 @@ fn course(c: cli::CourseCommand) -> Result<(), Fail> {
         cli::CourseCommand::Check {
             lab,
             record,
+            experiments,
             verbose,
         } => {
             boot::find_qemu().map_err(environment)?;
@@ -331,8 +332,8 @@ fn course(c: cli::CourseCommand) -> Result<(), Fail> {
                 None => course::manifest::labs_in(&root),
             };
             let start = std::time::Instant::now();
-            let problems =
-                course::check::check(&root, &labs, record, verbose).map_err(environment)?;
+            let problems = course::check::check(&root, &labs, record, experiments, verbose)
+                .map_err(environment)?;
             for p in &problems {
                 eprintln!("course check: {p}");
             }

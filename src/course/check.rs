@@ -180,17 +180,21 @@ fn check_regions(root: &Path, manifest: &Manifest) -> Result<Vec<String>, String
     Ok(problems)
 }
 
-/// `faultline course check [--lab N] [--record]`.
+/// `faultline course check [--lab N] [--record] [--experiments]`.
 pub fn check(
     root: &Path,
     labs: &[u32],
     record: bool,
+    experiments: bool,
     verbose: bool,
 ) -> Result<Vec<String>, String> {
     let mut problems = Vec::new();
     for &lab in labs {
         let start = Instant::now();
-        let p = check_lab(root, lab, record, verbose)?;
+        let mut p = check_lab(root, lab, record, verbose)?;
+        if experiments {
+            p.extend(check_answers(root, lab)?);
+        }
         eprintln!(
             "course check lab {lab}: {} in {:.0} s",
             if p.is_empty() { "passed" } else { "FAILED" },
@@ -199,4 +203,142 @@ pub fn check(
         problems.extend(p.into_iter().map(|p| format!("lab {lab}: {p}")));
     }
     Ok(problems)
+}
+
+/// One figure a reference answer states (the `check` block of
+/// `labs/teacher/answers-labN.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expected {
+    pub limit: String,
+    pub policy: String,
+    pub metric: String,
+    pub value: f64,
+    pub tolerance_pct: f64,
+}
+
+/// Parses the fenced ```check block: `LIMIT POLICY METRIC VALUE TOL%`.
+pub fn parse_expected(text: &str) -> Result<Vec<Expected>, String> {
+    let Some(start) = text.find("```check\n") else {
+        return Err("no ```check block".into());
+    };
+    let body = &text[start + "```check\n".len()..];
+    let body = &body[..body.find("```").ok_or("the ```check block is not closed")?];
+    let mut out = Vec::new();
+    for line in body.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [limit, policy, metric, value, tol] = f.as_slice() else {
+            return Err(format!(
+                "check line `{line}`: want LIMIT POLICY METRIC VALUE TOLERANCE_PCT"
+            ));
+        };
+        let num = |s: &str| {
+            s.parse::<f64>()
+                .map_err(|_| format!("check line `{line}`: `{s}` is not a number"))
+        };
+        out.push(Expected {
+            limit: limit.to_string(),
+            policy: policy.to_string(),
+            metric: metric.to_string(),
+            value: num(value)?,
+            tolerance_pct: num(tol)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs lab `lab`'s experiment once (one seed) with this faultline and
+/// compares the answers' figures; returns the mismatches.
+pub fn check_answers(root: &Path, lab: u32) -> Result<Vec<String>, String> {
+    let answers = root.join(format!("labs/teacher/answers-lab{lab}.md"));
+    let text =
+        std::fs::read_to_string(&answers).map_err(|e| format!("{}: {e}", answers.display()))?;
+    let expected = parse_expected(&text).map_err(|e| format!("{}: {e}", answers.display()))?;
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary dir: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
+    let status = std::process::Command::new(exe)
+        .current_dir(root)
+        .args(["lab", &format!("lab{lab}"), "--reps", "1", "--out"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run faultline lab: {e}"))?;
+    if !status.success() {
+        return Ok(vec![format!("faultline lab lab{lab} failed ({status})")]);
+    }
+    let csv = std::fs::read_to_string(dir.path().join("results.csv"))
+        .map_err(|e| format!("results.csv: {e}"))?;
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(limit_col), Some(policy_col)) = (col("limit"), col("policy")) else {
+        return Err("results.csv has no limit/policy columns".into());
+    };
+    let mut problems = Vec::new();
+    for e in &expected {
+        let Some(metric_col) = col(&e.metric) else {
+            problems.push(format!(
+                "{}: no column `{}` in results.csv",
+                answers.display(),
+                e.metric
+            ));
+            continue;
+        };
+        let row = rows.iter().find(|r| {
+            r.get(limit_col) == Some(&e.limit.as_str())
+                && r.get(policy_col) == Some(&e.policy.as_str())
+        });
+        let Some(actual) = row
+            .and_then(|r| r.get(metric_col))
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            problems.push(format!(
+                "no figure for {} / {} / {}",
+                e.limit, e.policy, e.metric
+            ));
+            continue;
+        };
+        let allowed = e.value.abs() * e.tolerance_pct / 100.0;
+        let ok = (actual - e.value).abs() <= allowed;
+        eprintln!(
+            "course check lab {lab}: answer {} / {} / {}: expected {} ±{}%, measured {actual}: {}",
+            e.limit,
+            e.policy,
+            e.metric,
+            e.value,
+            e.tolerance_pct,
+            if ok { "ok" } else { "DIFFERS" }
+        );
+        if !ok {
+            problems.push(format!(
+                "answers-lab{lab}.md says {} / {} / {} = {} (±{}%), the experiment measured {actual}",
+                e.limit, e.policy, e.metric, e.value, e.tolerance_pct
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_blocks_parse_and_refuse_bad_lines() {
+        let t = "text\n```check\n# c\n15M write0 vmstat.pswpout 4096 0\n```\n";
+        let e = parse_expected(t).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].limit.as_str(), e[0].value), ("15M", 4096.0));
+        assert!(parse_expected("```check\na b c\n```")
+            .unwrap_err()
+            .contains("want LIMIT"));
+        assert!(parse_expected("```check\na b c x 1\n```")
+            .unwrap_err()
+            .contains("`x`"));
+        assert!(parse_expected("nothing").is_err());
+    }
 }
