@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::grade::{grade, GradeOptions, Verdict};
 use super::manifest::{labs_in, Manifest};
 use super::regions;
-use super::student::{student_text, tracked_files, write_student_tree};
+use super::student::{has_regions, student_text, tracked_files, write_student_tree};
 
 /// Checks one lab; returns what failed (empty: it passed).
 pub fn check_lab(
@@ -146,7 +146,7 @@ fn check_regions(root: &Path, manifest: &Manifest) -> Result<Vec<String>, String
     let mut problems = Vec::new();
     let mut count = 0;
     for path in tracked_files(root)? {
-        if !path.ends_with(".rs") {
+        if !has_regions(&path) {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(root.join(&path)) else {
