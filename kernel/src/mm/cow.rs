@@ -126,6 +126,11 @@ pub(super) fn do_wp_page(
     address: u64,
     orig: Pte,
 ) -> Result<(), FaultError> {
+    // LAB 6 BEGIN do_wp_page
+    // LAB 6 STANDIN: // Before lab 6 every write to a shared page copies it (never reuses).
+    // LAB 6 STANDIN: let pfn = pa_to_pfn(orig.pa());
+    // LAB 6 STANDIN: let old = (pfn != st.zero_pfn).then_some(pfn);
+    // LAB 6 STANDIN: wp_page_copy(st, mm, vma, address, orig, old)
     let pfn = pa_to_pfn(orig.pa());
     if pfn == st.zero_pfn {
         return wp_page_copy(st, mm, vma, address, orig, None);
@@ -135,6 +140,7 @@ pub(super) fn do_wp_page(
         return Ok(());
     }
     wp_page_copy(st, mm, vma, address, orig, Some(pfn))
+    // LAB 6 END do_wp_page
 }
 
 /// Linux `wp_can_reuse_anon_folio`: the page is the writer's alone if it
@@ -142,6 +148,9 @@ pub(super) fn do_wp_page(
 /// the swap cache (no other PTE holds its slot, no write in flight), so
 /// that its reference count would be one.
 fn wp_can_reuse_anon_folio(st: &mut MmState, pfn: Pfn) -> bool {
+    // LAB 6 BEGIN wp_can_reuse_anon_folio
+    // LAB 6 STANDIN: let _ = (st, pfn);
+    // LAB 6 STANDIN: false
     let page = *st.mem_map.get(pfn);
     if page.test(flags::ANON_EXCLUSIVE) {
         return true;
@@ -153,6 +162,7 @@ fn wp_can_reuse_anon_folio(st: &mut MmState, pfn: Pfn) -> bool {
         folio_free_swap(st, pfn);
     }
     !st.mem_map.get(pfn).test(flags::SWAPCACHE)
+    // LAB 6 END wp_can_reuse_anon_folio
 }
 
 /// Linux `wp_page_reuse`: make the PTE writable (and dirty, young) and the

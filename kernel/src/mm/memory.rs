@@ -393,7 +393,17 @@ fn do_swap_page(
 /// and, with the seed's patch (`swap.zswap_bypass`), for an entry in zswap.
 fn use_swapin_sync(st: &MmState, is_zswap: bool) -> bool {
     let is_sync_device = st.swap.as_ref().is_some_and(|s| s.is_synchronous());
-    is_sync_device || (st.policy.zswap_bypass && is_zswap)
+    is_sync_device || (is_zswap && zswap_bypasses_readahead(st))
+}
+
+/// The seed's patch: an entry found in zswap is swapped in alone,
+/// without readahead (`swap.zswap_bypass`).
+fn zswap_bypasses_readahead(st: &MmState) -> bool {
+    // LAB 5 BEGIN zswap_bypasses_readahead
+    // LAB 5 STANDIN: let _ = st;
+    // LAB 5 STANDIN: false
+    st.policy.zswap_bypass
+    // LAB 5 END zswap_bypasses_readahead
 }
 
 /// Linux `zswap_present_test`: is the entry's data in zswap?

@@ -164,6 +164,9 @@ impl Zswap {
 
     /// Linux `zswap_check_limits`: is there room, with hysteresis?
     fn check_limits(&mut self) -> bool {
+        // LAB 5 BEGIN check_limits
+        // LAB 5 STANDIN: // Before lab 5 the pool never has room.
+        // LAB 5 STANDIN: false
         let pages = self.pool.nr_pages();
         if pages >= self.max_pool_pages {
             self.stats.pool_limit_hit += 1;
@@ -172,6 +175,7 @@ impl Zswap {
             self.pool_reached_full = false;
         }
         !self.pool_reached_full
+        // LAB 5 END check_limits
     }
 
     /// Whether the pool is over its accept threshold (writeback needed).
@@ -186,6 +190,10 @@ impl Zswap {
     /// compress is stored as-is if `writeback` (the cgroup's
     /// `memory.zswap.writeback`) allows, as `zswap_compress` does.
     pub fn store(&mut self, offset: u32, src: &[u8], writeback: bool) -> Result<(), Reject> {
+        // LAB 5 BEGIN zswap_pool_store
+        // LAB 5 STANDIN: self.invalidate(offset);
+        // LAB 5 STANDIN: let _ = (src, writeback);
+        // LAB 5 STANDIN: Err(Reject::Disabled)
         self.invalidate(offset);
         if !self.enabled {
             return Err(Reject::Disabled);
@@ -239,6 +247,7 @@ impl Zswap {
         self.stats.pool_pages_peak = self.stats.pool_pages_peak.max(self.pool.nr_pages());
         self.stats.stored_pages_peak = self.stats.stored_pages_peak.max(self.entries.len() as u64);
         Ok(())
+        // LAB 5 END zswap_pool_store
     }
 
     /// Stores `src` for `offset` ignoring the pool limit: for putting back
@@ -259,6 +268,9 @@ impl Zswap {
         let Some(e) = self.entries.remove(&offset) else {
             return false;
         };
+        // LAB 5 BEGIN zswap_load
+        // LAB 5 STANDIN: let _ = dst;
+        // LAB 5 STANDIN: unreachable!("lab 5 stand-in: zswap holds no page before lab 5 (entry {:?})", e.length)
         let data = self.pool.read(e.handle, e.length as usize);
         if e.length as u64 == PAGE_SIZE {
             // Stored as-is (Linux `zswap_decompress`: a copy, no decompressor).
@@ -269,14 +281,19 @@ impl Zswap {
         }
         self.free_entry(e);
         true
+        // LAB 5 END zswap_load
     }
 
     /// Linux `zswap_entry_free`.
     fn free_entry(&mut self, e: ZswapEntry) {
+        // LAB 5 BEGIN zswap_entry_free
+        // LAB 5 STANDIN: let _ = e;
+        // LAB 5 STANDIN: unreachable!("lab 5 stand-in: zswap holds no entry before lab 5")
         if e.length as u64 == PAGE_SIZE {
             self.nr_incompressible -= 1;
         }
         self.pool.free(e.handle, e.length as usize);
+        // LAB 5 END zswap_entry_free
     }
 
     /// Linux `zswap_invalidate`: the slot was freed (or is being reused).
@@ -357,6 +374,9 @@ pub unsafe fn page_bytes<'a>(pa: u64) -> &'a mut [u8] {
 /// the swap cache: it just became hot. Waits for the write; on a write
 /// error the data goes back into the pool, so nothing is lost.
 pub fn zswap_writeback_entry(st: &mut MmState, offset: u32) -> bool {
+    // LAB 5 BEGIN zswap_writeback_entry
+    // LAB 5 STANDIN: let _ = (st, offset);
+    // LAB 5 STANDIN: false
     let swap = st.swap.as_mut().expect("zswap without swap");
     if swap.cache_lookup(SwapEntry::new(offset)).is_some() || swap.is_synchronous() {
         return false;
@@ -382,6 +402,7 @@ pub fn zswap_writeback_entry(st: &mut MmState, offset: u32) -> bool {
     st.mem_map.get_mut(pa_to_pfn(pa)).clear(flags::WRITEBACK);
     free_page(pa);
     ok
+    // LAB 5 END zswap_writeback_entry
 }
 
 /// Linux `shrink_memcg`: write back one entry of the (only) cgroup, one
@@ -422,8 +443,18 @@ fn obj_cgroup_may_zswap(st: &MmState) -> bool {
 /// first (over it, `shrink_memcg` must write one entry back or the store
 /// is rejected), then the pool ([`Zswap::store`]).
 pub fn zswap_store(st: &mut MmState, offset: u32, src: &[u8]) -> Result<(), Reject> {
-    let enabled = st.swap.as_ref().is_some_and(|s| s.zswap.enabled);
-    if enabled && !obj_cgroup_may_zswap(st) {
+    let swap = st.swap.as_mut().expect("swap");
+    if !swap.zswap.enabled {
+        // check_old: a stale entry of the slot goes, whatever happens.
+        swap.zswap.invalidate(offset);
+        return Err(Reject::Disabled);
+    }
+    // LAB 5 BEGIN zswap_store
+    // LAB 5 STANDIN: // Before lab 5 zswap refuses every page: they all go to the disk.
+    // LAB 5 STANDIN: let _ = src;
+    // LAB 5 STANDIN: st.swap.as_mut().expect("swap").zswap.invalidate(offset);
+    // LAB 5 STANDIN: Err(Reject::Disabled)
+    if !obj_cgroup_may_zswap(st) {
         let swap = st.swap.as_mut().expect("swap");
         swap.zswap.stats.cgroup_limit_hit += 1;
         if !shrink_memcg(st) {
@@ -436,6 +467,7 @@ pub fn zswap_store(st: &mut MmState, offset: u32, src: &[u8]) -> Result<(), Reje
     let writeback = st.memcg.zswap_writeback;
     let swap = st.swap.as_mut().expect("swap");
     swap.zswap.store(offset, src, writeback)
+    // LAB 5 END zswap_store
 }
 
 /// Linux `shrink_worker` (run synchronously here): write back the oldest
