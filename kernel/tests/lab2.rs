@@ -1,7 +1,9 @@
 //! Lab 2 (labs/lab2.md): swap out and in without readahead. The public
 //! tests; `faultline grade lab2` runs them, one verdict each, and
 //! `labs/lab2.json` gives their points. Readahead is off in every test:
-//! lab 4's code is a stand-in (one page) in a lab-2 tree.
+//! lab 4's code is a stand-in (one page) in a lab-2 tree. Pages go out
+//! through `MADV_PAGEOUT`'s path, which skips the LRU policy: a lab-3
+//! tree (reclaim cut) still runs these tests.
 
 #![no_std]
 #![no_main]
@@ -17,7 +19,6 @@ use kernel::mm::state::{with_mm_state, SwapPolicy};
 use kernel::mm::swap::{pte_to_swp_entry, swp_entry_to_pte, SwapEntry};
 use kernel::mm::swap_state::ReadaheadMode;
 use kernel::mm::swapfile::{SwapInfo, SWAPFILE_CLUSTER};
-use kernel::mm::vmscan::shrink_all_memory;
 use kernel::mm::vmstat::{self, VmEvent};
 use kernel::testing::fixtures::{page_of, virtio_swap, TestMm};
 
@@ -93,7 +94,7 @@ fn slots_are_allocated_in_order_and_freed() {
 fn reclaim_swaps_out_every_page() {
     no_readahead();
     vmstat::reset();
-    let mm = TestMm::swapped_out("lab2-out", BASE, 32);
+    let mm = TestMm::paged_out("lab2-out", BASE, 32);
     for p in 0..32 {
         let pte = mm.pte(p);
         let (entry, exclusive) = pte_to_swp_entry(pte)
@@ -116,7 +117,7 @@ fn reclaim_swaps_out_every_page() {
 #[test_case]
 fn swap_in_restores_every_page() {
     no_readahead();
-    let mm = TestMm::swapped_out("lab2-in", BASE, 48);
+    let mm = TestMm::paged_out("lab2-in", BASE, 48);
     vmstat::reset();
     for p in (0..48).rev() {
         assert!(mm.holds(p, p), "page {p} corrupt after swap-in");
@@ -133,13 +134,13 @@ fn swap_in_restores_every_page() {
 #[test_case]
 fn write_fault_frees_the_slot_read_fault_keeps_it() {
     no_readahead();
-    let mm = TestMm::swapped_out("lab2-keep", BASE, 4);
+    let mm = TestMm::paged_out("lab2-keep", BASE, 4);
     assert!(mm.holds(1, 1));
     let p = page_of(pa_to_pfn(mm.pte(1).pa()));
     assert!(p.test(flags::SWAPCACHE), "a read fault keeps the slot");
     assert!(!p.test(flags::DIRTY), "and the page stays clean");
     vmstat::reset();
-    with_mm_state(shrink_all_memory);
+    mm.pageout();
     assert_eq!(
         vmstat::read(VmEvent::PswpOut),
         0,

@@ -15,7 +15,7 @@ extern crate alloc;
 use kernel::mm::state::{with_mm_state, SwapPolicy};
 use kernel::mm::swap_state::ReadaheadMode;
 use kernel::mm::vmstat::{self, VmEvent};
-use kernel::testing::fixtures::{swap_out_all, virtio_swap, TestMm};
+use kernel::testing::fixtures::{virtio_swap, TestMm};
 use kernel::testing::lab::seed_or;
 
 kernel::test_kernel!(test_main);
@@ -38,7 +38,7 @@ fn random_rounds_of_swap_out_and_in() {
     let mut rng = seed_or(2) | 1;
     let pages = 16 + next(&mut rng) % 112;
     let used_before = with_mm_state(|st| st.swap.as_ref().unwrap().nr_used());
-    let mm = TestMm::swapped_out("lab2-hidden", 0x0000_5100_0000_0000, pages);
+    let mm = TestMm::paged_out("lab2-hidden", 0x0000_5100_0000_0000, pages);
     let mut tags: alloc::vec::Vec<u64> = (0..pages).collect();
     for round in 0..3 {
         vmstat::reset();
@@ -58,7 +58,7 @@ fn random_rounds_of_swap_out_and_in() {
             vmstat::read(VmEvent::PgMajFault) > 0,
             "round {round}: nothing swapped in"
         );
-        swap_out_all();
+        mm.pageout();
     }
     for p in 0..pages {
         assert!(mm.holds(p, tags[p as usize]), "page {p} corrupt at the end");

@@ -126,15 +126,13 @@ pub(super) fn do_wp_page(
     address: u64,
     orig: Pte,
 ) -> Result<(), FaultError> {
-    // LAB 6 BEGIN do_wp_page
-    // LAB 6 STANDIN: // Before lab 6 every write to a shared page copies it (never reuses).
-    // LAB 6 STANDIN: let pfn = pa_to_pfn(orig.pa());
-    // LAB 6 STANDIN: let old = (pfn != st.zero_pfn).then_some(pfn);
-    // LAB 6 STANDIN: wp_page_copy(st, mm, vma, address, orig, old)
     let pfn = pa_to_pfn(orig.pa());
     if pfn == st.zero_pfn {
         return wp_page_copy(st, mm, vma, address, orig, None);
     }
+    // LAB 6 BEGIN do_wp_page
+    // LAB 6 STANDIN: // Before lab 6 every write to a shared page copies it (never reuses).
+    // LAB 6 STANDIN: wp_page_copy(st, mm, vma, address, orig, Some(pfn))
     if wp_can_reuse_anon_folio(st, pfn) {
         wp_page_reuse(st, mm, address, pfn, orig);
         return Ok(());

@@ -135,11 +135,13 @@ pub fn handle_mm_fault(address: u64, flags: FaultFlags) -> Result<(), FaultError
 /// Linux `access_error` (arch/x86/mm/fault.c): is this access allowed?
 /// Only a program's text VMA is executable.
 fn access_error(vma: &Vma, flags: FaultFlags) -> Result<(), FaultError> {
+    // LAB 1 BEGIN access_error
     let bad_fetch = flags.is_instruction_fetch && !vma.is_exec();
     if bad_fetch || (flags.is_write && !vma.is_writable()) {
         return Err(FaultError::AccessError);
     }
     Ok(())
+    // LAB 1 END access_error
 }
 
 /// Linux `handle_pte_fault`: dispatch on what the PTE holds. Returns the
@@ -154,12 +156,14 @@ fn handle_pte_fault(
 ) -> Result<Handled, FaultError> {
     let pte = st.mm(mm).pgtable().get_pte(address).unwrap_or(Pte::NONE);
     if pte.is_none() {
+        // LAB 1 BEGIN handle_pte_fault_none
         if !flags.is_write {
             do_anonymous_zero_page(st, mm, vma, address)?;
         } else {
             do_anonymous_page(st, mm, vma, address)?;
         }
         return Ok(Handled::Done(Some(FaultKind::Anon)));
+        // LAB 1 END handle_pte_fault_none
     }
     if pte.is_software() {
         return do_swap_page(st, mm, vma, address, pte, flags, tried);
@@ -185,6 +189,7 @@ fn do_anonymous_zero_page(
     vma: &Vma,
     address: u64,
 ) -> Result<(), FaultError> {
+    // LAB 1 BEGIN do_anonymous_zero_page
     let zero_pa = pfn_to_pa(st.zero_pfn);
     match st
         .mm_mut(mm)
@@ -197,6 +202,7 @@ fn do_anonymous_zero_page(
     }
     count_vm_event(VmEvent::PgFaultZeroPage);
     Ok(())
+    // LAB 1 END do_anonymous_zero_page
 }
 
 /// A new anonymous page is mapped at `address`: rmap, LRU and rss (Linux
@@ -257,6 +263,7 @@ pub fn install_anon_page(
     address: u64,
     bytes: &[u8],
 ) -> Result<(), FaultError> {
+    // LAB 1 BEGIN install_anon_page
     debug_assert!(bytes.len() <= PAGE_SIZE as usize);
     let pfn = alloc_zeroed_charged_page(st)?;
     // SAFETY: the frame was just allocated for us and is in the direct
@@ -283,6 +290,7 @@ pub fn install_anon_page(
     }
     add_new_anon_page(st, mm, pfn, address);
     Ok(())
+    // LAB 1 END install_anon_page
 }
 
 /// Linux `do_swap_page`: the PTE holds a swap entry.

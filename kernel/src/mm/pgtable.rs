@@ -260,6 +260,7 @@ impl PageTable {
     /// Linux `ptep_get_and_clear`: empties the leaf entry for `va` and
     /// returns what it held (present or software), flushing the TLB.
     pub fn clear_pte(&mut self, va: u64) -> Option<Pte> {
+        // LAB 1 BEGIN clear_pte
         let table = self.lookup_table(va, 1)?;
         let idx = table_index(va, 1);
         let old = read_entry(table, idx);
@@ -268,6 +269,7 @@ impl PageTable {
             flush_tlb_page(va);
         }
         Some(old)
+        // LAB 1 END clear_pte
     }
 
     /// The physical address `va` maps to, following 1 GiB and 2 MiB pages.
@@ -361,6 +363,7 @@ fn walk_table<E>(
     free: bool,
     f: &mut impl FnMut(u64, Pte) -> Result<Option<Pte>, E>,
 ) -> Result<usize, E> {
+    // LAB 1 BEGIN walk_table
     let span = PAGE_SIZE << (9 * (level - 1));
     let mut freed = 0;
     for i in 0..PTRS_PER_TABLE {
@@ -392,6 +395,7 @@ fn walk_table<E>(
         }
     }
     Ok(freed)
+    // LAB 1 END walk_table
 }
 
 /// Leaf flags for a private anonymous page of a VMA with these

@@ -318,6 +318,15 @@ fn shrink_list(st: &mut MmState, sc: &mut ScanControl, lru: usize, nr: usize) ->
 /// deactivated whether referenced or not (only referenced executable file
 /// pages would stay, and no file is mapped here).
 fn shrink_active_list(st: &mut MmState, nr: usize, file: bool) {
+    // LAB 3 BEGIN shrink_active_list
+    // LAB 3 STANDIN: for _ in 0..nr {
+    // LAB 3 STANDIN:     let Some(pfn) = st.lru.lists_mut(file).1.pop_tail(&mut st.mem_map) else {
+    // LAB 3 STANDIN:         break;
+    // LAB 3 STANDIN:     };
+    // LAB 3 STANDIN:     st.mem_map.get_mut(pfn).clear(flags::LRU | flags::ACTIVE);
+    // LAB 3 STANDIN:     let super::state::MmState { lru, mem_map, .. } = st;
+    // LAB 3 STANDIN:     lru.add_inactive(mem_map, pfn);
+    // LAB 3 STANDIN: }
     for _ in 0..nr {
         let Some(pfn) = st.lru.lists_mut(file).1.pop_tail(&mut st.mem_map) else {
             break;
@@ -331,11 +340,22 @@ fn shrink_active_list(st: &mut MmState, nr: usize, file: bool) {
         lru.add_inactive(mem_map, pfn);
         count_vm_event(VmEvent::PgDeactivate);
     }
+    // LAB 3 END shrink_active_list
 }
 
 /// Isolates up to `nr` pages from an inactive tail and tries to free
 /// them; notes the cost (`lru_note_cost`: pages written, pages put back).
 fn shrink_inactive_list(st: &mut MmState, nr: usize, file: bool) -> usize {
+    // LAB 3 BEGIN shrink_inactive_list
+    // LAB 3 STANDIN: let mut batch = Vec::with_capacity(nr);
+    // LAB 3 STANDIN: for _ in 0..nr {
+    // LAB 3 STANDIN:     let Some(pfn) = st.lru.lists_mut(file).0.pop_tail(&mut st.mem_map) else {
+    // LAB 3 STANDIN:         break;
+    // LAB 3 STANDIN:     };
+    // LAB 3 STANDIN:     st.mem_map.get_mut(pfn).clear(flags::LRU);
+    // LAB 3 STANDIN:     batch.push(pfn);
+    // LAB 3 STANDIN: }
+    // LAB 3 STANDIN: shrink_folio_list(st, &batch, false).reclaimed
     let mut batch = Vec::with_capacity(nr);
     for _ in 0..nr {
         let Some(pfn) = st.lru.lists_mut(file).0.pop_tail(&mut st.mem_map) else {
@@ -361,6 +381,7 @@ fn shrink_inactive_list(st: &mut MmState, nr: usize, file: bool) -> usize {
         wakeup_flusher_threads(st);
     }
     stat.reclaimed
+    // LAB 3 END shrink_inactive_list
 }
 
 /// What reclaim decides for a page (Linux `enum folio_references`).
@@ -375,6 +396,10 @@ enum FolioReferences {
 /// fault that created them, so a page must be seen referenced twice (or
 /// by two PTEs) to be activated; once earns it another trip.
 fn folio_check_references(st: &mut MmState, pfn: Pfn) -> FolioReferences {
+    // LAB 3 BEGIN folio_check_references
+    // LAB 3 STANDIN: // Before lab 3 reclaim ignores references: first in, first out.
+    // LAB 3 STANDIN: let _ = (st, pfn);
+    // LAB 3 STANDIN: FolioReferences::Reclaim
     let referenced_ptes = folio_referenced(st, pfn);
     let page = st.mem_map.get_mut(pfn);
     let referenced_folio = page.test_and_clear(flags::REFERENCED);
@@ -386,6 +411,7 @@ fn folio_check_references(st: &mut MmState, pfn: Pfn) -> FolioReferences {
         return FolioReferences::Keep;
     }
     FolioReferences::Reclaim
+    // LAB 3 END folio_check_references
 }
 
 /// What [`shrink_folio_list`] did (Linux `struct reclaim_stat`, the

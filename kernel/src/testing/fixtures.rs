@@ -1,6 +1,7 @@
 //! Helpers the swap test kernels share: an address space whose pages carry
 //! known patterns, and ways to push them out and look at their PTEs.
 
+use crate::mm::madvise::madvise_pageout;
 use crate::mm::mm_types::{new_anon_mm, switch_mm, MmHandle};
 use crate::mm::page::{Page, Pfn};
 use crate::mm::pgtable::Pte;
@@ -44,6 +45,24 @@ impl TestMm {
         }
         swap_out_all();
         t
+    }
+
+    /// [`Self::new`], every page written, then every page paged out with
+    /// `MADV_PAGEOUT`'s path (`reclaim_pages`): swap-out without the LRU
+    /// policy, so lab 2's tests do not run lab 3's code.
+    pub fn paged_out(name: &str, base: u64, pages: u64) -> TestMm {
+        let t = TestMm::new(name, base, pages);
+        for p in 0..pages {
+            t.write(p, p);
+        }
+        t.pageout();
+        t
+    }
+
+    /// `MADV_PAGEOUT` over the whole address space.
+    pub fn pageout(&self) {
+        let end = self.base + self.pages * PAGE_SIZE;
+        with_mm_state(|st| madvise_pageout(st, self.mm.id(), self.base, end));
     }
 
     pub fn va(&self, page: u64) -> u64 {
