@@ -88,7 +88,7 @@ pub static KNOBS: &[KnobSpec] = &[
         name: "workload.pattern",
         kind: KnobKind::Enum(&["seq", "random", "stride", "hot", "runs"]),
         default: "seq",
-        help: "thrash: access order; seq: sequential passes; random: uniform; stride: every workload.stride-th page; hot: 80% of accesses to a hot set of workload.hot_pct% of the pages; runs: sequential runs of about workload.run_pages pages from random starts",
+        help: "thrash: access order; seq: sequential passes; random: uniform; stride: every workload.stride-th page (smoke too: it then touches only those); hot: 80% of accesses to a hot set of workload.hot_pct% of the pages; runs: sequential runs of about workload.run_pages pages from random starts",
     },
     KnobSpec {
         name: "workload.run_pages",
@@ -118,7 +118,7 @@ pub static KNOBS: &[KnobSpec] = &[
         name: "workload.stride",
         kind: KnobKind::U64 { min: 1, max: 4096 },
         default: "16",
-        help: "thrash, pattern stride: distance in pages between consecutive accesses",
+        help: "thrash and smoke, pattern stride: distance in pages between consecutive accesses",
     },
     KnobSpec {
         name: "workload.hot_pct",
@@ -161,6 +161,12 @@ pub static KNOBS: &[KnobSpec] = &[
         kind: KnobKind::U64 { min: 0, max: 31 },
         default: "3",
         help: "Linux vm.page-cluster: readahead window of at most 2^n pages (VMA mode caps it at 2^5); 0 disables readahead",
+    },
+    KnobSpec {
+        name: "vm.reclaim_fifo",
+        kind: BOOL,
+        default: "0",
+        help: "not in Linux: 1 = reclaim ignores the accessed bits and takes pages first in, first out (no second trip, no activation by reference): lab 3's reference policy, and its stand-in before lab 3",
     },
     KnobSpec {
         name: "vm.swappiness",

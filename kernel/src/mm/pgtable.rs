@@ -189,6 +189,7 @@ impl PageTable {
             );
             let new = alloc_zeroed_page()?;
             self.nr_table_pages += 1;
+            super::vmstat::count_vm_event(super::vmstat::VmEvent::PgtableAlloc);
             write_entry(table, idx, Pte::new(new, TABLE_FLAGS));
             table = new;
         }

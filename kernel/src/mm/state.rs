@@ -42,6 +42,8 @@ pub struct SwapPolicy {
     pub map_around_old: bool,
     /// `swap.map_around_skip_writeback`: leave neighbours under writeback.
     pub map_around_skip_writeback: bool,
+    /// `vm.reclaim_fifo` (not in Linux): reclaim ignores references.
+    pub reclaim_fifo: bool,
 }
 
 impl Default for SwapPolicy {
@@ -54,6 +56,7 @@ impl Default for SwapPolicy {
             map_around: MapAroundMode::Off,
             map_around_old: false,
             map_around_skip_writeback: false,
+            reclaim_fifo: false,
         }
     }
 }

@@ -119,6 +119,10 @@ pub enum VmEvent {
     /// fork duplicated), mapped read-only (`do_swap_page` without
     /// `RMAP_EXCLUSIVE`).
     SwapinNonExclusive,
+    /// Not in Linux's vmstat (Linux shows page-table pages as the gauge
+    /// `nr_page_table_pages`): page-table pages allocated below the pgd
+    /// (`PageTable::walk_to`, Linux `__pte_alloc` and friends).
+    PgtableAlloc,
 }
 
 /// Names in /proc/vmstat, indexed by [`VmEvent`].
@@ -165,9 +169,10 @@ pub const VM_EVENT_NAMES: [&str; NR_VM_EVENTS] = [
     "swap_write_errors",
     "pgfault_wp_reuse",
     "swapin_nonexclusive",
+    "pgtable_alloc",
 ];
 
-pub const NR_VM_EVENTS: usize = 42;
+pub const NR_VM_EVENTS: usize = 43;
 
 static COUNTERS: [AtomicU64; NR_VM_EVENTS] = [const { AtomicU64::new(0) }; NR_VM_EVENTS];
 

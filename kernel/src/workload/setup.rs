@@ -110,6 +110,7 @@ fn policy_of(config: &Config) -> SwapPolicy {
         },
         map_around_old: config.flag("swap.map_around_old"),
         map_around_skip_writeback: config.flag("swap.map_around_skip_writeback"),
+        reclaim_fifo: config.flag("vm.reclaim_fifo"),
     }
 }
 
