@@ -300,6 +300,12 @@ pub struct GradeArgs {
     /// A solution tree whose hidden tests (kernel/tests/*_hidden.rs) are added for this grading (teachers)
     #[arg(long, value_name = "DIR")]
     pub teacher: Option<PathBuf>,
+    /// Grade every subdirectory of DIR (a submission each: a tree or just its editable files) in a fresh tree from this one (teachers; needs --csv)
+    #[arg(long, value_name = "DIR", requires = "csv", conflicts_with = "json")]
+    pub batch: Option<PathBuf>,
+    /// Where --batch writes its CSV (submission, score, max_score, one column per test, ignored_changes, error)
+    #[arg(long, value_name = "FILE", requires = "batch")]
+    pub csv: Option<PathBuf>,
     /// Show cargo's output and every boot
     #[arg(long)]
     pub verbose: bool,

@@ -28,16 +28,18 @@ fn main() {
         Command::Fault(a) => fault_matrix(a),
         Command::Soak(a) => soak(a),
         Command::Course(a) => course(a.command),
-        Command::Grade(a) => faultline::course::grade_command(
-            a.lab,
-            a.json,
-            &faultline::course::grade::GradeOptions {
+        Command::Grade(a) => {
+            let opts = faultline::course::grade::GradeOptions {
                 seed: a.seed,
                 teacher: a.teacher,
                 target_dir: None,
                 verbose: a.verbose,
-            },
-        ),
+            };
+            match (&a.batch, &a.csv) {
+                (Some(dir), Some(csv)) => faultline::course::batch_command(a.lab, dir, csv, &opts),
+                _ => faultline::course::grade_command(a.lab, a.json, &opts),
+            }
+        }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "faultline", &mut std::io::stdout());

@@ -6,8 +6,10 @@
 //! - `manifest.rs`: `labs/labN.json` (editable files, tests, points, limits);
 //! - `student.rs`: `faultline course student`;
 //! - `grade.rs`: `faultline grade`;
+//! - `batch.rs`: `faultline grade --batch` (a teacher's whole class);
 //! - `check.rs`: `faultline course check`.
 
+pub mod batch;
 pub mod check;
 pub mod grade;
 pub mod manifest;
@@ -46,6 +48,33 @@ pub fn student_command(lab: u32, out: &Path) -> Result<(), Fail> {
         "faultline course: lab {lab} student tree in {} ({n} files, one commit). Next:\n  cd {} && faultline grade lab{lab}\n  (the handout: labs/lab{lab}.md)",
         out.display(),
         out.display()
+    );
+    Ok(())
+}
+
+/// `faultline grade labN --batch DIR --csv FILE`: every submission in
+/// DIR graded in a fresh tree from this one; the CSV written to FILE.
+pub fn batch_command(
+    lab: u32,
+    dir: &Path,
+    csv_path: &Path,
+    opts: &grade::GradeOptions,
+) -> Result<(), Fail> {
+    let root = current_tree()?;
+    let manifest = manifest::Manifest::load(&root, lab).map_err(usage)?;
+    let rows = batch::grade_batch(&root, lab, dir, opts).map_err(usage)?;
+    std::fs::write(csv_path, batch::csv(&manifest, &rows))
+        .map_err(|e| environment(format!("{}: {e}", csv_path.display())))?;
+    for r in &rows {
+        match &r.grade {
+            Ok(g) => println!("{}: {}/{}", r.name, g.score(), g.max_score()),
+            Err(e) => println!("{}: not graded: {e}", r.name),
+        }
+    }
+    println!(
+        "faultline grade: {} submissions, CSV in {}",
+        rows.len(),
+        csv_path.display()
     );
     Ok(())
 }
