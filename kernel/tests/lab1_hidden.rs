@@ -13,17 +13,11 @@ extern crate alloc;
 use kernel::mm::mm_types::{new_anon_mm, switch_mm};
 use kernel::mm::page_alloc::nr_free_pages;
 use kernel::mm::PAGE_SIZE;
+use kernel::testing::fixtures::xorshift;
 use kernel::testing::lab::seed_or;
 use kernel::workload::{fill_page, verify_page};
 
 kernel::test_kernel!(test_main);
-
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
 
 #[test_case]
 fn sparse_random_touches_over_a_large_region() {
@@ -34,10 +28,10 @@ fn sparse_random_touches_over_a_large_region() {
     let pages = (64u64 << 30) / PAGE_SIZE;
     let mm = new_anon_mm("lab1-hidden", base, pages * PAGE_SIZE).unwrap();
     switch_mm(Some(&mm));
-    let n = 100 + next(&mut rng) % 300;
+    let n = 100 + xorshift(&mut rng) % 300;
     let mut written = alloc::vec::Vec::new();
     for i in 0..n {
-        let p = next(&mut rng) % pages;
+        let p = xorshift(&mut rng) % pages;
         let va = base + p * PAGE_SIZE;
         if i % 3 == 0 {
             // SAFETY: inside the VMA of the current address space.

@@ -15,24 +15,15 @@ extern crate alloc;
 
 use kernel::mm::page::{flags, pa_to_pfn};
 use kernel::mm::pgtable::Pte;
-use kernel::mm::state::{with_mm_state, SwapPolicy};
+use kernel::mm::state::with_mm_state;
 use kernel::mm::swap::{pte_to_swp_entry, swp_entry_to_pte, SwapEntry};
-use kernel::mm::swap_state::ReadaheadMode;
 use kernel::mm::swapfile::{SwapInfo, SWAPFILE_CLUSTER};
 use kernel::mm::vmstat::{self, VmEvent};
-use kernel::testing::fixtures::{page_of, virtio_swap, TestMm};
+use kernel::testing::fixtures::{page_of, virtio_swap_no_readahead, TestMm};
 
 kernel::test_kernel!(test_main);
 
 const BASE: u64 = 0x0000_5000_0000_0000;
-
-fn no_readahead() {
-    virtio_swap(SwapPolicy {
-        readahead: ReadaheadMode::Off,
-        page_cluster: 0,
-        ..SwapPolicy::default()
-    });
-}
 
 #[test_case]
 fn swap_pte_round_trip() {
@@ -92,7 +83,7 @@ fn slots_are_allocated_in_order_and_freed() {
 
 #[test_case]
 fn reclaim_swaps_out_every_page() {
-    no_readahead();
+    virtio_swap_no_readahead();
     vmstat::reset();
     let mm = TestMm::paged_out("lab2-out", BASE, 32);
     for p in 0..32 {
@@ -116,7 +107,7 @@ fn reclaim_swaps_out_every_page() {
 
 #[test_case]
 fn swap_in_restores_every_page() {
-    no_readahead();
+    virtio_swap_no_readahead();
     let mm = TestMm::paged_out("lab2-in", BASE, 48);
     vmstat::reset();
     for p in (0..48).rev() {
@@ -133,7 +124,7 @@ fn swap_in_restores_every_page() {
 
 #[test_case]
 fn write_fault_frees_the_slot_read_fault_keeps_it() {
-    no_readahead();
+    virtio_swap_no_readahead();
     let mm = TestMm::paged_out("lab2-keep", BASE, 4);
     assert!(mm.holds(1, 1));
     let p = page_of(pa_to_pfn(mm.pte(1).pa()));

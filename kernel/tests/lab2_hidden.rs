@@ -12,31 +12,18 @@
 
 extern crate alloc;
 
-use kernel::mm::state::{with_mm_state, SwapPolicy};
-use kernel::mm::swap_state::ReadaheadMode;
+use kernel::mm::state::with_mm_state;
 use kernel::mm::vmstat::{self, VmEvent};
-use kernel::testing::fixtures::{virtio_swap, TestMm};
+use kernel::testing::fixtures::{virtio_swap_no_readahead, xorshift, TestMm};
 use kernel::testing::lab::seed_or;
 
 kernel::test_kernel!(test_main);
 
-/// xorshift64: the same sequence for the same seed on every machine.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 #[test_case]
 fn random_rounds_of_swap_out_and_in() {
-    virtio_swap(SwapPolicy {
-        readahead: ReadaheadMode::Off,
-        page_cluster: 0,
-        ..SwapPolicy::default()
-    });
+    virtio_swap_no_readahead();
     let mut rng = seed_or(2) | 1;
-    let pages = 16 + next(&mut rng) % 112;
+    let pages = 16 + xorshift(&mut rng) % 112;
     let used_before = with_mm_state(|st| st.swap.as_ref().unwrap().nr_used());
     let mm = TestMm::paged_out("lab2-hidden", 0x0000_5100_0000_0000, pages);
     let mut tags: alloc::vec::Vec<u64> = (0..pages).collect();
@@ -44,12 +31,12 @@ fn random_rounds_of_swap_out_and_in() {
         vmstat::reset();
         // Touch a random half; rewrite some of them.
         for _ in 0..pages / 2 {
-            let p = next(&mut rng) % pages;
+            let p = xorshift(&mut rng) % pages;
             assert!(
                 mm.holds(p, tags[p as usize]),
                 "round {round}: page {p} corrupt"
             );
-            if next(&mut rng) % 3 == 0 {
+            if xorshift(&mut rng) % 3 == 0 {
                 tags[p as usize] = 1000 * (round + 1) + p;
                 mm.write(p, tags[p as usize]);
             }

@@ -14,28 +14,19 @@ extern crate alloc;
 
 use kernel::mm::page::{flags, pa_to_pfn};
 use kernel::mm::rmap::folio_referenced;
-use kernel::mm::state::{with_mm_state, SwapPolicy};
+use kernel::mm::state::with_mm_state;
 use kernel::mm::swap::pte_to_swp_entry;
-use kernel::mm::swap_state::ReadaheadMode;
 use kernel::mm::vmscan::{shrink_all_memory, try_to_free_mem_cgroup_pages};
 use kernel::mm::vmstat::{self, VmEvent};
-use kernel::testing::fixtures::{page_of, virtio_swap, TestMm};
+use kernel::testing::fixtures::{page_of, virtio_swap_no_readahead, TestMm};
 
 kernel::test_kernel!(test_main);
 
 const BASE: u64 = 0x0000_5000_0000_0000;
 
-fn no_readahead() {
-    virtio_swap(SwapPolicy {
-        readahead: ReadaheadMode::Off,
-        page_cluster: 0,
-        ..SwapPolicy::default()
-    });
-}
-
 #[test_case]
 fn folio_referenced_clears_and_counts_young_ptes() {
-    no_readahead();
+    virtio_swap_no_readahead();
     let mm = TestMm::new("lab3-young", BASE, 4);
     mm.write(2, 2);
     let pfn = pa_to_pfn(mm.pte(2).pa());
@@ -81,7 +72,7 @@ fn age_all(mm: &TestMm) {
 /// `per_round` pages the hot set (pages 0..16, the oldest on the list) is
 /// read. Returns the major faults those reads took.
 fn hot_set_major_faults(name: &str, pages: u64, per_round: usize, rounds: usize) -> (TestMm, u64) {
-    no_readahead();
+    virtio_swap_no_readahead();
     let mm = TestMm::new(name, BASE, pages);
     for p in 0..pages {
         mm.write(p, p);
@@ -180,7 +171,7 @@ fn deactivation_ages_the_active_list() {
 
 #[test_case]
 fn inactive_list_is_scanned_from_its_tail() {
-    no_readahead();
+    virtio_swap_no_readahead();
     let mm = TestMm::new("lab3-tail", BASE, 64);
     for p in 0..64 {
         mm.write(p, p);

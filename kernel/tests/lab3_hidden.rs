@@ -10,33 +10,21 @@
 
 extern crate alloc;
 
-use kernel::mm::state::{with_mm_state, SwapPolicy};
-use kernel::mm::swap_state::ReadaheadMode;
+use kernel::mm::state::with_mm_state;
 use kernel::mm::vmscan::try_to_free_mem_cgroup_pages;
 use kernel::mm::vmstat::{self, VmEvent};
-use kernel::testing::fixtures::{virtio_swap, TestMm};
+use kernel::testing::fixtures::{virtio_swap_no_readahead, xorshift, TestMm};
 use kernel::testing::lab::seed_or;
 
 kernel::test_kernel!(test_main);
 
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 #[test_case]
 fn a_secret_hot_set_survives_reclaim() {
-    virtio_swap(SwapPolicy {
-        readahead: ReadaheadMode::Off,
-        page_cluster: 0,
-        ..SwapPolicy::default()
-    });
+    virtio_swap_no_readahead();
     let mut rng = seed_or(3) | 1;
-    let pages = 256 + next(&mut rng) % 256;
-    let hot = 8 + next(&mut rng) % 24;
-    let first = next(&mut rng) % (pages - hot);
+    let pages = 256 + xorshift(&mut rng) % 256;
+    let hot = 8 + xorshift(&mut rng) % 24;
+    let first = xorshift(&mut rng) % (pages - hot);
     let mm = TestMm::new("lab3-hidden", 0x0000_5500_0000_0000, pages);
     for p in 0..pages {
         mm.write(p, p);
@@ -55,7 +43,7 @@ fn a_secret_hot_set_survives_reclaim() {
         for p in first..first + hot {
             assert!(mm.holds(p, p), "hot page {p} corrupt");
         }
-        let nr = 16 + (next(&mut rng) % 32) as usize;
+        let nr = 16 + (xorshift(&mut rng) % 32) as usize;
         with_mm_state(|st| try_to_free_mem_cgroup_pages(st, nr));
     }
     assert_eq!(

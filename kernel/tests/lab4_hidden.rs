@@ -13,17 +13,10 @@ extern crate alloc;
 use kernel::mm::state::SwapPolicy;
 use kernel::mm::swap_state::ReadaheadMode;
 use kernel::mm::vmstat::{self, VmEvent};
-use kernel::testing::fixtures::{virtio_swap, TestMm};
+use kernel::testing::fixtures::{virtio_swap, xorshift, TestMm};
 use kernel::testing::lab::seed_or;
 
 kernel::test_kernel!(test_main);
-
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
 
 #[test_case]
 fn random_faults_in_both_modes_keep_every_page() {
@@ -34,10 +27,10 @@ fn random_faults_in_both_modes_keep_every_page() {
     {
         virtio_swap(SwapPolicy {
             readahead: mode,
-            page_cluster: 1 + (next(&mut rng) % 4) as u32,
+            page_cluster: 1 + (xorshift(&mut rng) % 4) as u32,
             ..SwapPolicy::default()
         });
-        let pages = 32 + next(&mut rng) % 96;
+        let pages = 32 + xorshift(&mut rng) % 96;
         let mm = TestMm::swapped_out(
             "lab4-hidden",
             0x0000_5200_0000_0000 + i as u64 * (1 << 30),
@@ -45,7 +38,7 @@ fn random_faults_in_both_modes_keep_every_page() {
         );
         vmstat::reset();
         for _ in 0..pages {
-            let p = next(&mut rng) % pages;
+            let p = xorshift(&mut rng) % pages;
             assert!(mm.holds(p, p), "{mode:?}: page {p} corrupt");
         }
         let ra = vmstat::read(VmEvent::SwapRa);

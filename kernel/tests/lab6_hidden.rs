@@ -13,23 +13,16 @@ extern crate alloc;
 use kernel::mm::cow::dup_mm;
 use kernel::mm::mm_types::switch_mm;
 use kernel::mm::state::SwapPolicy;
-use kernel::testing::fixtures::{swap_out_all, virtio_swap, TestMm};
+use kernel::testing::fixtures::{swap_out_all, virtio_swap, xorshift, TestMm};
 use kernel::testing::lab::seed_or;
 
 kernel::test_kernel!(test_main);
-
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
 
 #[test_case]
 fn parent_and_child_keep_their_own_writes() {
     virtio_swap(SwapPolicy::default());
     let mut rng = seed_or(6) | 1;
-    let pages = 16 + next(&mut rng) % 64;
+    let pages = 16 + xorshift(&mut rng) % 64;
     let base = 0x0000_5400_0000_0000;
     let parent = TestMm::new("lab6-parent", base, pages);
     for p in 0..pages {
@@ -39,7 +32,7 @@ fn parent_and_child_keep_their_own_writes() {
     // Bring a random part back before the fork: some pages are shared
     // in memory, the rest as swap entries.
     for _ in 0..pages / 2 {
-        let p = next(&mut rng) % pages;
+        let p = xorshift(&mut rng) % pages;
         assert!(parent.holds(p, p));
     }
     let child = TestMm {
@@ -54,7 +47,7 @@ fn parent_and_child_keep_their_own_writes() {
         for (who, t) in [&parent, &child].into_iter().enumerate() {
             switch_mm(Some(&t.mm));
             for _ in 0..pages / 3 {
-                let p = next(&mut rng) % pages;
+                let p = xorshift(&mut rng) % pages;
                 let tag = 10_000 * (who as u64 + 1) + 100 * round + p;
                 t.write(p, tag);
                 tags[who][p as usize] = tag;
