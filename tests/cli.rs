@@ -193,7 +193,8 @@ fn exit_status_2_is_a_usage_error_refused_before_any_build() {
     );
     let (out, _) = faultline(&["lab", "--scale", "mini", "no-such-experiment"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("known: seed"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("known: ") && err.contains("seed"), "{err}");
 }
 
 #[test]
