@@ -85,8 +85,15 @@ pub fn build_test_kernels() -> Result<Vec<TestKernel>, String> {
     if !out.status.success() {
         return Err("building the kernel tests failed (see the cargo output above)".into());
     }
+    let mut kernels = test_kernels_built(&out.stdout);
+    kernels.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(kernels)
+}
+
+/// The test binaries in cargo's `--message-format=json` output.
+pub fn test_kernels_built(cargo_stdout: &[u8]) -> Vec<TestKernel> {
     let mut kernels = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in String::from_utf8_lossy(cargo_stdout).lines() {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
@@ -102,6 +109,5 @@ pub fn build_test_kernels() -> Result<Vec<TestKernel>, String> {
             });
         }
     }
-    kernels.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(kernels)
+    kernels
 }

@@ -269,36 +269,22 @@ pub fn check_answers(root: &Path, lab: u32) -> Result<Vec<String>, String> {
     if !status.success() {
         return Ok(vec![format!("faultline lab lab{lab} failed ({status})")]);
     }
-    let csv = std::fs::read_to_string(dir.path().join("results.csv"))
-        .map_err(|e| format!("results.csv: {e}"))?;
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let (Some(limit_col), Some(policy_col)) = (col("limit"), col("policy")) else {
-        return Err("results.csv has no limit/policy columns".into());
-    };
+    // The lab's own results (`lab compare` reads them the same way); a
+    // metric is a results.csv column name, i.e. a path into the result.
+    let runs = crate::lab::compare::load(dir.path())?;
     let mut problems = Vec::new();
     for e in &expected {
-        let Some(metric_col) = col(&e.metric) else {
+        let run = runs
+            .iter()
+            .find(|r| r.spec.limit == e.limit && r.spec.policy == e.policy);
+        let figure = run.map(|r| e.metric.split('.').fold(&r.result, |v, key| &v[key]));
+        let Some(actual) = figure.and_then(serde_json::Value::as_f64) else {
             problems.push(format!(
-                "{}: no column `{}` in results.csv",
+                "{}: no figure for {} / {} / {}",
                 answers.display(),
+                e.limit,
+                e.policy,
                 e.metric
-            ));
-            continue;
-        };
-        let row = rows.iter().find(|r| {
-            r.get(limit_col) == Some(&e.limit.as_str())
-                && r.get(policy_col) == Some(&e.policy.as_str())
-        });
-        let Some(actual) = row
-            .and_then(|r| r.get(metric_col))
-            .and_then(|v| v.parse::<f64>().ok())
-        else {
-            problems.push(format!(
-                "no figure for {} / {} / {}",
-                e.limit, e.policy, e.metric
             ));
             continue;
         };

@@ -266,23 +266,7 @@ pub fn build_lab_kernels(
             .collect();
         return Err(format!("the kernel does not build: {}", errors.join(" | ")));
     }
-    let mut found = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let (Some(exe), Some(name)) = (msg["executable"].as_str(), msg["target"]["name"].as_str())
-        else {
-            continue;
-        };
-        if msg["profile"]["test"].as_bool() == Some(true) {
-            found.push(TestKernel {
-                name: name.to_string(),
-                path: PathBuf::from(exe),
-            });
-        }
-    }
-    Ok(found)
+    Ok(crate::cargo::test_kernels_built(&out.stdout))
 }
 
 /// One protocol record (see `kernel/src/testing/lab.rs`).
